@@ -1,0 +1,196 @@
+// The bytes at the start of every smh segment, and the checks an attach runs
+// on them. docs/layout.md describes the same layout for other languages; keep
+// the two in step.
+#pragma once
+
+#include <cstddef>     // offsetof, std::size_t
+#include <cstdint>     // fixed-width fields
+#include <cstring>     // std::memcpy, std::memcmp
+#include <limits>      // overflow checks
+#include <optional>    // check_header's verdict
+#include <string>      // messages
+#include <string_view> // type names
+
+#include "../error.hpp"
+#include "type_name.hpp"
+
+namespace smh::detail {
+
+inline constexpr char segment_magic[8] = {'S', 'M', 'H', 'S', 'E', 'G', '\0', '\x01'};
+inline constexpr std::uint16_t layout_version = 1;
+inline constexpr std::uint32_t endian_marker = 0x01020304;
+// `state` moves from 0 (bytes not written yet) to creating (header written,
+// elements being prepared) to ready (published with a release store). Values
+// that are not small integers, so random bytes rarely look like a state.
+inline constexpr std::uint32_t state_creating = 0x43524541; // "AERC" in memory
+inline constexpr std::uint32_t state_ready = 0x59444552;    // "REDY" in memory
+inline constexpr std::size_t cache_line = 64;
+inline constexpr std::size_t max_element_align = 4096; // mappings are page-aligned
+
+struct segment_header {
+    char magic[8];
+    std::uint16_t layout_version;
+    std::uint16_t header_size;
+    std::uint32_t state;
+    std::uint32_t endian_marker;
+    std::uint32_t flags; // none defined in layout 1; readers ignore them
+    std::uint64_t data_offset;
+    std::uint64_t element_size;
+    std::uint64_t element_align;
+    std::uint64_t element_count;
+    std::uint64_t type_hash; // FNV-1a 64 of the full type name
+    std::uint64_t created_at_ns; // Unix time
+    std::uint64_t checksum;      // FNV-1a 64 of the header with mutable fields zeroed
+    std::int64_t creator_pid;
+    std::int64_t owner_pid;           // mutable
+    std::uint64_t owner_start_time;   // mutable; OS-specific clock, 0 = unknown
+    std::uint8_t reserved[24];
+    char type_name[128]; // NUL-terminated, cut to 127 bytes
+};
+
+inline constexpr std::size_t header_size = 256;
+static_assert(sizeof(segment_header) == header_size);
+static_assert(offsetof(segment_header, state) == 12);
+static_assert(offsetof(segment_header, data_offset) == 24);
+static_assert(offsetof(segment_header, element_count) == 48);
+static_assert(offsetof(segment_header, checksum) == 72);
+static_assert(offsetof(segment_header, owner_start_time) == 96);
+static_assert(offsetof(segment_header, type_name) == 128);
+
+// Covers every field that never changes after creation, so a header that was
+// overwritten or only half copied is caught even when its magic is right.
+inline std::uint64_t header_checksum(const segment_header& header) noexcept {
+    segment_header immutable = header;
+    immutable.state = 0;
+    immutable.checksum = 0;
+    immutable.owner_pid = 0;
+    immutable.owner_start_time = 0;
+    return fnv1a_64({reinterpret_cast<const char*>(&immutable), sizeof immutable});
+}
+
+// Offset of the first element: past the header, aligned for the element and
+// to a cache line so the first element never shares a line with the header.
+constexpr std::uint64_t data_offset_for(std::size_t element_align) noexcept {
+    const std::uint64_t align = element_align > cache_line ? element_align : cache_line;
+    return (header_size + align - 1) / align * align;
+}
+
+// Total bytes for `count` elements, or nullopt when that overflows or cannot
+// be mapped (a mapping is at most PTRDIFF_MAX bytes).
+inline std::optional<std::uint64_t> segment_bytes_for(std::uint64_t data_offset,
+                                                      std::uint64_t element_size,
+                                                      std::uint64_t count) noexcept {
+    constexpr std::uint64_t limit =
+        static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max());
+    if (element_size == 0 || count > (limit - data_offset) / element_size) return std::nullopt;
+    return data_offset + count * element_size;
+}
+
+// What an element type looks like in a header.
+struct element_identity {
+    std::string name;
+    std::uint64_t hash;
+    std::uint64_t size;
+    std::uint64_t align;
+
+    template <class T>
+    static element_identity of() {
+        std::string name = element_type_name<T>::value();
+        const std::uint64_t hash = fnv1a_64(name);
+        return {std::move(name), hash, sizeof(T), alignof(T)};
+    }
+};
+
+inline segment_header make_header(const element_identity& element, std::uint64_t count,
+                                  std::int64_t pid, std::uint64_t start_time,
+                                  std::uint64_t now_ns) noexcept {
+    segment_header header{};
+    std::memcpy(header.magic, segment_magic, sizeof header.magic);
+    header.layout_version = layout_version;
+    header.header_size = header_size;
+    header.state = state_creating;
+    header.endian_marker = endian_marker;
+    header.data_offset = data_offset_for(element.align);
+    header.element_size = element.size;
+    header.element_align = element.align;
+    header.element_count = count;
+    header.type_hash = element.hash;
+    header.created_at_ns = now_ns;
+    header.creator_pid = pid;
+    header.owner_pid = pid;
+    header.owner_start_time = start_time;
+    const std::size_t kept = element.name.size() < sizeof header.type_name
+                                 ? element.name.size()
+                                 : sizeof header.type_name - 1;
+    std::memcpy(header.type_name, element.name.data(), kept);
+    header.checksum = header_checksum(header);
+    return header;
+}
+
+inline std::string stored_type_name(const segment_header& header) {
+    const char* end = static_cast<const char*>(
+        std::memchr(header.type_name, '\0', sizeof header.type_name));
+    return {header.type_name, end ? static_cast<std::size_t>(end - header.type_name)
+                                  : sizeof header.type_name};
+}
+
+struct header_problem {
+    errc code;
+    std::string why;
+};
+
+// Checks a private copy of a ready header against the segment's real size and
+// the element type the caller expects. Reads nothing beyond `header`, so a
+// hostile writer cannot change what was checked.
+inline std::optional<header_problem> check_header(const segment_header& header,
+                                                  std::uint64_t segment_size,
+                                                  const element_identity& expected) {
+    auto corrupt = [](std::string why) {
+        return header_problem{errc::corrupt_segment, std::move(why)};
+    };
+    if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0)
+        return corrupt("not an smh segment: wrong magic bytes");
+    if (header.endian_marker != endian_marker)
+        return corrupt("written with another byte order");
+    if (header.layout_version != layout_version)
+        return corrupt("layout version " + std::to_string(header.layout_version) +
+                       ", this library reads version " + std::to_string(layout_version));
+    if (header.header_size != header_size)
+        return corrupt("header size " + std::to_string(header.header_size) + ", expected " +
+                       std::to_string(header_size));
+    if (header.checksum != header_checksum(header))
+        return corrupt("header checksum does not match its contents");
+    if (!std::memchr(header.type_name, '\0', sizeof header.type_name))
+        return corrupt("type name is not terminated");
+    const std::string stored_name = stored_type_name(header);
+    if (stored_name.size() < sizeof header.type_name - 1 &&
+        header.type_hash != fnv1a_64(stored_name))
+        return corrupt("type hash does not match the type name");
+    const std::uint64_t align = header.element_align;
+    if (header.element_size == 0 || align == 0 || (align & (align - 1)) != 0 ||
+        align > max_element_align || header.element_size % align != 0)
+        return corrupt("element size " + std::to_string(header.element_size) +
+                       " and alignment " + std::to_string(align) + " are impossible");
+    if (header.data_offset != data_offset_for(static_cast<std::size_t>(align)))
+        return corrupt("elements start at offset " + std::to_string(header.data_offset) +
+                       ", expected " + std::to_string(data_offset_for(align)));
+    if (header.element_count == 0) return corrupt("it holds zero elements");
+    const auto needed =
+        segment_bytes_for(header.data_offset, header.element_size, header.element_count);
+    if (!needed || *needed > segment_size)
+        return corrupt("header claims " + std::to_string(header.element_count) + " elements of " +
+                       std::to_string(header.element_size) + " bytes but the segment has " +
+                       std::to_string(segment_size) + " bytes");
+
+    if (header.type_hash != expected.hash || header.element_size != expected.size ||
+        align != expected.align)
+        return header_problem{
+            errc::type_mismatch,
+            "segment holds " + stored_name + " (" + std::to_string(header.element_size) +
+                " bytes, align " + std::to_string(align) + "), attached as " + expected.name +
+                " (" + std::to_string(expected.size) + " bytes, align " +
+                std::to_string(expected.align) + ")"};
+    return std::nullopt;
+}
+
+} // namespace smh::detail

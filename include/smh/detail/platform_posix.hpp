@@ -1,0 +1,239 @@
+// POSIX implementation of the functions detail/platform.hpp promises, on
+// Boost.Interprocess's shared_memory_object (shm_open) and mapped_region (mmap).
+// Where Boost stops (file identity, space reservation, process liveness) the
+// native descriptor is used directly.
+#pragma once
+
+#include <boost/interprocess/exceptions.hpp>           // interprocess_exception
+#include <boost/interprocess/mapped_region.hpp>        // mmap/munmap owner
+#include <boost/interprocess/permissions.hpp>          // creation mode bits
+#include <boost/interprocess/shared_memory_object.hpp> // shm_open/shm_unlink
+
+#include <fcntl.h>     // posix_fallocate
+#include <signal.h>    // kill(pid, 0)
+#include <sys/stat.h>  // fstat
+#include <unistd.h>    // getpid, getentropy, ftruncate
+
+#include <cerrno>      // errno values
+#include <chrono>      // creation time
+#include <cstdint>     // fixed-width values
+#include <fstream>     // /proc/<pid>/stat
+#include <iterator>    // istreambuf_iterator
+#include <optional>    // process status
+#include <string>      // names
+#include <system_error> // native codes
+
+#include "../error.hpp"
+
+namespace smh::detail::os {
+
+namespace bip = boost::interprocess;
+
+// NAME_MAX: the name becomes a file in /dev/shm on Linux.
+inline constexpr std::size_t max_name_length = 255;
+
+struct file_identity {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    bool operator==(const file_identity&) const = default;
+};
+
+// A segment opened by name and mapped whole. `file` is closed once the caller
+// no longer needs the descriptor; the mapping stays valid without it.
+struct opened_segment {
+    bip::shared_memory_object file;
+    bip::mapped_region region;
+    std::uint64_t size = 0;
+    file_identity identity;
+};
+
+inline errc errc_from_errno(int value) noexcept {
+    switch (value) {
+    case ENOENT: return errc::not_found;
+    case EEXIST: return errc::already_exists;
+    case EACCES:
+    case EPERM: return errc::permission_denied;
+    case ENOSPC:
+    case EFBIG: return errc::no_space;
+    case ENAMETOOLONG: return errc::invalid_name;
+    default: return errc::os_error;
+    }
+}
+
+[[noreturn]] inline void throw_errno(int value, std::string_view operation,
+                                     std::string_view name, std::string_view what_failed) {
+    throw_error(errc_from_errno(value), operation, name, what_failed,
+                std::error_code(value, std::system_category()));
+}
+
+// Boost reports the errno it saw; without one, it is a Boost-level failure.
+[[noreturn]] inline void rethrow_boost(const bip::interprocess_exception& e,
+                                       std::string_view operation, std::string_view name,
+                                       std::string_view what_failed) {
+    const int native = e.get_native_error();
+    if (native != 0) throw_errno(native, operation, name, what_failed);
+    throw_error(errc::os_error, operation, name, std::string(what_failed) + ": " + e.what());
+}
+
+inline std::uint64_t stat_size(int fd, file_identity& identity, std::string_view operation,
+                               std::string_view name) {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) throw_errno(errno, operation, name, "fstat");
+    identity = {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
+    return static_cast<std::uint64_t>(info.st_size);
+}
+
+inline int descriptor(const bip::shared_memory_object& file) noexcept {
+    return file.get_mapping_handle().handle;
+}
+
+// Creates `name` exclusively (O_CREAT|O_EXCL: an existing segment is never
+// opened, truncated or adopted), sizes it to `bytes` of zeros with mode
+// `permissions` exactly (Boost fchmods, so the umask cannot widen or narrow
+// it), and maps it read-write. On failure nothing is left behind.
+inline opened_segment create_segment(const std::string& name, std::uint64_t bytes,
+                                     unsigned permissions) {
+    constexpr std::string_view op = "create";
+    opened_segment segment;
+    try {
+        segment.file = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write,
+                                                 bip::permissions(permissions));
+    } catch (const bip::interprocess_exception& e) {
+        rethrow_boost(e, op, name, "shm_open");
+    }
+    try {
+        const int fd = descriptor(segment.file);
+        while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+            if (errno != EINTR) throw_errno(errno, op, name, "ftruncate");
+        }
+        segment.size = stat_size(fd, segment.identity, op, name);
+        try {
+            segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
+                                                static_cast<std::size_t>(bytes));
+        } catch (const bip::interprocess_exception& e) {
+            rethrow_boost(e, op, name, "mmap");
+        }
+    } catch (...) {
+        bip::shared_memory_object::remove(name.c_str());
+        throw;
+    }
+    return segment;
+}
+
+// Allocates every page of the segment now. tmpfs happily maps a sparse file
+// and SIGBUSes on first touch when it is full; posix_fallocate(3) makes that
+// an ENOSPC here instead. Filesystems that cannot preallocate (EOPNOTSUPP,
+// EINVAL) keep the lazily allocated file.
+inline void reserve_space(const opened_segment& segment, std::string_view name) {
+    int result;
+    do {
+        result = ::posix_fallocate(descriptor(segment.file), 0, static_cast<off_t>(segment.size));
+    } while (result == EINTR);
+    if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
+        throw_errno(result, "create", name,
+                    "reserving " + std::to_string(segment.size) + " bytes");
+}
+
+inline opened_segment open_segment(const std::string& name, std::string_view operation) {
+    opened_segment segment;
+    try {
+        segment.file = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
+    } catch (const bip::interprocess_exception& e) {
+        rethrow_boost(e, operation, name, "shm_open");
+    }
+    segment.size = stat_size(descriptor(segment.file), segment.identity, operation, name);
+    return segment;
+}
+
+// Maps what open_segment opened; a zero-length segment is not mapped.
+inline void map_segment(opened_segment& segment, std::string_view operation,
+                        std::string_view name) {
+    if (segment.size == 0) return;
+    try {
+        segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
+                                            static_cast<std::size_t>(segment.size));
+    } catch (const bip::interprocess_exception& e) {
+        rethrow_boost(e, operation, name, "mmap");
+    }
+}
+
+// Removes `name` only if it still names the file we created or attached: if
+// someone else unlinked ours and created a new segment under the same name,
+// that one is left alone. Returns whether this call removed the name.
+inline bool unlink_if_same(const std::string& name, const file_identity& identity) noexcept {
+    try {
+        bip::shared_memory_object current(bip::open_only, name.c_str(), bip::read_only);
+        file_identity found;
+        struct stat info {};
+        if (::fstat(descriptor(current), &info) != 0) return false;
+        found = {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
+        if (!(found == identity)) return false;
+        return bip::shared_memory_object::remove(name.c_str());
+    } catch (...) {
+        return false;
+    }
+}
+
+inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
+
+struct process_status {
+    char state;              // proc(5) field 3: R, S, D, Z, X, ...
+    std::uint64_t start_time; // proc(5) field 22: clock ticks after boot
+};
+
+// Reads /proc/<pid>/stat; nullopt when the process (or /proc) is not there.
+inline std::optional<process_status> read_process_status(std::int64_t pid) noexcept {
+    try {
+        std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+        if (!stat_file) return std::nullopt;
+        const std::string text((std::istreambuf_iterator<char>(stat_file)),
+                               std::istreambuf_iterator<char>());
+        // The command name (field 2) may hold spaces and ')': skip past the last ')'.
+        std::size_t at = text.rfind(')');
+        if (at == std::string::npos || at + 2 >= text.size()) return std::nullopt;
+        const char state = text[at + 2];
+        for (int field = 2; field < 22; ++field) {
+            at = text.find(' ', at + 1);
+            if (at == std::string::npos) return std::nullopt;
+        }
+        return process_status{state, std::stoull(text.substr(at + 1))};
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+// With the pid, identifies a process even after its pid is reused; 0 where
+// the OS does not tell.
+inline std::uint64_t process_start_time(std::int64_t pid) noexcept {
+    const auto status = read_process_status(pid);
+    return status ? status->start_time : 0;
+}
+
+// Whether the process recorded as (pid, start_time) still runs. A zombie has
+// finished; a different start time means the pid was reused.
+inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
+    if (pid <= 0 || pid > std::int64_t{0x7fffffff}) return false;
+    if (const auto status = read_process_status(pid)) {
+        if (status->state == 'Z' || status->state == 'X') return false;
+        return start_time == 0 || status->start_time == start_time;
+    }
+    if (read_process_status(current_pid())) return false; // /proc works: pid is gone
+    // No /proc: kill(pid, 0) tells existence (EPERM: it exists, another user's).
+    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+// 64 bits from the kernel's random source (getentropy(3)).
+inline std::uint64_t random_64() {
+    std::uint64_t value = 0;
+    if (::getentropy(&value, sizeof value) != 0)
+        throw_errno(errno, "create", "", "getentropy");
+    return value;
+}
+
+inline std::uint64_t now_unix_ns() noexcept {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+} // namespace smh::detail::os

@@ -1,0 +1,202 @@
+// A name for each element type that g++, clang++ and MSVC all spell the same,
+// so a segment created by one build attaches from another. Integers and
+// floats are named by representation (int32, uint64, float64) rather than by
+// keyword, because `long` is 64 bits on Linux and 32 on Windows and because
+// g++ says "long unsigned int" where clang++ says "unsigned long".
+#pragma once
+
+#include <array>       // std::array is named structurally
+#include <atomic>      // std::atomic is named structurally
+#include <cstddef>     // std::size_t
+#include <cstdint>     // std::uint64_t
+#include <string>      // the names
+#include <string_view> // the compiler's raw spelling
+#include <type_traits> // classification of T
+
+namespace smh {
+
+// Customisation point: specialise to give a type the name you want stored in
+// its segments, e.g. for a local class (whose compiler spelling differs) or to
+// agree with another language. The name must be the same in every program that
+// shares the segment.
+//   template <> struct smh::element_type_name<my::Pixel> {
+//       static std::string value() { return "my::Pixel"; }
+//   };
+template <class T>
+struct element_type_name;
+
+namespace detail {
+
+template <class T>
+constexpr std::string_view raw_type_name() noexcept {
+#if defined(_MSC_VER) && !defined(__clang__)
+    constexpr std::string_view signature = __FUNCSIG__;
+    constexpr std::string_view open = "raw_type_name<";
+    constexpr std::string_view close = ">(void)";
+    const auto first = signature.find(open) + open.size();
+    return signature.substr(first, signature.rfind(close) - first);
+#else
+    // g++:     "... raw_type_name() [with T = ns::X; std::string_view = ...]"
+    // clang++: "... raw_type_name() [T = ns::X]"
+    constexpr std::string_view signature = __PRETTY_FUNCTION__;
+    constexpr std::string_view open = "T = ";
+    const auto first = signature.find(open) + open.size();
+    std::size_t last = first;
+    int depth = 0;
+    for (; last < signature.size(); ++last) {
+        const char c = signature[last];
+        if (c == '<' || c == '[' || c == '(') ++depth;
+        else if (c == '>' || c == ')') --depth;
+        else if (c == ']' && depth-- == 0) break;
+        else if (c == ';' && depth == 0) break;
+    }
+    return signature.substr(first, last - first);
+#endif
+}
+
+inline bool is_word_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_';
+}
+
+// The representation name of a run of integer keywords ("long unsigned int").
+inline std::string integer_keywords_name(int longs, bool is_short, bool is_char,
+                                         bool is_unsigned, bool is_signed) {
+    if (is_char) return is_unsigned ? "uint8" : (is_signed ? "int8" : "char");
+    std::size_t bytes = sizeof(int);
+    if (is_short) bytes = sizeof(short);
+    else if (longs == 1) bytes = sizeof(long);
+    else if (longs >= 2) bytes = sizeof(long long);
+    return (is_unsigned ? "uint" : "int") + std::to_string(bytes * 8);
+}
+
+// Rewrites a compiler's spelling into the portable form: one space only
+// between two words, ", " between arguments, "(anonymous)" for an anonymous
+// namespace, integer literals without suffixes, builtin arithmetic types by
+// representation, and no MSVC "struct "/"class " tags.
+inline std::string canonical_type_name(std::string_view raw) {
+    std::string spelled(raw);
+    for (const std::string_view anonymous :
+         {"(anonymous namespace)", "{anonymous}", "`anonymous namespace'"}) {
+        for (auto at = spelled.find(anonymous); at != std::string::npos;
+             at = spelled.find(anonymous)) {
+            spelled.replace(at, anonymous.size(), "(anonymous)");
+        }
+    }
+
+    std::string out;
+    int longs = 0;
+    bool is_short = false, is_char = false, is_unsigned = false, is_signed = false,
+         in_integer = false;
+    auto append_word = [&out](std::string_view word) {
+        if (!out.empty() && is_word_char(out.back())) out += ' ';
+        out += word;
+    };
+    auto flush_integer = [&] {
+        if (!in_integer) return;
+        append_word(integer_keywords_name(longs, is_short, is_char, is_unsigned, is_signed));
+        longs = 0;
+        is_short = is_char = is_unsigned = is_signed = in_integer = false;
+    };
+
+    for (std::size_t i = 0; i < spelled.size();) {
+        const char c = spelled[i];
+        if (c == ' ') {
+            ++i;
+            continue;
+        }
+        if (!is_word_char(c)) {
+            flush_integer();
+            out += c;
+            if (c == ',') out += ' ';
+            ++i;
+            continue;
+        }
+        std::size_t end = i;
+        while (end < spelled.size() && is_word_char(spelled[end])) ++end;
+        std::string_view word(spelled.data() + i, end - i);
+        i = end;
+
+        if (word == "double" && in_integer && longs == 1) {
+            longs = 0;
+            in_integer = false;
+            is_short = is_char = is_unsigned = is_signed = false;
+            append_word("long double");
+            continue;
+        }
+        if (word == "long") { ++longs; in_integer = true; continue; }
+        if (word == "short") { is_short = true; in_integer = true; continue; }
+        if (word == "char") { is_char = true; in_integer = true; continue; }
+        if (word == "unsigned") { is_unsigned = true; in_integer = true; continue; }
+        if (word == "signed") { is_signed = true; in_integer = true; continue; }
+        if (word == "int") { in_integer = true; continue; }
+        flush_integer();
+
+        if (word == "struct" || word == "class" || word == "enum" || word == "union") continue;
+        if (word == "float") { append_word("float32"); continue; }
+        if (word == "double") { append_word("float64"); continue; }
+        if (word.front() >= '0' && word.front() <= '9') {
+            while (!word.empty() && (word.back() == 'u' || word.back() == 'U' ||
+                                     word.back() == 'l' || word.back() == 'L')) {
+                word.remove_suffix(1);
+            }
+        }
+        append_word(word);
+    }
+    flush_integer();
+    return out;
+}
+
+template <class T>
+struct is_std_atomic : std::false_type {};
+template <class U>
+struct is_std_atomic<std::atomic<U>> : std::true_type {};
+
+template <class T>
+struct is_std_array : std::false_type {};
+template <class U, std::size_t N>
+struct is_std_array<std::array<U, N>> : std::true_type {};
+
+template <class T>
+std::string default_type_name() {
+    using U = std::remove_cv_t<T>;
+    if constexpr (std::is_same_v<U, bool>) return "bool";
+    else if constexpr (std::is_same_v<U, char>) return "char";
+    else if constexpr (std::is_same_v<U, wchar_t>) return "wchar";
+    else if constexpr (std::is_same_v<U, char8_t>) return "char8";
+    else if constexpr (std::is_same_v<U, char16_t>) return "char16";
+    else if constexpr (std::is_same_v<U, char32_t>) return "char32";
+    else if constexpr (std::is_integral_v<U>)
+        return (std::is_signed_v<U> ? "int" : "uint") + std::to_string(sizeof(U) * 8);
+    else if constexpr (std::is_same_v<U, float>) return "float32";
+    else if constexpr (std::is_same_v<U, double>) return "float64";
+    else if constexpr (std::is_same_v<U, long double>) return "long double";
+    else if constexpr (is_std_atomic<U>::value)
+        return "std::atomic<" + element_type_name<typename U::value_type>::value() + ">";
+    else if constexpr (is_std_array<U>::value)
+        return "std::array<" + element_type_name<typename U::value_type>::value() + ", " +
+               std::to_string(std::tuple_size_v<U>) + ">";
+    else if constexpr (std::is_array_v<U> && std::extent_v<U> != 0)
+        return element_type_name<std::remove_extent_t<U>>::value() + "[" +
+               std::to_string(std::extent_v<U>) + "]";
+    else return canonical_type_name(raw_type_name<U>());
+}
+
+// FNV-1a, 64 bits: a fixed, documented hash another language can recompute.
+constexpr std::uint64_t fnv1a_64(std::string_view bytes) noexcept {
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    for (const char c : bytes) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 0x100000001b3ULL;
+    }
+    return hash;
+}
+
+} // namespace detail
+
+template <class T>
+struct element_type_name {
+    static std::string value() { return detail::default_type_name<T>(); }
+};
+
+} // namespace smh

@@ -1,0 +1,403 @@
+// smh: a named shared-memory segment used as a typed array by several
+// processes at once, without copying.
+//
+//   auto counts = smh::SharedMemoryHandlee<int>::create(10);  // owner
+//   spawn_child(counts.name());                               // child: attach<int>(name)
+//   counts[3] = 42;                                           // seen by the child
+//   // counts goes out of scope: unmapped, and the name removed
+//
+// Header-only; needs C++20 and Boost.Interprocess headers.
+#pragma once
+
+#if __cplusplus < 202002L && (!defined(_MSVC_LANG) || _MSVC_LANG < 202002L)
+#error "smh needs C++20 (std::span, std::atomic_ref)"
+#endif
+
+#define SMH_VERSION_MAJOR 0
+#define SMH_VERSION_MINOR 1
+#define SMH_VERSION_PATCH 0
+
+#include <algorithm>   // std::min
+#include <atomic>      // std::atomic_ref for the header's state, atomic elements
+#include <cassert>     // operator[]'s debug check
+#include <chrono>      // attach's wait for a segment being created
+#include <cstddef>     // std::size_t, std::byte
+#include <cstdint>     // fixed-width header fields
+#include <cstring>     // std::memcpy of the header
+#include <new>         // placement new for elements with default member initialisers
+#include <span>        // data()
+#include <stdexcept>   // std::out_of_range from at()
+#include <string>      // names
+#include <string_view> // name parameters
+#include <thread>      // sleep while a segment is being created
+#include <type_traits> // element type checks
+#include <utility>     // std::move, std::swap
+
+#include "detail/layout.hpp"
+#include "detail/platform.hpp"
+#include "detail/type_name.hpp"
+#include "error.hpp"
+
+namespace smh {
+
+// Longest segment name accepted on every platform.
+inline constexpr std::size_t max_name_length = detail::os::max_name_length;
+
+// Options for create. Default: the segment is readable and writable by its
+// creator's user only.
+struct create_options {
+    // Permission bits of the new segment, as for chmod(2), applied exactly
+    // (the umask does not change them). 0600 unless you widen it on purpose.
+    unsigned permissions = 0600;
+};
+
+// Options for attach.
+struct attach_options {
+    // How long attach waits for a segment whose creator is still preparing it
+    // (reserving pages for a large segment takes time) before it gives up with
+    // errc::not_found.
+    std::chrono::milliseconds creation_timeout{5000};
+};
+
+namespace detail {
+
+template <class T>
+inline constexpr bool is_lock_free_atomic = false;
+template <class U>
+inline constexpr bool is_lock_free_atomic<std::atomic<U>> =
+    std::is_trivially_copyable_v<U> && std::atomic<U>::is_always_lock_free;
+
+// A segment starts as zero bytes. That is already the value of arithmetic
+// types, pointers, atomics of those and their aggregates; a type with a
+// non-trivial default constructor (default member initialisers) is constructed.
+template <class T>
+inline constexpr bool needs_construction =
+    !std::is_trivially_default_constructible_v<T> && !is_std_atomic<T>::value;
+
+// How long attach treats a segment with no header yet as one whose creator is
+// between shm_open and writing the header (microseconds, unless descheduled).
+inline constexpr std::chrono::milliseconds unwritten_grace{250};
+
+inline void check_name(std::string_view name, std::string_view operation) {
+    if (name.empty()) throw_error(errc::invalid_name, operation, name, "the name is empty");
+    if (name.size() > max_name_length)
+        throw_error(errc::invalid_name, operation, name,
+                    "the name has " + std::to_string(name.size()) + " characters, at most " +
+                        std::to_string(max_name_length) + " are allowed");
+    if (name == "." || name == "..")
+        throw_error(errc::invalid_name, operation, name, "'.' and '..' are not segment names");
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = name[i];
+        if (!is_word_char(c) && c != '.' && c != '-')
+            throw_error(errc::invalid_name, operation, name,
+                        "character " + std::to_string(static_cast<unsigned char>(c)) +
+                            " at position " + std::to_string(i) +
+                            " is not allowed; use only A-Z a-z 0-9 . _ -");
+    }
+}
+
+[[noreturn]] inline void throw_index_error(std::size_t index, std::size_t size,
+                                           const std::string& name) {
+    throw std::out_of_range("smh: index " + std::to_string(index) + " is out of range for \"" +
+                            name + "\", which has " + std::to_string(size) + " elements");
+}
+
+template <class Integer>
+std::atomic_ref<Integer> shared_field(Integer& field) noexcept {
+    return std::atomic_ref<Integer>(field);
+}
+
+} // namespace detail
+
+// A typed array in a named shared-memory segment.
+//
+// The object that created the segment is its owner: its destructor removes
+// the name (in the creating process only, so a forked child never removes its
+// parent's segment). Every other object, including attached ones, only unmaps.
+// Move-only; a moved-from object is empty (size() == 0) and harmless.
+//
+// Elements are shared, not synchronised: use std::atomic<U> elements, or your
+// own protocol, when processes write the same element concurrently.
+template <class T>
+class SharedMemoryHandlee {
+    static_assert(!std::is_const_v<T> && !std::is_volatile_v<T> && !std::is_reference_v<T>,
+                  "smh::SharedMemoryHandlee<T>: T must be a plain object type, not const, "
+                  "volatile or a reference");
+    static_assert(!detail::is_std_atomic<T>::value || detail::is_lock_free_atomic<T>,
+                  "smh::SharedMemoryHandlee<std::atomic<U>>: only lock-free atomics of "
+                  "trivially copyable U work across processes (a locking atomic's lock lives "
+                  "in one process)");
+    static_assert(detail::is_std_atomic<T>::value || std::is_trivially_copyable_v<T>,
+                  "smh::SharedMemoryHandlee<T>: T must be trivially copyable to live in shared "
+                  "memory; types such as std::string or std::vector hold pointers into one "
+                  "process's heap");
+    static_assert(alignof(T) <= detail::max_element_align,
+                  "smh::SharedMemoryHandlee<T>: alignof(T) must not exceed 4096 bytes");
+
+public:
+    using value_type = T;
+    using size_type = std::size_t;
+    using reference = T&;
+    using const_reference = const T&;
+    using iterator = T*;
+    using const_iterator = const T*;
+
+    // An empty handle: size() == 0, no segment. Assign a created or attached one.
+    SharedMemoryHandlee() noexcept = default;
+
+    // Same as create(length): lets a class derive from SharedMemoryHandlee<T>
+    // and create its segment in its constructor.
+    explicit SharedMemoryHandlee(std::size_t length) : SharedMemoryHandlee(create(length)) {}
+
+    // Creates a segment of `length` zero elements under a fresh name holding
+    // 64 random bits; the result is the owner. Throws smh::error.
+    static SharedMemoryHandlee create(std::size_t length, const create_options& options = {}) {
+        for (int attempt = 0;; ++attempt) {
+            try {
+                return create(generated_name(), length, options);
+            } catch (const error& e) {
+                if (e.code() != errc::already_exists || attempt == 8) throw;
+            }
+        }
+    }
+
+    // Creates the segment `name` exclusively: if the name exists, throws
+    // errc::already_exists and leaves that segment untouched. The result is
+    // the owner. Throws smh::error; a failed create leaves nothing behind.
+    static SharedMemoryHandlee create(std::string_view name, std::size_t length,
+                                      const create_options& options = {}) {
+        constexpr std::string_view op = "create";
+        detail::check_name(name, op);
+        if (length == 0) detail::throw_error(errc::invalid_length, op, name, "length is 0");
+        const auto element = detail::element_identity::of<T>();
+        const auto offset = detail::data_offset_for(alignof(T));
+        const auto bytes = detail::segment_bytes_for(offset, sizeof(T), length);
+        if (!bytes)
+            detail::throw_error(errc::invalid_length, op, name,
+                                std::to_string(length) + " elements of " +
+                                    std::to_string(sizeof(T)) + " bytes do not fit in memory");
+
+        const std::string name_string(name);
+        auto segment = detail::os::create_segment(name_string, *bytes, options.permissions);
+        SharedMemoryHandlee result;
+        try {
+            auto* base = static_cast<std::byte*>(segment.region.get_address());
+            auto* header = reinterpret_cast<detail::segment_header*>(base);
+            const auto pid = detail::os::current_pid();
+            detail::segment_header initial = detail::make_header(
+                element, length, pid, detail::os::process_start_time(pid),
+                detail::os::now_unix_ns());
+            initial.state = 0;
+            std::memcpy(header, &initial, sizeof initial);
+            // From here an attacher waits for us instead of calling the segment corrupt.
+            detail::shared_field(header->state).store(detail::state_creating,
+                                                      std::memory_order_release);
+
+            detail::os::reserve_space(segment, name);
+            T* elements = reinterpret_cast<T*>(base + offset);
+            if constexpr (detail::needs_construction<T>) {
+                for (std::size_t i = 0; i < length; ++i) ::new (elements + i) T;
+            }
+            detail::shared_field(header->state).store(detail::state_ready,
+                                                      std::memory_order_release);
+
+            result.region_ = std::move(segment.region);
+            result.elements_ = elements;
+            result.size_ = length;
+            result.name_ = name_string;
+            result.identity_ = segment.identity;
+            result.owner_pid_ = pid;
+        } catch (...) {
+            detail::os::unlink_if_same(name_string, segment.identity);
+            throw;
+        }
+        return result;
+    }
+
+    // Maps the existing segment `name`; its length comes from the segment.
+    // Never the owner. Throws smh::error: not_found, type_mismatch (the
+    // segment holds another element type), corrupt_segment, permission_denied.
+    static SharedMemoryHandlee attach(std::string_view name, const attach_options& options = {}) {
+        constexpr std::string_view op = "attach";
+        detail::check_name(name, op);
+        const auto expected = detail::element_identity::of<T>();
+        const std::string name_string(name);
+        using clock = std::chrono::steady_clock;
+        const auto start = clock::now();
+        const auto creating_deadline = start + options.creation_timeout;
+        const auto unwritten_deadline =
+            start + std::min(options.creation_timeout, detail::unwritten_grace);
+        for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
+            auto segment = detail::os::open_segment(name_string, op);
+            if (segment.size < detail::header_size) {
+                if (clock::now() < unwritten_deadline) continue;
+                detail::throw_error(errc::corrupt_segment, op, name,
+                                    "it has " + std::to_string(segment.size) +
+                                        " bytes, too few for the " +
+                                        std::to_string(detail::header_size) + "-byte header");
+            }
+            detail::os::map_segment(segment, op, name);
+            auto* base = static_cast<std::byte*>(segment.region.get_address());
+            auto* header = reinterpret_cast<detail::segment_header*>(base);
+            const auto state =
+                detail::shared_field(header->state).load(std::memory_order_acquire);
+
+            if (state == detail::state_ready) {
+                detail::segment_header snapshot;
+                std::memcpy(&snapshot, header, sizeof snapshot);
+                if (const auto problem = detail::check_header(snapshot, segment.size, expected))
+                    detail::throw_error(problem->code, op, name, problem->why);
+                SharedMemoryHandlee result;
+                result.region_ = std::move(segment.region);
+                result.elements_ = reinterpret_cast<T*>(base + snapshot.data_offset);
+                result.size_ = static_cast<std::size_t>(snapshot.element_count);
+                result.name_ = name_string;
+                result.identity_ = segment.identity;
+                return result;
+            }
+            if (state == detail::state_creating) {
+                const auto pid =
+                    detail::shared_field(header->owner_pid).load(std::memory_order_relaxed);
+                const auto started = detail::shared_field(header->owner_start_time)
+                                         .load(std::memory_order_relaxed);
+                const bool ours =
+                    std::memcmp(header->magic, detail::segment_magic, sizeof header->magic) == 0;
+                if (!ours || !detail::os::process_alive(pid, started))
+                    detail::throw_error(errc::corrupt_segment, op, name,
+                                        "its creator (process " + std::to_string(pid) +
+                                            ") stopped before finishing it");
+                if (clock::now() < creating_deadline) continue;
+                detail::throw_error(errc::not_found, op, name,
+                                    "process " + std::to_string(pid) +
+                                        " is still creating it after " +
+                                        std::to_string(options.creation_timeout.count()) + " ms");
+            }
+            if (state == 0 && clock::now() < unwritten_deadline) continue;
+            detail::throw_error(errc::corrupt_segment, op, name,
+                                state == 0 ? "its header was never written"
+                                           : "its header is in an unknown state");
+        }
+    }
+
+    SharedMemoryHandlee(const SharedMemoryHandlee&) = delete;
+    SharedMemoryHandlee& operator=(const SharedMemoryHandlee&) = delete;
+
+    SharedMemoryHandlee(SharedMemoryHandlee&& other) noexcept
+        : region_(std::move(other.region_)),
+          elements_(std::exchange(other.elements_, nullptr)),
+          size_(std::exchange(other.size_, 0)),
+          name_(std::exchange(other.name_, std::string())),
+          identity_(other.identity_),
+          owner_pid_(std::exchange(other.owner_pid_, 0)),
+          unlinked_(std::exchange(other.unlinked_, false)) {}
+
+    SharedMemoryHandlee& operator=(SharedMemoryHandlee&& other) noexcept {
+        if (this != &other) {
+            SharedMemoryHandlee previous(std::move(*this)); // released on return
+            swap(other);
+        }
+        return *this;
+    }
+
+    // Unmaps; the owner, in the process that created the segment, also
+    // removes the name unless unlink() already did.
+    ~SharedMemoryHandlee() {
+        if (is_owner() && !unlinked_) detail::os::unlink_if_same(name_, identity_);
+    }
+
+    void swap(SharedMemoryHandlee& other) noexcept {
+        region_.swap(other.region_);
+        std::swap(elements_, other.elements_);
+        std::swap(size_, other.size_);
+        name_.swap(other.name_);
+        std::swap(identity_, other.identity_);
+        std::swap(owner_pid_, other.owner_pid_);
+        std::swap(unlinked_, other.unlinked_);
+    }
+    friend void swap(SharedMemoryHandlee& a, SharedMemoryHandlee& b) noexcept { a.swap(b); }
+
+    // The segment's name: what another process passes to attach().
+    const std::string& name() const noexcept { return name_; }
+
+    // Number of elements (0 for an empty handle).
+    std::size_t size() const noexcept { return size_; }
+
+    // True for the object that created the segment, in the creating process.
+    bool is_owner() const noexcept {
+        return owner_pid_ != 0 && owner_pid_ == detail::os::current_pid();
+    }
+
+    // Unchecked element access (asserts in debug builds).
+    T& operator[](std::size_t index) noexcept {
+        assert(index < size_ && "smh::SharedMemoryHandlee: index out of range");
+        return elements_[index];
+    }
+    const T& operator[](std::size_t index) const noexcept {
+        assert(index < size_ && "smh::SharedMemoryHandlee: index out of range");
+        return elements_[index];
+    }
+
+    // Checked element access: throws std::out_of_range past the end.
+    T& at(std::size_t index) {
+        if (index >= size_) detail::throw_index_error(index, size_, name_);
+        return elements_[index];
+    }
+    const T& at(std::size_t index) const {
+        if (index >= size_) detail::throw_index_error(index, size_, name_);
+        return elements_[index];
+    }
+
+    // All elements, for algorithms and APIs that take a span.
+    std::span<T> data() noexcept { return {elements_, size_}; }
+    std::span<const T> data() const noexcept { return {elements_, size_}; }
+
+    T* begin() noexcept { return elements_; }
+    T* end() noexcept { return elements_ + size_; }
+    const T* begin() const noexcept { return elements_; }
+    const T* end() const noexcept { return elements_ + size_; }
+
+    // Removes the name now: later attach() calls throw errc::not_found, while
+    // every existing mapping (this one included) stays valid. Harmless to
+    // call twice. Removes nothing if the name now belongs to another segment.
+    // Returns whether this call removed the name.
+    bool unlink() noexcept {
+        if (name_.empty() || unlinked_) return false;
+        unlinked_ = true;
+        return detail::os::unlink_if_same(name_, identity_);
+    }
+
+private:
+    static std::string generated_name() {
+        static constexpr char digits[] = "0123456789abcdef";
+        std::uint64_t bits = detail::os::random_64();
+        std::string name = "smh-0000000000000000";
+        for (std::size_t i = name.size(); i-- > 4; bits >>= 4) name[i] = digits[bits & 0xf];
+        return name;
+    }
+
+    boost::interprocess::mapped_region region_;
+    T* elements_ = nullptr;
+    std::size_t size_ = 0;
+    std::string name_;
+    detail::os::file_identity identity_;
+    std::int64_t owner_pid_ = 0; // the creating process, for the owner; 0 otherwise
+    bool unlinked_ = false;
+};
+
+// smh::create<T>(...) and smh::attach<T>(name): the static members, spelled
+// for call sites that read better without the class name.
+template <class T>
+SharedMemoryHandlee<T> create(std::size_t length, const create_options& options = {}) {
+    return SharedMemoryHandlee<T>::create(length, options);
+}
+template <class T>
+SharedMemoryHandlee<T> create(std::string_view name, std::size_t length,
+                              const create_options& options = {}) {
+    return SharedMemoryHandlee<T>::create(name, length, options);
+}
+template <class T>
+SharedMemoryHandlee<T> attach(std::string_view name, const attach_options& options = {}) {
+    return SharedMemoryHandlee<T>::attach(name, options);
+}
+
+} // namespace smh

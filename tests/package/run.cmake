@@ -1,0 +1,29 @@
+# Installs smh into a private prefix, then builds and runs two consumer
+# projects: one through find_package(smh CONFIG), one through add_subdirectory.
+# cmake -DSOURCE_DIR=.. -DWORK_DIR=.. -DCXX=.. -DGENERATOR=.. -P run.cmake
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "failed (${result}): ${ARGV}\n${out}")
+  endif()
+  message(STATUS "${out}")
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+set(here ${CMAKE_CURRENT_LIST_DIR})
+set(common -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX})
+
+run(${CMAKE_COMMAND} ${common} -S ${SOURCE_DIR} -B ${WORK_DIR}/smh
+    -DSMH_BUILD_TESTS=OFF -DSMH_BUILD_EXAMPLES=OFF -DSMH_INSTALL=ON
+    -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --install ${WORK_DIR}/smh)
+
+run(${CMAKE_COMMAND} ${common} -S ${here}/find_package -B ${WORK_DIR}/find_package
+    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/find_package)
+run(${WORK_DIR}/find_package/consumer)
+
+run(${CMAKE_COMMAND} ${common} -S ${here}/add_subdirectory -B ${WORK_DIR}/add_subdirectory
+    -DSMH_SOURCE_DIR=${SOURCE_DIR})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/add_subdirectory)
+run(${WORK_DIR}/add_subdirectory/consumer)

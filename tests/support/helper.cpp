@@ -1,0 +1,75 @@
+// A separate program the tests start with posix_spawn, so that a segment is
+// shared with a process that did not fork from the test. Exit codes: 0 done,
+// 1 the data was not as expected, 2 bad usage, 3 other failure, 10 + errc for
+// an smh::error (its message goes to stderr).
+//
+//   helper attach  TYPE NAME                 attach and report the outcome
+//   helper fill    TYPE NAME SEED            attach and write the pattern
+//   helper check   TYPE NAME SEED            attach and verify the pattern
+//   helper answer  TYPE NAME SEED            verify SEED, then write SEED + 1
+//   helper create-run TYPE COUNT SEED PROGRAM...
+//        create, write SEED, run `PROGRAM... answer TYPE NAME SEED`, verify SEED + 1
+//   helper create-exit NAME COUNT            create, then return (owner exits)
+//   helper create-kill NAME COUNT            create, then SIGKILL itself (no cleanup)
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "shared_types.hpp"
+#include "support.hpp"
+
+namespace {
+
+int run(const std::vector<std::string>& args) {
+    if (args.size() < 3) return 2;
+    const std::string& command = args[0];
+    int code = 2;
+
+    if (command == "create-exit" || command == "create-kill") {
+        auto shm = smh::create<int>(args[1], std::stoul(args[2]));
+        if (command == "create-kill") ::kill(::getpid(), SIGKILL);
+        return 0;
+    }
+    if (command == "create-run" && args.size() >= 5) {
+        const bool known = smh_test::with_type(args[1], [&]<class T>() {
+            auto shm = smh::create<T>(std::stoul(args[2]));
+            const int seed = std::stoi(args[3]);
+            smh_test::fill(shm, seed);
+            std::vector<std::string> child(args.begin() + 4, args.end());
+            child.insert(child.end(), {"answer", args[1], shm.name(), args[3]});
+            const auto result = smh_test::run_program(child);
+            code = !result.exited ? 3 : result.exit_code != 0 ? result.exit_code
+                                    : smh_test::holds(shm, seed + 1) ? 0 : 1;
+        });
+        return known ? code : 2;
+    }
+    const bool known = smh_test::with_type(args[1], [&]<class T>() {
+        auto shm = smh::attach<T>(args[2]);
+        const int seed = args.size() > 3 ? std::stoi(args[3]) : 0;
+        if (command == "attach") code = 0;
+        else if (command == "fill") smh_test::fill(shm, seed), code = 0;
+        else if (command == "check") code = smh_test::holds(shm, seed) ? 0 : 1;
+        else if (command == "answer") {
+            code = smh_test::holds(shm, seed) ? 0 : 1;
+            if (code == 0) smh_test::fill(shm, seed + 1);
+        }
+    });
+    return known ? code : 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(std::vector<std::string>(argv + 1, argv + argc));
+    } catch (const smh::error& e) {
+        std::cerr << "helper: " << e.what() << '\n';
+        return smh_test::exit_code_for(static_cast<smh::errc>(e.code().value()));
+    } catch (const std::exception& e) {
+        std::cerr << "helper: " << e.what() << '\n';
+        return 3;
+    }
+}

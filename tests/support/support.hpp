@@ -1,0 +1,196 @@
+// Helpers shared by the test files: fresh names, guards that remove what a
+// test created, and real child processes (forked or spawned) with timeouts.
+#pragma once
+
+#include <smh/shared_memory_handlee.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace smh_test {
+
+// "smh-test-<pid>-<counter>-<random>": unique across processes running in
+// parallel and across reruns; the prefix lets leak checks find them.
+inline std::string name_prefix() { return "smh-test-" + std::to_string(::getpid()) + "-"; }
+
+inline std::string unique_name() {
+    static std::atomic<unsigned> counter{0};
+    static const auto salt = static_cast<unsigned>(
+        std::chrono::steady_clock::now().time_since_epoch().count() & 0xffffff);
+    return name_prefix() + std::to_string(counter++) + "-" + std::to_string(salt);
+}
+
+inline bool segment_exists(const std::string& name) {
+    const int fd = ::shm_open(("/" + name).c_str(), O_RDONLY, 0);
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+}
+
+// Removes the name on scope exit, whatever the test did with it.
+struct segment_guard {
+    std::string name;
+    explicit segment_guard(std::string n) : name(std::move(n)) {}
+    segment_guard(const segment_guard&) = delete;
+    segment_guard& operator=(const segment_guard&) = delete;
+    ~segment_guard() { ::shm_unlink(("/" + name).c_str()); }
+};
+
+// Creates a segment that is not smh's: exactly `bytes`, mode 0600.
+inline void write_raw_segment(const std::string& name, const std::string& bytes) {
+    const int fd = ::shm_open(("/" + name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
+    const bool ok = ::ftruncate(fd, static_cast<off_t>(bytes.size())) == 0 &&
+                    (bytes.empty() || ::pwrite(fd, bytes.data(), bytes.size(), 0) ==
+                                          static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+    if (!ok) throw std::runtime_error("writing raw segment " + name);
+}
+
+// Writes `bytes` at `offset` of an existing segment, in place.
+inline void overwrite_raw_segment(const std::string& name, std::size_t offset,
+                                  const std::string& bytes) {
+    const int fd = ::shm_open(("/" + name).c_str(), O_RDWR, 0);
+    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
+    const auto written = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    ::close(fd);
+    if (written != static_cast<ssize_t>(bytes.size()))
+        throw std::runtime_error("overwriting raw segment " + name);
+}
+
+inline std::string read_raw_segment(const std::string& name, std::size_t bytes) {
+    const int fd = ::shm_open(("/" + name).c_str(), O_RDONLY, 0);
+    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
+    std::string out(bytes, '\0');
+    const auto got = ::pread(fd, out.data(), bytes, 0);
+    ::close(fd);
+    out.resize(got < 0 ? 0 : static_cast<std::size_t>(got));
+    return out;
+}
+
+// Names in /dev/shm starting with `prefix`.
+inline std::vector<std::string> shm_entries(const std::string& prefix) {
+    std::vector<std::string> names;
+    if (DIR* dir = ::opendir("/dev/shm")) {
+        while (const dirent* entry = ::readdir(dir)) {
+            const std::string name = entry->d_name;
+            if (name.rfind(prefix, 0) == 0) names.push_back(name);
+        }
+        ::closedir(dir);
+    }
+    return names;
+}
+
+// smh segments in /dev/shm (names starting "smh-") whose header says `pid`
+// created them.
+inline std::vector<std::string> segments_created_by(pid_t pid) {
+    std::vector<std::string> found;
+    for (const auto& name : shm_entries("smh-")) {
+        std::string bytes;
+        try {
+            bytes = read_raw_segment(name, sizeof(smh::detail::segment_header));
+        } catch (const std::exception&) {
+            continue; // removed meanwhile, or another user's
+        }
+        smh::detail::segment_header header{};
+        if (bytes.size() < sizeof header) continue;
+        std::memcpy(&header, bytes.data(), sizeof header);
+        if (std::memcmp(header.magic, smh::detail::segment_magic, sizeof header.magic) == 0 &&
+            header.creator_pid == pid)
+            found.push_back(name);
+    }
+    return found;
+}
+
+struct process_result {
+    bool exited = false;   // false: killed by a signal or by the timeout
+    int exit_code = -1;
+    int signal = 0;
+    bool timed_out = false;
+};
+
+inline process_result wait_for(pid_t pid, std::chrono::seconds timeout) {
+    process_result result;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    for (;;) {
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        if (done == pid) break;
+        if (done < 0) return result;
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            result.timed_out = true;
+            return result;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    if (WIFEXITED(status)) {
+        result.exited = true;
+        result.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        result.signal = WTERMSIG(status);
+    }
+    return result;
+}
+
+// Forks; the child runs `body` (plain checks, no Catch2 macros) and exits 0
+// when it returns true, 1 when false, 2 when it throws.
+inline process_result run_in_child(const std::function<bool()>& body,
+                                   std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        int code = 2;
+        try {
+            code = body() ? 0 : 1;
+        } catch (...) {
+        }
+        ::_exit(code);
+    }
+    return wait_for(pid, timeout);
+}
+
+// Starts a program (posix_spawn: a new image, not a fork) and waits for it.
+inline process_result run_program(std::vector<std::string> args,
+                                  std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
+        throw std::runtime_error("posix_spawn " + args[0] + " failed");
+    return wait_for(pid, timeout);
+}
+
+#ifdef SMH_TEST_HELPER
+// The test helper program (tests/support/helper.cpp), built by CMake.
+inline process_result run_helper(std::vector<std::string> args) {
+    args.insert(args.begin(), SMH_TEST_HELPER);
+    return run_program(std::move(args));
+}
+#endif
+
+// The helper's exit code for an smh::error with code `e`.
+inline int exit_code_for(smh::errc e) { return 10 + static_cast<int>(e); }
+
+} // namespace smh_test

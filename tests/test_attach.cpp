@@ -1,0 +1,203 @@
+// attach: by name, length from the segment, type checked, never trusting the bytes.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "shared_types.hpp"
+#include "support.hpp"
+
+using smh::SharedMemoryHandlee;
+using smh_test::segment_guard;
+using smh_test::unique_name;
+
+namespace {
+
+smh::errc attach_error(const std::string& name, smh::attach_options options = {}) {
+    try {
+        (void)SharedMemoryHandlee<int>::attach(name, options);
+    } catch (const smh::error& e) {
+        return static_cast<smh::errc>(e.code().value());
+    }
+    return smh::errc{};
+}
+
+// The bytes of a valid segment of `count` ints: header, padding, elements.
+std::string valid_segment_bytes(std::uint64_t count) {
+    auto header = smh::detail::make_header(smh::detail::element_identity::of<int>(), count,
+                                           ::getpid(), 0, 0);
+    header.state = smh::detail::state_ready;
+    std::string bytes(header.data_offset + count * sizeof(int), '\0');
+    std::memcpy(bytes.data(), &header, sizeof header);
+    return bytes;
+}
+
+smh::detail::segment_header& header_of(std::string& bytes) {
+    return *reinterpret_cast<smh::detail::segment_header*>(bytes.data());
+}
+
+void reseal(std::string& bytes) { header_of(bytes).checksum = smh::detail::header_checksum(header_of(bytes)); }
+
+} // namespace
+
+TEST_CASE("attach maps an existing segment and takes its length from it") {
+    auto created = SharedMemoryHandlee<int>::create(37);
+    auto attached = SharedMemoryHandlee<int>::attach(created.name());
+    CHECK(attached.size() == 37);
+    CHECK(attached.name() == created.name());
+    CHECK_FALSE(attached.is_owner());
+}
+
+TEST_CASE("writes through one handle are seen through another") {
+    auto created = SharedMemoryHandlee<geo::Point>::create(50);
+    auto attached = smh::attach<geo::Point>(created.name());
+    smh_test::fill(created, 1);
+    CHECK(smh_test::holds(attached, 1));
+    smh_test::fill(attached, 2);
+    CHECK(smh_test::holds(created, 2));
+}
+
+TEST_CASE("attach to a missing name throws errc::not_found naming the segment") {
+    const auto name = unique_name();
+    try {
+        (void)SharedMemoryHandlee<int>::attach(name);
+        FAIL("attach did not throw");
+    } catch (const smh::error& e) {
+        CHECK(e.code() == smh::errc::not_found);
+        CHECK_THAT(e.what(), Catch::StartsWith("attach \"" + name + "\": not_found"));
+        CHECK(e.native_code() == std::errc::no_such_file_or_directory);
+    }
+}
+
+TEST_CASE("attach<U> on a segment created as T throws errc::type_mismatch naming both") {
+    SECTION("int32_t and float have the same size") {
+        auto created = SharedMemoryHandlee<std::int32_t>::create(4);
+        try {
+            (void)SharedMemoryHandlee<float>::attach(created.name());
+            FAIL("attach did not throw");
+        } catch (const smh::error& e) {
+            CHECK(e.code() == smh::errc::type_mismatch);
+            CHECK_THAT(e.what(), Catch::Contains("int32") && Catch::Contains("float32"));
+        }
+    }
+    SECTION("two structs with the same members but different names") {
+        auto created = SharedMemoryHandlee<geo::Point>::create(4);
+        try {
+            (void)SharedMemoryHandlee<geo::Vector>::attach(created.name());
+            FAIL("attach did not throw");
+        } catch (const smh::error& e) {
+            CHECK(e.code() == smh::errc::type_mismatch);
+            CHECK_THAT(e.what(), Catch::Contains("geo::Point") && Catch::Contains("geo::Vector"));
+        }
+    }
+    SECTION("types of different sizes") {
+        auto created = SharedMemoryHandlee<std::int16_t>::create(4);
+        CHECK(attach_error(created.name()) == smh::errc::type_mismatch);
+    }
+    SECTION("a plain integer and an atomic one") {
+        auto created = SharedMemoryHandlee<std::atomic<int>>::create(4);
+        CHECK(attach_error(created.name()) == smh::errc::type_mismatch);
+    }
+}
+
+TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt_segment") {
+    const auto name = unique_name();
+    segment_guard guard(name);
+    std::string bytes = valid_segment_bytes(10);
+    auto& header = header_of(bytes);
+
+    SECTION("a zero-length segment") { bytes.clear(); }
+    SECTION("fewer bytes than a header") { bytes.resize(100); }
+    SECTION("another program's bytes") {
+        for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 31 + 7);
+    }
+    SECTION("truncated: the header claims more elements than there are bytes") {
+        bytes.resize(bytes.size() - 1);
+    }
+    SECTION("right magic, absurd element count, checksum recomputed") {
+        header.element_count = ~std::uint64_t{0} / 2;
+        reseal(bytes);
+    }
+    SECTION("right magic, zero elements") {
+        header.element_count = 0;
+        reseal(bytes);
+    }
+    SECTION("right magic, impossible element alignment") {
+        header.element_align = 3;
+        reseal(bytes);
+    }
+    SECTION("right magic, elements at an offset inside the header") {
+        header.data_offset = 8;
+        reseal(bytes);
+    }
+    SECTION("right magic, another layout version") {
+        header.layout_version = 99;
+        reseal(bytes);
+    }
+    SECTION("right magic, a field changed after creation (checksum no longer matches)") {
+        header.element_count = 5;
+    }
+    SECTION("right magic, unterminated type name") {
+        std::memset(header.type_name, 'x', sizeof header.type_name);
+        reseal(bytes);
+    }
+    SECTION("right magic, unknown state") { header.state = 0x12345678; }
+    SECTION("left half-created by a process that no longer exists") {
+        header.state = smh::detail::state_creating;
+        header.owner_pid = 0x7ffffff0; // above Linux's largest pid_max
+    }
+    smh_test::write_raw_segment(name, bytes);
+    const std::string before = smh_test::read_raw_segment(name, bytes.size() + 1);
+
+    try {
+        (void)SharedMemoryHandlee<int>::attach(name);
+        FAIL("attach did not throw");
+    } catch (const smh::error& e) {
+        CHECK(e.code() == smh::errc::corrupt_segment);
+        CHECK_THAT(e.what(), Catch::Contains(name));
+    }
+    // Attaching never writes to what it rejected.
+    CHECK(smh_test::read_raw_segment(name, bytes.size() + 1) == before);
+}
+
+TEST_CASE("attach waits for a segment whose creator is still preparing it") {
+    const auto name = unique_name();
+    segment_guard guard(name);
+    std::string bytes = valid_segment_bytes(10);
+    header_of(bytes).state = smh::detail::state_creating;
+    smh_test::write_raw_segment(name, bytes);
+
+    SECTION("and attaches once it is ready") {
+        std::thread creator([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            const std::uint32_t ready = smh::detail::state_ready;
+            smh_test::overwrite_raw_segment(name, offsetof(smh::detail::segment_header, state),
+                                            {reinterpret_cast<const char*>(&ready), sizeof ready});
+        });
+        const auto started = std::chrono::steady_clock::now();
+        const auto shm = SharedMemoryHandlee<int>::attach(name);
+        const auto waited = std::chrono::steady_clock::now() - started;
+        creator.join();
+        CHECK(shm.size() == 10);
+        CHECK(waited >= std::chrono::milliseconds(90));
+    }
+    SECTION("and gives up with errc::not_found after the creation timeout") {
+        const auto started = std::chrono::steady_clock::now();
+        CHECK(attach_error(name, {.creation_timeout = std::chrono::milliseconds(200)}) ==
+              smh::errc::not_found);
+        CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(200));
+    }
+}
+
+TEST_CASE("an attached handle keeps the element count it checked at attach") {
+    auto created = SharedMemoryHandlee<int>::create(10);
+    auto attached = SharedMemoryHandlee<int>::attach(created.name());
+    // The other side rewrites the count in the header: the attached handle
+    // still uses what it validated against the segment's real size.
+    auto* header = reinterpret_cast<smh::detail::segment_header*>(
+        reinterpret_cast<std::byte*>(created.data().data()) - smh::detail::data_offset_for(alignof(int)));
+    header->element_count = 1'000'000'000;
+    CHECK(attached.size() == 10);
+    CHECK_THROWS_AS(attached.at(10), std::out_of_range);
+}

@@ -1,0 +1,122 @@
+// The error contract: smh::error, smh::errc, and each reason with its cause.
+#include <catch2/catch.hpp>
+
+#include <sys/resource.h>
+
+#include <limits>
+#include <system_error>
+#include <type_traits>
+
+#include "support.hpp"
+
+using smh::SharedMemoryHandlee;
+using smh_test::unique_name;
+
+namespace {
+
+template <class F>
+smh::errc error_of(F&& operation, std::string* message = nullptr) {
+    try {
+        operation();
+    } catch (const smh::error& e) {
+        if (message) *message = e.what();
+        return static_cast<smh::errc>(e.code().value());
+    }
+    return smh::errc{};
+}
+
+} // namespace
+
+TEST_CASE("smh::error is a std::system_error whose code compares equal to an smh::errc") {
+    static_assert(std::is_base_of_v<std::system_error, smh::error>);
+    static_assert(std::is_error_code_enum_v<smh::errc>);
+
+    const smh::error e(smh::errc::not_found, "attach", "w1", "",
+                       std::make_error_code(std::errc::no_such_file_or_directory));
+    CHECK(e.code() == smh::errc::not_found);
+    CHECK(e.code() != smh::errc::already_exists);
+    CHECK(std::string(e.code().category().name()) == "smh");
+    CHECK(std::string(e.what()) == "attach \"w1\": not_found (No such file or directory)");
+    CHECK(e.native_code() == std::errc::no_such_file_or_directory);
+
+    for (const auto code : {smh::errc::not_found, smh::errc::already_exists,
+                            smh::errc::invalid_name, smh::errc::invalid_length,
+                            smh::errc::type_mismatch, smh::errc::corrupt_segment,
+                            smh::errc::permission_denied, smh::errc::no_space,
+                            smh::errc::os_error}) {
+        const std::error_code ec = code;
+        CHECK(ec.message().find("unknown") == std::string::npos);
+    }
+}
+
+TEST_CASE("a bad name throws errc::invalid_name from create and from attach") {
+    const std::string too_long(300, 'a');
+    const auto bad = GENERATE_COPY(as<std::string>{}, "", "a/b", "has space", "tab\there",
+                                   "/leading-slash", ".", "..", "caf\xc3\xa9", too_long);
+    std::string message;
+    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::create(bad, 1); }, &message) ==
+          smh::errc::invalid_name);
+    CHECK_THAT(message, Catch::StartsWith("create \"" + bad + "\": invalid_name ("));
+    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::attach(bad); }) ==
+          smh::errc::invalid_name);
+}
+
+TEST_CASE("every character of [A-Za-z0-9._-] is allowed, up to the platform's length") {
+    const auto name = unique_name() + "-AZaz09._";
+    CHECK(SharedMemoryHandlee<int>::create(name, 1).name() == name);
+
+    std::string longest = unique_name();
+    longest.resize(smh::max_name_length, 'x');
+    CHECK(SharedMemoryHandlee<int>::create(longest, 1).name() == longest);
+}
+
+TEST_CASE("a length of zero, or one whose byte size overflows, throws errc::invalid_length") {
+    const auto name = unique_name();
+    std::string message;
+    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 0); }, &message) ==
+          smh::errc::invalid_length);
+    CHECK_THAT(message, Catch::Contains(name) && Catch::Contains("length is 0"));
+    CHECK(error_of([] { (void)SharedMemoryHandlee<int>::create(0); }) ==
+          smh::errc::invalid_length);
+    CHECK(error_of([&] {
+              (void)SharedMemoryHandlee<std::uint64_t>::create(
+                  name, std::numeric_limits<std::size_t>::max() / 4);
+          }) == smh::errc::invalid_length);
+    CHECK(error_of([&] {
+              (void)SharedMemoryHandlee<char>::create(name, std::numeric_limits<std::size_t>::max());
+          }) == smh::errc::invalid_length);
+    CHECK_FALSE(smh_test::segment_exists(name));
+}
+
+TEST_CASE("another user's process gets errc::permission_denied") {
+    if (::geteuid() != 0) {
+        WARN("skipped: needs root to run a child as another user");
+        return;
+    }
+    auto shm = SharedMemoryHandlee<int>::create(4);
+    const auto name = shm.name();
+    const auto child = smh_test::run_in_child([&] {
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0) return false;
+        return error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); }) ==
+               smh::errc::permission_denied;
+    });
+    CHECK(child.exited);
+    CHECK(child.exit_code == 0);
+}
+
+TEST_CASE("any other OS failure throws errc::os_error with the native code") {
+    // With no file descriptors left, shm_open fails with EMFILE.
+    const auto child = smh_test::run_in_child([] {
+        const rlimit none{0, 0};
+        if (::setrlimit(RLIMIT_NOFILE, &none) != 0) return false;
+        try {
+            (void)SharedMemoryHandlee<int>::create(4);
+        } catch (const smh::error& e) {
+            return e.code() == smh::errc::os_error &&
+                   e.native_code() == std::errc::too_many_files_open;
+        }
+        return false;
+    });
+    CHECK(child.exited);
+    CHECK(child.exit_code == 0);
+}

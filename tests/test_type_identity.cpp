@@ -1,0 +1,112 @@
+// The element type's identity in the header: the same spelling from every
+// compiler, different for different types, and the header's fields.
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+
+#include "shared_types.hpp"
+#include "support.hpp"
+
+using smh::element_type_name;
+using smh::detail::canonical_type_name;
+
+namespace {
+struct Local {
+    int a;
+};
+} // namespace
+
+namespace test_ns {
+template <class A, class B>
+struct holder {
+    A a;
+    B b;
+};
+enum class Colour : std::uint8_t { red, green };
+struct Custom {
+    int v;
+};
+} // namespace test_ns
+
+template <>
+struct smh::element_type_name<test_ns::Custom> {
+    static std::string value() { return "custom.v1"; }
+};
+
+TEST_CASE("arithmetic types are named by representation, not by keyword") {
+    CHECK(element_type_name<int>::value() == "int32");
+    CHECK(element_type_name<std::int32_t>::value() == "int32");
+    CHECK(element_type_name<std::uint64_t>::value() == "uint64");
+    CHECK(element_type_name<long long>::value() == "int64");
+    CHECK(element_type_name<unsigned char>::value() == "uint8");
+    CHECK(element_type_name<char>::value() == "char");
+    CHECK(element_type_name<bool>::value() == "bool");
+    CHECK(element_type_name<float>::value() == "float32");
+    CHECK(element_type_name<double>::value() == "float64");
+}
+
+TEST_CASE("library and user types are named the same by g++ and clang++") {
+    CHECK(element_type_name<std::atomic<std::uint64_t>>::value() == "std::atomic<uint64>");
+    CHECK(element_type_name<std::array<int, 4>>::value() == "std::array<int32, 4>");
+    CHECK(element_type_name<int[3]>::value() == "int32[3]");
+    CHECK(element_type_name<geo::Point>::value() == "geo::Point");
+    CHECK(element_type_name<Local>::value() == "(anonymous)::Local");
+    CHECK(element_type_name<test_ns::holder<long long, unsigned short>>::value() ==
+          "test_ns::holder<int64, uint16>");
+    CHECK(element_type_name<test_ns::holder<std::array<double, 2>, char>>::value() ==
+          "test_ns::holder<std::array<float64, 2>, char>");
+    CHECK(element_type_name<test_ns::Colour>::value() == "test_ns::Colour");
+}
+
+TEST_CASE("each compiler's spelling becomes the same canonical name") {
+    CHECK(canonical_type_name("long unsigned int") == "uint64");
+    CHECK(canonical_type_name("unsigned long") == "uint64");
+    CHECK(canonical_type_name("short unsigned int") == "uint16");
+    CHECK(canonical_type_name("long long int") == "int64");
+    CHECK(canonical_type_name("signed char") == "int8");
+    CHECK(canonical_type_name("long double") == "long double");
+    CHECK(canonical_type_name("{anonymous}::Local") == "(anonymous)::Local");
+    CHECK(canonical_type_name("(anonymous namespace)::Local") == "(anonymous)::Local");
+    CHECK(canonical_type_name("`anonymous namespace'::Local") == "(anonymous)::Local");
+    CHECK(canonical_type_name("struct geo::Point") == "geo::Point");
+    CHECK(canonical_type_name("Wrap<Wrap<int> >") == "Wrap<Wrap<int32>>");
+    CHECK(canonical_type_name("S<4ul, 2u>") == "S<4, 2>");
+    CHECK(canonical_type_name("my_int_type") == "my_int_type");
+}
+
+TEST_CASE("element_type_name can be specialised, and the header stores that name") {
+    auto shm = smh::SharedMemoryHandlee<test_ns::Custom>::create(2);
+    const auto bytes = smh_test::read_raw_segment(shm.name(), smh::detail::header_size);
+    smh::detail::segment_header header{};
+    std::memcpy(&header, bytes.data(), sizeof header);
+    CHECK(smh::detail::stored_type_name(header) == "custom.v1");
+    CHECK(header.type_hash == smh::detail::fnv1a_64("custom.v1"));
+}
+
+TEST_CASE("create writes the documented header") {
+    auto shm = smh::SharedMemoryHandlee<geo::Point>::create(1000);
+    const auto bytes = smh_test::read_raw_segment(shm.name(), 1 << 20);
+    REQUIRE(bytes.size() >= smh::detail::header_size);
+    smh::detail::segment_header header{};
+    std::memcpy(&header, bytes.data(), sizeof header);
+
+    CHECK(std::memcmp(header.magic, "SMHSEG\0\x01", 8) == 0);
+    CHECK(header.layout_version == 1);
+    CHECK(header.header_size == 256);
+    CHECK(header.state == smh::detail::state_ready);
+    CHECK(header.endian_marker == 0x01020304);
+    CHECK(header.data_offset == 256);
+    CHECK(header.element_size == sizeof(geo::Point));
+    CHECK(header.element_align == alignof(geo::Point));
+    CHECK(header.element_count == 1000);
+    CHECK(smh::detail::stored_type_name(header) == "geo::Point");
+    CHECK(header.type_hash == smh::detail::fnv1a_64("geo::Point"));
+    CHECK(header.checksum == smh::detail::header_checksum(header));
+    CHECK(header.creator_pid == ::getpid());
+    CHECK(header.owner_pid == ::getpid());
+    CHECK(header.owner_start_time == smh::detail::os::process_start_time(::getpid()));
+    // Exactly the bytes the elements need: no page rounding.
+    CHECK(bytes.size() == 256 + 1000 * sizeof(geo::Point));
+}
