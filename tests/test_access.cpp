@@ -64,8 +64,7 @@ TEST_CASE("begin() and end() serve range-for, <algorithm> and std::ranges") {
     int count = 0;
     for (int& value : shm) value = count++;
     CHECK(shm[99] == 99);
-    auto evens = shm | std::views::filter([](int v) { return v % 2 == 0; });
-    CHECK(std::ranges::distance(evens) == 50);
+    CHECK(std::ranges::count_if(shm, [](int v) { return v % 2 == 0; }) == 50);
 }
 
 TEST_CASE("lock-free atomic elements work through every accessor") {
