@@ -8,13 +8,15 @@
 // As in Python, a class can fix the element type by deriving.
 class MySharedMemory : public smh::SharedMemoryHandlee<int> {
 public:
-    explicit MySharedMemory(std::size_t length) : SharedMemoryHandlee(length) {}
+    explicit MySharedMemory(std::size_t length)
+        : SharedMemoryHandlee(length) {}
 };
 
 int main() {
     MySharedMemory shared_memory(10);
 
-    for (std::size_t i = 0; i < shared_memory.size(); ++i) shared_memory[i] = static_cast<int>(i);
+    for (std::size_t i = 0; i < shared_memory.size(); ++i)
+        shared_memory[i] = static_cast<int>(i);
 
     int expected = 0;
     for (const int value : shared_memory) {

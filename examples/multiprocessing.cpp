@@ -14,11 +14,13 @@
 
 class MySharedMemory : public smh::SharedMemoryHandlee<int> {
 public:
-    explicit MySharedMemory(std::size_t length) : SharedMemoryHandlee(length) {}
+    explicit MySharedMemory(std::size_t length)
+        : SharedMemoryHandlee(length) {}
 };
 
 void worker(MySharedMemory& shared_memory, std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) shared_memory[i] = static_cast<int>(i * 2);
+    for (std::size_t i = begin; i < end; ++i)
+        shared_memory[i] = static_cast<int>(i * 2);
 }
 
 int main() {

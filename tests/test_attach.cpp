@@ -17,16 +17,14 @@ namespace {
 smh::errc attach_error(const std::string& name, smh::attach_options options = {}) {
     try {
         (void)SharedMemoryHandlee<int>::attach(name, options);
-    } catch (const smh::error& e) {
-        return static_cast<smh::errc>(e.code().value());
-    }
+    } catch (const smh::error& e) { return static_cast<smh::errc>(e.code().value()); }
     return smh::errc{};
 }
 
 // The bytes of a valid segment of `count` ints: header, padding, elements.
 std::string valid_segment_bytes(std::uint64_t count) {
-    auto header = smh::detail::make_header(smh::detail::element_identity::of<int>(), count,
-                                           ::getpid(), 0, 0);
+    auto header =
+        smh::detail::make_header(smh::detail::element_identity::of<int>(), count, ::getpid(), 0, 0);
     header.state = smh::detail::state_ready;
     std::string bytes(header.data_offset + count * sizeof(int), '\0');
     std::memcpy(bytes.data(), &header, sizeof header);
@@ -37,7 +35,9 @@ smh::detail::segment_header& header_of(std::string& bytes) {
     return *reinterpret_cast<smh::detail::segment_header*>(bytes.data());
 }
 
-void reseal(std::string& bytes) { header_of(bytes).checksum = smh::detail::header_checksum(header_of(bytes)); }
+void reseal(std::string& bytes) {
+    header_of(bytes).checksum = smh::detail::header_checksum(header_of(bytes));
+}
 
 } // namespace
 
@@ -110,7 +110,8 @@ TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt
     SECTION("a zero-length segment") { bytes.clear(); }
     SECTION("fewer bytes than a header") { bytes.resize(100); }
     SECTION("another program's bytes") {
-        for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 31 + 7);
+        for (std::size_t i = 0; i < bytes.size(); ++i)
+            bytes[i] = static_cast<char>(i * 31 + 7);
     }
     SECTION("truncated: the header claims more elements than there are bytes") {
         bytes.resize(bytes.size() - 1);
@@ -196,7 +197,8 @@ TEST_CASE("an attached handle keeps the element count it checked at attach") {
     // The other side rewrites the count in the header: the attached handle
     // still uses what it validated against the segment's real size.
     auto* header = reinterpret_cast<smh::detail::segment_header*>(
-        reinterpret_cast<std::byte*>(created.data().data()) - smh::detail::data_offset_for(alignof(int)));
+        reinterpret_cast<std::byte*>(created.data().data()) -
+        smh::detail::data_offset_for(alignof(int)));
     header->element_count = 1'000'000'000;
     CHECK(attached.size() == 10);
     CHECK_THROWS_AS(attached.at(10), std::out_of_range);

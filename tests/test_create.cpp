@@ -75,13 +75,15 @@ TEST_CASE("create on a name that exists throws errc::already_exists and leaves i
 namespace {
 class MySharedMemory : public SharedMemoryHandlee<int> {
 public:
-    explicit MySharedMemory(std::size_t length) : SharedMemoryHandlee(length) {}
+    explicit MySharedMemory(std::size_t length)
+        : SharedMemoryHandlee(length) {}
 };
 } // namespace
 
 TEST_CASE("the length constructor creates, so a class can derive as in the Python module") {
     MySharedMemory shared_memory(10);
-    for (std::size_t i = 0; i < 10; ++i) shared_memory[i] = static_cast<int>(i);
+    for (std::size_t i = 0; i < 10; ++i)
+        shared_memory[i] = static_cast<int>(i);
     CHECK(shared_memory.is_owner());
     CHECK(shared_memory.size() == 10);
     CHECK(shared_memory[9] == 9);

@@ -39,11 +39,10 @@ TEST_CASE("smh::error is a std::system_error whose code compares equal to an smh
     CHECK(std::string(e.what()) == "attach \"w1\": not_found (No such file or directory)");
     CHECK(e.native_code() == std::errc::no_such_file_or_directory);
 
-    for (const auto code : {smh::errc::not_found, smh::errc::already_exists,
-                            smh::errc::invalid_name, smh::errc::invalid_length,
-                            smh::errc::type_mismatch, smh::errc::corrupt_segment,
-                            smh::errc::permission_denied, smh::errc::no_space,
-                            smh::errc::os_error}) {
+    for (const auto code :
+         {smh::errc::not_found, smh::errc::already_exists, smh::errc::invalid_name,
+          smh::errc::invalid_length, smh::errc::type_mismatch, smh::errc::corrupt_segment,
+          smh::errc::permission_denied, smh::errc::no_space, smh::errc::os_error}) {
         const std::error_code ec = code;
         CHECK(ec.message().find("unknown") == std::string::npos);
     }
@@ -76,14 +75,14 @@ TEST_CASE("a length of zero, or one whose byte size overflows, throws errc::inva
     CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 0); }, &message) ==
           smh::errc::invalid_length);
     CHECK_THAT(message, Catch::Contains(name) && Catch::Contains("length is 0"));
-    CHECK(error_of([] { (void)SharedMemoryHandlee<int>::create(0); }) ==
-          smh::errc::invalid_length);
+    CHECK(error_of([] { (void)SharedMemoryHandlee<int>::create(0); }) == smh::errc::invalid_length);
     CHECK(error_of([&] {
               (void)SharedMemoryHandlee<std::uint64_t>::create(
                   name, std::numeric_limits<std::size_t>::max() / 4);
           }) == smh::errc::invalid_length);
     CHECK(error_of([&] {
-              (void)SharedMemoryHandlee<char>::create(name, std::numeric_limits<std::size_t>::max());
+              (void)SharedMemoryHandlee<char>::create(name,
+                                                      std::numeric_limits<std::size_t>::max());
           }) == smh::errc::invalid_length);
     CHECK_FALSE(smh_test::segment_exists(name));
 }

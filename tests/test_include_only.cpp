@@ -9,7 +9,8 @@ namespace {
 using Ints = smh::SharedMemoryHandlee<int>;
 
 static_assert(!std::is_copy_constructible_v<Ints>, "move-only");
-static_assert(std::is_nothrow_move_constructible_v<Ints> && std::is_nothrow_move_assignable_v<Ints>);
+static_assert(std::is_nothrow_move_constructible_v<Ints> &&
+              std::is_nothrow_move_assignable_v<Ints>);
 static_assert(std::is_nothrow_destructible_v<Ints>);
 static_assert(std::is_same_v<decltype(std::declval<Ints&>().data()), std::span<int>>);
 static_assert(std::is_same_v<decltype(std::declval<const Ints&>().data()), std::span<const int>>);
@@ -21,6 +22,7 @@ static_assert(noexcept(std::declval<Ints&>().unlink()));
 static_assert(noexcept(std::declval<Ints&>()[0]));
 static_assert(std::is_base_of_v<std::system_error, smh::error>);
 static_assert(std::is_error_code_enum_v<smh::errc>);
-static_assert(std::is_constructible_v<Ints, std::size_t> && !std::is_convertible_v<std::size_t, Ints>,
+static_assert(std::is_constructible_v<Ints, std::size_t> &&
+                  !std::is_convertible_v<std::size_t, Ints>,
               "the length constructor is explicit");
 } // namespace

@@ -38,9 +38,7 @@ TEST_CASE("unlink() removes the name now and leaves every mapping usable") {
     try {
         (void)SharedMemoryHandlee<int>::attach(owner.name());
         FAIL("attach after unlink did not throw");
-    } catch (const smh::error& e) {
-        CHECK(e.code() == smh::errc::not_found);
-    }
+    } catch (const smh::error& e) { CHECK(e.code() == smh::errc::not_found); }
     owner[1] = 17;
     CHECK(attached[1] == 17);
     // A second call is harmless and removes nothing.
@@ -50,8 +48,9 @@ TEST_CASE("unlink() removes the name now and leaves every mapping usable") {
 
 TEST_CASE("the owner never removes a newer segment that took its name") {
     const auto name = unique_name();
-    auto stale = std::make_unique<SharedMemoryHandlee<int>>(SharedMemoryHandlee<int>::create(name, 4));
-    ::shm_unlink(("/" + name).c_str()); // someone else removed our name...
+    auto stale =
+        std::make_unique<SharedMemoryHandlee<int>>(SharedMemoryHandlee<int>::create(name, 4));
+    ::shm_unlink(("/" + name).c_str());                     // someone else removed our name...
     auto newer = SharedMemoryHandlee<int>::create(name, 8); // ...and reused it
     newer[7] = 70;
 
@@ -78,9 +77,9 @@ TEST_CASE("moving transfers the segment and ownership and leaves the source empt
         CHECK(target[2] == 5);
         CHECK(target.name() == name);
 
-        CHECK(source.size() == 0);          // NOLINT(bugprone-use-after-move)
-        CHECK(source.name().empty());       // NOLINT(bugprone-use-after-move)
-        CHECK_FALSE(source.is_owner());     // NOLINT(bugprone-use-after-move)
+        CHECK(source.size() == 0);      // NOLINT(bugprone-use-after-move)
+        CHECK(source.name().empty());   // NOLINT(bugprone-use-after-move)
+        CHECK_FALSE(source.is_owner()); // NOLINT(bugprone-use-after-move)
         CHECK(source.begin() == source.end());
         CHECK_FALSE(source.unlink());
         CHECK(segment_exists(name)); // the empty source removed nothing

@@ -7,17 +7,17 @@
 using smh::SharedMemoryHandlee;
 using smh_test::run_helper;
 
-TEMPLATE_TEST_CASE("a spawned program attaches by name and each side sees the other's writes",
-                   "", int, geo::Point, (std::array<int, 4>), std::atomic<std::uint64_t>) {
-    const std::string type = std::is_same_v<TestType, int>          ? "int"
-                             : std::is_same_v<TestType, geo::Point> ? "point"
+TEMPLATE_TEST_CASE("a spawned program attaches by name and each side sees the other's writes", "",
+                   int, geo::Point, (std::array<int, 4>), std::atomic<std::uint64_t>) {
+    const std::string type = std::is_same_v<TestType, int>                ? "int"
+                             : std::is_same_v<TestType, geo::Point>       ? "point"
                              : smh::detail::is_std_array<TestType>::value ? "array"
                                                                           : "atomic";
     auto shm = SharedMemoryHandlee<TestType>::create(257);
     smh_test::fill(shm, 5);
     const auto result = run_helper({"answer", type, shm.name(), "5"});
     REQUIRE(result.exited);
-    CHECK(result.exit_code == 0); // the child saw seed 5...
+    CHECK(result.exit_code == 0);   // the child saw seed 5...
     CHECK(smh_test::holds(shm, 6)); // ...and wrote seed 6
 }
 
@@ -48,8 +48,7 @@ TEST_CASE("a spawned program's attach to a removed name gets errc::not_found") {
 TEST_CASE("segments pass between programs built by g++ and by clang++") {
     const auto type = GENERATE(as<std::string>{}, "int", "point", "array", "atomic");
     SECTION("this build creates, the other attaches") {
-        const auto result =
-            run_helper({"create-run", type, "64", "9", SMH_PEER_HELPER});
+        const auto result = run_helper({"create-run", type, "64", "9", SMH_PEER_HELPER});
         REQUIRE(result.exited);
         CHECK(result.exit_code == 0);
     }

@@ -66,8 +66,8 @@ inline const std::error_category& error_category() noexcept {
 // i.e. the operation, the segment, the smh reason and the cause in detail.
 class error : public std::system_error {
 public:
-    error(errc code, std::string_view operation, std::string_view segment,
-          std::string_view detail, std::error_code native = {})
+    error(errc code, std::string_view operation, std::string_view segment, std::string_view detail,
+          std::error_code native = {})
         : std::system_error(make_error_code(code)),
           text_(compose(operation, segment, code, detail, native)),
           native_(native) {}
@@ -79,9 +79,8 @@ public:
     std::error_code native_code() const noexcept { return native_; }
 
 private:
-    static std::string compose(std::string_view operation, std::string_view segment,
-                               errc code, std::string_view detail,
-                               std::error_code native) {
+    static std::string compose(std::string_view operation, std::string_view segment, errc code,
+                               std::string_view detail, std::error_code native) {
         std::string text;
         text.append(operation).append(" \"").append(segment).append("\": ");
         text.append(make_error_code(code).message());

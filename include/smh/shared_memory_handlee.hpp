@@ -64,8 +64,8 @@ namespace detail {
 template <class T>
 inline constexpr bool is_lock_free_atomic = false;
 template <class U>
-inline constexpr bool is_lock_free_atomic<std::atomic<U>> =
-    std::is_trivially_copyable_v<U> && std::atomic<U>::is_always_lock_free;
+inline constexpr bool is_lock_free_atomic<std::atomic<U>> = (std::is_trivially_copyable_v<U> &&
+                                                             std::atomic<U>::is_always_lock_free);
 
 // A segment starts as zero bytes. That is already the value of arithmetic
 // types, pointers, atomics of those and their aggregates; a type with a
@@ -147,7 +147,8 @@ public:
 
     // Same as create(length): lets a class derive from SharedMemoryHandlee<T>
     // and create its segment in its constructor.
-    explicit SharedMemoryHandlee(std::size_t length) : SharedMemoryHandlee(create(length)) {}
+    explicit SharedMemoryHandlee(std::size_t length)
+        : SharedMemoryHandlee(create(length)) {}
 
     // Creates a segment of `length` zero elements under a fresh name holding
     // 64 random bits; the result is the owner. Throws smh::error.
@@ -184,22 +185,23 @@ public:
             auto* base = static_cast<std::byte*>(segment.region.get_address());
             auto* header = reinterpret_cast<detail::segment_header*>(base);
             const auto pid = detail::os::current_pid();
-            detail::segment_header initial = detail::make_header(
-                element, length, pid, detail::os::process_start_time(pid),
-                detail::os::now_unix_ns());
+            detail::segment_header initial =
+                detail::make_header(element, length, pid, detail::os::process_start_time(pid),
+                                    detail::os::now_unix_ns());
             initial.state = 0;
             std::memcpy(header, &initial, sizeof initial);
             // From here an attacher waits for us instead of calling the segment corrupt.
-            detail::shared_field(header->state).store(detail::state_creating,
-                                                      std::memory_order_release);
+            detail::shared_field(header->state)
+                .store(detail::state_creating, std::memory_order_release);
 
             detail::os::reserve_space(segment, name);
             T* elements = reinterpret_cast<T*>(base + offset);
             if constexpr (detail::needs_construction<T>) {
-                for (std::size_t i = 0; i < length; ++i) ::new (elements + i) T;
+                for (std::size_t i = 0; i < length; ++i)
+                    ::new (elements + i) T;
             }
-            detail::shared_field(header->state).store(detail::state_ready,
-                                                      std::memory_order_release);
+            detail::shared_field(header->state)
+                .store(detail::state_ready, std::memory_order_release);
 
             result.region_ = std::move(segment.region);
             result.elements_ = elements;
@@ -239,8 +241,7 @@ public:
             detail::os::map_segment(segment, op, name);
             auto* base = static_cast<std::byte*>(segment.region.get_address());
             auto* header = reinterpret_cast<detail::segment_header*>(base);
-            const auto state =
-                detail::shared_field(header->state).load(std::memory_order_acquire);
+            const auto state = detail::shared_field(header->state).load(std::memory_order_acquire);
 
             if (state == detail::state_ready) {
                 detail::segment_header snapshot;
@@ -258,8 +259,8 @@ public:
             if (state == detail::state_creating) {
                 const auto pid =
                     detail::shared_field(header->owner_pid).load(std::memory_order_relaxed);
-                const auto started = detail::shared_field(header->owner_start_time)
-                                         .load(std::memory_order_relaxed);
+                const auto started =
+                    detail::shared_field(header->owner_start_time).load(std::memory_order_relaxed);
                 const bool ours =
                     std::memcmp(header->magic, detail::segment_magic, sizeof header->magic) == 0;
                 if (!ours || !detail::os::process_alive(pid, started))
@@ -371,7 +372,8 @@ private:
         static constexpr char digits[] = "0123456789abcdef";
         std::uint64_t bits = detail::os::random_64();
         std::string name = "smh-0000000000000000";
-        for (std::size_t i = name.size(); i-- > 4; bits >>= 4) name[i] = digits[bits & 0xf];
+        for (std::size_t i = name.size(); i-- > 4; bits >>= 4)
+            name[i] = digits[bits & 0xf];
         return name;
     }
 

@@ -8,7 +8,7 @@ int main() {
     auto numbers = smh::create<int>(3);
     numbers[2] = 42;
     const auto seen = smh::attach<int>(numbers.name());
-    std::cout << "smh " << SMH_VERSION_MAJOR << '.' << SMH_VERSION_MINOR << '.'
-              << SMH_VERSION_PATCH << ": attached " << seen.size() << " elements\n";
+    std::cout << "smh " << SMH_VERSION_MAJOR << '.' << SMH_VERSION_MINOR << '.' << SMH_VERSION_PATCH
+              << ": attached " << seen.size() << " elements\n";
     return seen.size() == 3 && seen[2] == 42 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

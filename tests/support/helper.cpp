@@ -41,17 +41,22 @@ int run(const std::vector<std::string>& args) {
             std::vector<std::string> child(args.begin() + 4, args.end());
             child.insert(child.end(), {"answer", args[1], shm.name(), args[3]});
             const auto result = smh_test::run_program(child);
-            code = !result.exited ? 3 : result.exit_code != 0 ? result.exit_code
-                                    : smh_test::holds(shm, seed + 1) ? 0 : 1;
+            code = !result.exited                   ? 3
+                   : result.exit_code != 0          ? result.exit_code
+                   : smh_test::holds(shm, seed + 1) ? 0
+                                                    : 1;
         });
         return known ? code : 2;
     }
     const bool known = smh_test::with_type(args[1], [&]<class T>() {
         auto shm = smh::attach<T>(args[2]);
         const int seed = args.size() > 3 ? std::stoi(args[3]) : 0;
-        if (command == "attach") code = 0;
-        else if (command == "fill") smh_test::fill(shm, seed), code = 0;
-        else if (command == "check") code = smh_test::holds(shm, seed) ? 0 : 1;
+        if (command == "attach")
+            code = 0;
+        else if (command == "fill")
+            smh_test::fill(shm, seed), code = 0;
+        else if (command == "check")
+            code = smh_test::holds(shm, seed) ? 0 : 1;
         else if (command == "answer") {
             code = smh_test::holds(shm, seed) ? 0 : 1;
             if (code == 0) smh_test::fill(shm, seed + 1);

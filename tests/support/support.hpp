@@ -49,7 +49,8 @@ inline bool segment_exists(const std::string& name) {
 // Removes the name on scope exit, whatever the test did with it.
 struct segment_guard {
     std::string name;
-    explicit segment_guard(std::string n) : name(std::move(n)) {}
+    explicit segment_guard(std::string n)
+        : name(std::move(n)) {}
     segment_guard(const segment_guard&) = delete;
     segment_guard& operator=(const segment_guard&) = delete;
     ~segment_guard() { ::shm_unlink(("/" + name).c_str()); }
@@ -122,7 +123,7 @@ inline std::vector<std::string> segments_created_by(pid_t pid) {
 }
 
 struct process_result {
-    bool exited = false;   // false: killed by a signal or by the timeout
+    bool exited = false; // false: killed by a signal or by the timeout
     int exit_code = -1;
     int signal = 0;
     bool timed_out = false;
@@ -163,8 +164,7 @@ inline process_result run_in_child(const std::function<bool()>& body,
         int code = 2;
         try {
             code = body() ? 0 : 1;
-        } catch (...) {
-        }
+        } catch (...) {}
         ::_exit(code);
     }
     return wait_for(pid, timeout);
@@ -174,7 +174,8 @@ inline process_result run_in_child(const std::function<bool()>& body,
 inline process_result run_program(std::vector<std::string> args,
                                   std::chrono::seconds timeout = std::chrono::seconds(60)) {
     std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
+    for (auto& arg : args)
+        argv.push_back(arg.data());
     argv.push_back(nullptr);
     pid_t pid = 0;
     if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)

@@ -38,12 +38,12 @@ struct segment_header {
     std::uint64_t element_size;
     std::uint64_t element_align;
     std::uint64_t element_count;
-    std::uint64_t type_hash; // FNV-1a 64 of the full type name
+    std::uint64_t type_hash;     // FNV-1a 64 of the full type name
     std::uint64_t created_at_ns; // Unix time
     std::uint64_t checksum;      // FNV-1a 64 of the header with mutable fields zeroed
     std::int64_t creator_pid;
-    std::int64_t owner_pid;           // mutable
-    std::uint64_t owner_start_time;   // mutable; OS-specific clock, 0 = unknown
+    std::int64_t owner_pid;         // mutable
+    std::uint64_t owner_start_time; // mutable; OS-specific clock, 0 = unknown
     std::uint8_t reserved[24];
     char type_name[128]; // NUL-terminated, cut to 127 bytes
 };
@@ -128,10 +128,10 @@ inline segment_header make_header(const element_identity& element, std::uint64_t
 }
 
 inline std::string stored_type_name(const segment_header& header) {
-    const char* end = static_cast<const char*>(
-        std::memchr(header.type_name, '\0', sizeof header.type_name));
-    return {header.type_name, end ? static_cast<std::size_t>(end - header.type_name)
-                                  : sizeof header.type_name};
+    const char* end =
+        static_cast<const char*>(std::memchr(header.type_name, '\0', sizeof header.type_name));
+    return {header.type_name,
+            end ? static_cast<std::size_t>(end - header.type_name) : sizeof header.type_name};
 }
 
 struct header_problem {
@@ -150,8 +150,7 @@ inline std::optional<header_problem> check_header(const segment_header& header,
     };
     if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0)
         return corrupt("not an smh segment: wrong magic bytes");
-    if (header.endian_marker != endian_marker)
-        return corrupt("written with another byte order");
+    if (header.endian_marker != endian_marker) return corrupt("written with another byte order");
     if (header.layout_version != layout_version)
         return corrupt("layout version " + std::to_string(header.layout_version) +
                        ", this library reads version " + std::to_string(layout_version));
@@ -169,8 +168,8 @@ inline std::optional<header_problem> check_header(const segment_header& header,
     const std::uint64_t align = header.element_align;
     if (header.element_size == 0 || align == 0 || (align & (align - 1)) != 0 ||
         align > max_element_align || header.element_size % align != 0)
-        return corrupt("element size " + std::to_string(header.element_size) +
-                       " and alignment " + std::to_string(align) + " are impossible");
+        return corrupt("element size " + std::to_string(header.element_size) + " and alignment " +
+                       std::to_string(align) + " are impossible");
     if (header.data_offset != data_offset_for(static_cast<std::size_t>(align)))
         return corrupt("elements start at offset " + std::to_string(header.data_offset) +
                        ", expected " + std::to_string(data_offset_for(align)));
@@ -184,12 +183,12 @@ inline std::optional<header_problem> check_header(const segment_header& header,
 
     if (header.type_hash != expected.hash || header.element_size != expected.size ||
         align != expected.align)
-        return header_problem{
-            errc::type_mismatch,
-            "segment holds " + stored_name + " (" + std::to_string(header.element_size) +
-                " bytes, align " + std::to_string(align) + "), attached as " + expected.name +
-                " (" + std::to_string(expected.size) + " bytes, align " +
-                std::to_string(expected.align) + ")"};
+        return header_problem{errc::type_mismatch,
+                              "segment holds " + stored_name + " (" +
+                                  std::to_string(header.element_size) + " bytes, align " +
+                                  std::to_string(align) + "), attached as " + expected.name + " (" +
+                                  std::to_string(expected.size) + " bytes, align " +
+                                  std::to_string(expected.align) + ")"};
     return std::nullopt;
 }
 

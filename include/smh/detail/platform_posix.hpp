@@ -9,18 +9,18 @@
 #include <boost/interprocess/permissions.hpp>          // creation mode bits
 #include <boost/interprocess/shared_memory_object.hpp> // shm_open/shm_unlink
 
-#include <fcntl.h>     // posix_fallocate
-#include <signal.h>    // kill(pid, 0)
-#include <sys/stat.h>  // fstat
-#include <unistd.h>    // getpid, getentropy, ftruncate
+#include <fcntl.h>    // posix_fallocate
+#include <signal.h>   // kill(pid, 0)
+#include <sys/stat.h> // fstat
+#include <unistd.h>   // getpid, getentropy, ftruncate
 
-#include <cerrno>      // errno values
-#include <chrono>      // creation time
-#include <cstdint>     // fixed-width values
-#include <fstream>     // /proc/<pid>/stat
-#include <iterator>    // istreambuf_iterator
-#include <optional>    // process status
-#include <string>      // names
+#include <cerrno>       // errno values
+#include <chrono>       // creation time
+#include <cstdint>      // fixed-width values
+#include <fstream>      // /proc/<pid>/stat
+#include <iterator>     // istreambuf_iterator
+#include <optional>     // process status
+#include <string>       // names
 #include <system_error> // native codes
 
 #include "../error.hpp"
@@ -60,8 +60,8 @@ inline errc errc_from_errno(int value) noexcept {
     }
 }
 
-[[noreturn]] inline void throw_errno(int value, std::string_view operation,
-                                     std::string_view name, std::string_view what_failed) {
+[[noreturn]] inline void throw_errno(int value, std::string_view operation, std::string_view name,
+                                     std::string_view what_failed) {
     throw_error(errc_from_errno(value), operation, name, what_failed,
                 std::error_code(value, std::system_category()));
 }
@@ -98,9 +98,7 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
     try {
         segment.file = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write,
                                                  bip::permissions(permissions));
-    } catch (const bip::interprocess_exception& e) {
-        rethrow_boost(e, op, name, "shm_open");
-    }
+    } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "shm_open"); }
     try {
         const int fd = descriptor(segment.file);
         while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
@@ -110,9 +108,7 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
         try {
             segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
                                                 static_cast<std::size_t>(bytes));
-        } catch (const bip::interprocess_exception& e) {
-            rethrow_boost(e, op, name, "mmap");
-        }
+        } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "mmap"); }
     } catch (...) {
         bip::shared_memory_object::remove(name.c_str());
         throw;
@@ -130,8 +126,7 @@ inline void reserve_space(const opened_segment& segment, std::string_view name) 
         result = ::posix_fallocate(descriptor(segment.file), 0, static_cast<off_t>(segment.size));
     } while (result == EINTR);
     if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
-        throw_errno(result, "create", name,
-                    "reserving " + std::to_string(segment.size) + " bytes");
+        throw_errno(result, "create", name, "reserving " + std::to_string(segment.size) + " bytes");
 }
 
 inline opened_segment open_segment(const std::string& name, std::string_view operation) {
@@ -152,9 +147,7 @@ inline void map_segment(opened_segment& segment, std::string_view operation,
     try {
         segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
                                             static_cast<std::size_t>(segment.size));
-    } catch (const bip::interprocess_exception& e) {
-        rethrow_boost(e, operation, name, "mmap");
-    }
+    } catch (const bip::interprocess_exception& e) { rethrow_boost(e, operation, name, "mmap"); }
 }
 
 // Removes `name` only if it still names the file we created or attached: if
@@ -169,15 +162,13 @@ inline bool unlink_if_same(const std::string& name, const file_identity& identit
         found = {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
         if (!(found == identity)) return false;
         return bip::shared_memory_object::remove(name.c_str());
-    } catch (...) {
-        return false;
-    }
+    } catch (...) { return false; }
 }
 
 inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
 
 struct process_status {
-    char state;              // proc(5) field 3: R, S, D, Z, X, ...
+    char state;               // proc(5) field 3: R, S, D, Z, X, ...
     std::uint64_t start_time; // proc(5) field 22: clock ticks after boot
 };
 
@@ -197,9 +188,7 @@ inline std::optional<process_status> read_process_status(std::int64_t pid) noexc
             if (at == std::string::npos) return std::nullopt;
         }
         return process_status{state, std::stoull(text.substr(at + 1))};
-    } catch (...) {
-        return std::nullopt;
-    }
+    } catch (...) { return std::nullopt; }
 }
 
 // With the pid, identifies a process even after its pid is reused; 0 where
@@ -225,8 +214,7 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
 // 64 bits from the kernel's random source (getentropy(3)).
 inline std::uint64_t random_64() {
     std::uint64_t value = 0;
-    if (::getentropy(&value, sizeof value) != 0)
-        throw_errno(errno, "create", "", "getentropy");
+    if (::getentropy(&value, sizeof value) != 0) throw_errno(errno, "create", "", "getentropy");
     return value;
 }
 

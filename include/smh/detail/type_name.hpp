@@ -45,28 +45,34 @@ constexpr std::string_view raw_type_name() noexcept {
     int depth = 0;
     for (; last < signature.size(); ++last) {
         const char c = signature[last];
-        if (c == '<' || c == '[' || c == '(') ++depth;
-        else if (c == '>' || c == ')') --depth;
-        else if (c == ']' && depth-- == 0) break;
-        else if (c == ';' && depth == 0) break;
+        if (c == '<' || c == '[' || c == '(')
+            ++depth;
+        else if (c == '>' || c == ')')
+            --depth;
+        else if (c == ']' && depth-- == 0)
+            break;
+        else if (c == ';' && depth == 0)
+            break;
     }
     return signature.substr(first, last - first);
 #endif
 }
 
 inline bool is_word_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 // The representation name of a run of integer keywords ("long unsigned int").
-inline std::string integer_keywords_name(int longs, bool is_short, bool is_char,
-                                         bool is_unsigned, bool is_signed) {
+inline std::string integer_keywords_name(int longs, bool is_short, bool is_char, bool is_unsigned,
+                                         bool is_signed) {
     if (is_char) return is_unsigned ? "uint8" : (is_signed ? "int8" : "char");
     std::size_t bytes = sizeof(int);
-    if (is_short) bytes = sizeof(short);
-    else if (longs == 1) bytes = sizeof(long);
-    else if (longs >= 2) bytes = sizeof(long long);
+    if (is_short)
+        bytes = sizeof(short);
+    else if (longs == 1)
+        bytes = sizeof(long);
+    else if (longs >= 2)
+        bytes = sizeof(long long);
     return (is_unsigned ? "uint" : "int") + std::to_string(bytes * 8);
 }
 
@@ -113,7 +119,8 @@ inline std::string canonical_type_name(std::string_view raw) {
             continue;
         }
         std::size_t end = i;
-        while (end < spelled.size() && is_word_char(spelled[end])) ++end;
+        while (end < spelled.size() && is_word_char(spelled[end]))
+            ++end;
         std::string_view word(spelled.data() + i, end - i);
         i = end;
 
@@ -124,17 +131,46 @@ inline std::string canonical_type_name(std::string_view raw) {
             append_word("long double");
             continue;
         }
-        if (word == "long") { ++longs; in_integer = true; continue; }
-        if (word == "short") { is_short = true; in_integer = true; continue; }
-        if (word == "char") { is_char = true; in_integer = true; continue; }
-        if (word == "unsigned") { is_unsigned = true; in_integer = true; continue; }
-        if (word == "signed") { is_signed = true; in_integer = true; continue; }
-        if (word == "int") { in_integer = true; continue; }
+        if (word == "long") {
+            ++longs;
+            in_integer = true;
+            continue;
+        }
+        if (word == "short") {
+            is_short = true;
+            in_integer = true;
+            continue;
+        }
+        if (word == "char") {
+            is_char = true;
+            in_integer = true;
+            continue;
+        }
+        if (word == "unsigned") {
+            is_unsigned = true;
+            in_integer = true;
+            continue;
+        }
+        if (word == "signed") {
+            is_signed = true;
+            in_integer = true;
+            continue;
+        }
+        if (word == "int") {
+            in_integer = true;
+            continue;
+        }
         flush_integer();
 
         if (word == "struct" || word == "class" || word == "enum" || word == "union") continue;
-        if (word == "float") { append_word("float32"); continue; }
-        if (word == "double") { append_word("float64"); continue; }
+        if (word == "float") {
+            append_word("float32");
+            continue;
+        }
+        if (word == "double") {
+            append_word("float64");
+            continue;
+        }
         if (word.front() >= '0' && word.front() <= '9') {
             while (!word.empty() && (word.back() == 'u' || word.back() == 'U' ||
                                      word.back() == 'l' || word.back() == 'L')) {
@@ -160,17 +196,26 @@ struct is_std_array<std::array<U, N>> : std::true_type {};
 template <class T>
 std::string default_type_name() {
     using U = std::remove_cv_t<T>;
-    if constexpr (std::is_same_v<U, bool>) return "bool";
-    else if constexpr (std::is_same_v<U, char>) return "char";
-    else if constexpr (std::is_same_v<U, wchar_t>) return "wchar";
-    else if constexpr (std::is_same_v<U, char8_t>) return "char8";
-    else if constexpr (std::is_same_v<U, char16_t>) return "char16";
-    else if constexpr (std::is_same_v<U, char32_t>) return "char32";
+    if constexpr (std::is_same_v<U, bool>)
+        return "bool";
+    else if constexpr (std::is_same_v<U, char>)
+        return "char";
+    else if constexpr (std::is_same_v<U, wchar_t>)
+        return "wchar";
+    else if constexpr (std::is_same_v<U, char8_t>)
+        return "char8";
+    else if constexpr (std::is_same_v<U, char16_t>)
+        return "char16";
+    else if constexpr (std::is_same_v<U, char32_t>)
+        return "char32";
     else if constexpr (std::is_integral_v<U>)
         return (std::is_signed_v<U> ? "int" : "uint") + std::to_string(sizeof(U) * 8);
-    else if constexpr (std::is_same_v<U, float>) return "float32";
-    else if constexpr (std::is_same_v<U, double>) return "float64";
-    else if constexpr (std::is_same_v<U, long double>) return "long double";
+    else if constexpr (std::is_same_v<U, float>)
+        return "float32";
+    else if constexpr (std::is_same_v<U, double>)
+        return "float64";
+    else if constexpr (std::is_same_v<U, long double>)
+        return "long double";
     else if constexpr (is_std_atomic<U>::value)
         return "std::atomic<" + element_type_name<typename U::value_type>::value() + ">";
     else if constexpr (is_std_array<U>::value)
@@ -179,7 +224,8 @@ std::string default_type_name() {
     else if constexpr (std::is_array_v<U> && std::extent_v<U> != 0)
         return element_type_name<std::remove_extent_t<U>>::value() + "[" +
                std::to_string(std::extent_v<U>) + "]";
-    else return canonical_type_name(raw_type_name<U>());
+    else
+        return canonical_type_name(raw_type_name<U>());
 }
 
 // FNV-1a, 64 bits: a fixed, documented hash another language can recompute.
