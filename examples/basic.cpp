@@ -15,8 +15,7 @@ public:
 int main() {
     MySharedMemory shared_memory(10);
 
-    for (std::size_t i = 0; i < shared_memory.size(); ++i)
-        shared_memory[i] = static_cast<int>(i);
+    for (std::size_t i = 0; i < shared_memory.size(); ++i) shared_memory[i] = static_cast<int>(i);
 
     int expected = 0;
     for (const int value : shared_memory) {

@@ -19,8 +19,7 @@ public:
 };
 
 void worker(MySharedMemory& shared_memory, std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i)
-        shared_memory[i] = static_cast<int>(i * 2);
+    for (std::size_t i = begin; i < end; ++i) shared_memory[i] = static_cast<int>(i * 2);
 }
 
 int main() {

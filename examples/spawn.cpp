@@ -17,8 +17,7 @@ namespace {
 
 int child(const char* name) {
     auto squares = smh::attach<long>(name); // the length comes from the segment
-    for (std::size_t i = 0; i < squares.size(); ++i)
-        squares[i] = static_cast<long>(i * i);
+    for (std::size_t i = 0; i < squares.size(); ++i) squares[i] = static_cast<long>(i * i);
     return EXIT_SUCCESS; // an attached object only unmaps: the parent's segment stays
 }
 
@@ -35,8 +34,7 @@ int parent(char* self) {
         return EXIT_FAILURE;
 
     std::cout << "the child wrote into " << squares.name() << ":";
-    for (const long value : squares)
-        std::cout << ' ' << value;
+    for (const long value : squares) std::cout << ' ' << value;
     std::cout << '\n';
     for (std::size_t i = 0; i < squares.size(); ++i)
         if (squares[i] != static_cast<long>(i * i)) return EXIT_FAILURE;

@@ -14,8 +14,7 @@ using smh::SharedMemoryHandlee;
 
 TEST_CASE("operator[] reads and writes elements") {
     auto shm = SharedMemoryHandlee<int>::create(10);
-    for (std::size_t i = 0; i < shm.size(); ++i)
-        shm[i] = static_cast<int>(i * i);
+    for (std::size_t i = 0; i < shm.size(); ++i) shm[i] = static_cast<int>(i * i);
     CHECK(shm[0] == 0);
     CHECK(shm[9] == 81);
     const auto& view = shm;
@@ -63,8 +62,7 @@ TEST_CASE("begin() and end() serve range-for, <algorithm> and std::ranges") {
     CHECK(std::ranges::find(shm, 42) - shm.begin() == 42);
 
     int count = 0;
-    for (int& value : shm)
-        value = count++;
+    for (int& value : shm) value = count++;
     CHECK(shm[99] == 99);
     CHECK(std::ranges::count_if(shm, [](int v) { return v % 2 == 0; }) == 50);
 }

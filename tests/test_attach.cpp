@@ -110,8 +110,7 @@ TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt
     SECTION("a zero-length segment") { bytes.clear(); }
     SECTION("fewer bytes than a header") { bytes.resize(100); }
     SECTION("another program's bytes") {
-        for (std::size_t i = 0; i < bytes.size(); ++i)
-            bytes[i] = static_cast<char>(i * 31 + 7);
+        for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 31 + 7);
     }
     SECTION("truncated: the header claims more elements than there are bytes") {
         bytes.resize(bytes.size() - 1);

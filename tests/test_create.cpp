@@ -82,8 +82,7 @@ public:
 
 TEST_CASE("the length constructor creates, so a class can derive as in the Python module") {
     MySharedMemory shared_memory(10);
-    for (std::size_t i = 0; i < 10; ++i)
-        shared_memory[i] = static_cast<int>(i);
+    for (std::size_t i = 0; i < 10; ++i) shared_memory[i] = static_cast<int>(i);
     CHECK(shared_memory.is_owner());
     CHECK(shared_memory.size() == 10);
     CHECK(shared_memory[9] == 9);

@@ -40,8 +40,7 @@ TEST_CASE("forked workers fill disjoint halves and the parent sees all of it") {
     auto shm = SharedMemoryHandlee<int>::create(10'000);
     auto worker = [&](std::size_t begin, std::size_t end) {
         return smh_test::run_in_child([&, begin, end] {
-            for (std::size_t i = begin; i < end; ++i)
-                shm[i] = static_cast<int>(i) * 2;
+            for (std::size_t i = begin; i < end; ++i) shm[i] = static_cast<int>(i) * 2;
             return true;
         });
     };
@@ -49,8 +48,7 @@ TEST_CASE("forked workers fill disjoint halves and the parent sees all of it") {
     const auto second = worker(5000, 10'000);
     CHECK((first.exited && first.exit_code == 0));
     CHECK((second.exited && second.exit_code == 0));
-    for (std::size_t i = 0; i < shm.size(); ++i)
-        REQUIRE(shm[i] == static_cast<int>(i) * 2);
+    for (std::size_t i = 0; i < shm.size(); ++i) REQUIRE(shm[i] == static_cast<int>(i) * 2);
 }
 
 TEST_CASE("forked children adding to an atomic element lose no update") {
@@ -60,8 +58,7 @@ TEST_CASE("forked children adding to an atomic element lose no update") {
         const pid_t pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
-            for (int i = 0; i < 100'000; ++i)
-                counter[0].fetch_add(1, std::memory_order_relaxed);
+            for (int i = 0; i < 100'000; ++i) counter[0].fetch_add(1, std::memory_order_relaxed);
             ::_exit(0);
         }
         children.push_back(pid);

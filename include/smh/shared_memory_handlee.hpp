@@ -197,8 +197,7 @@ public:
             detail::os::reserve_space(segment, name);
             T* elements = reinterpret_cast<T*>(base + offset);
             if constexpr (detail::needs_construction<T>) {
-                for (std::size_t i = 0; i < length; ++i)
-                    ::new (elements + i) T;
+                for (std::size_t i = 0; i < length; ++i) ::new (elements + i) T;
             }
             detail::shared_field(header->state)
                 .store(detail::state_ready, std::memory_order_release);
@@ -372,8 +371,7 @@ private:
         static constexpr char digits[] = "0123456789abcdef";
         std::uint64_t bits = detail::os::random_64();
         std::string name = "smh-0000000000000000";
-        for (std::size_t i = name.size(); i-- > 4; bits >>= 4)
-            name[i] = digits[bits & 0xf];
+        for (std::size_t i = name.size(); i-- > 4; bits >>= 4) name[i] = digits[bits & 0xf];
         return name;
     }
 

@@ -13,10 +13,8 @@ namespace {
 
 std::set<std::string> leftovers() {
     std::set<std::string> names;
-    for (const auto& name : smh_test::shm_entries(smh_test::name_prefix()))
-        names.insert(name);
-    for (const auto& name : smh_test::segments_created_by(::getpid()))
-        names.insert(name);
+    for (const auto& name : smh_test::shm_entries(smh_test::name_prefix())) names.insert(name);
+    for (const auto& name : smh_test::segments_created_by(::getpid())) names.insert(name);
     return names;
 }
 

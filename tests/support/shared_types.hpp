@@ -70,8 +70,7 @@ struct pattern<std::atomic<std::uint64_t>> {
 template <class Handle>
 void fill(Handle& shm, int seed) {
     using T = typename Handle::value_type;
-    for (std::size_t i = 0; i < shm.size(); ++i)
-        pattern<T>::set(shm[i], i, seed);
+    for (std::size_t i = 0; i < shm.size(); ++i) pattern<T>::set(shm[i], i, seed);
 }
 
 template <class Handle>

@@ -174,8 +174,7 @@ inline process_result run_in_child(const std::function<bool()>& body,
 inline process_result run_program(std::vector<std::string> args,
                                   std::chrono::seconds timeout = std::chrono::seconds(60)) {
     std::vector<char*> argv;
-    for (auto& arg : args)
-        argv.push_back(arg.data());
+    for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
     pid_t pid = 0;
     if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)

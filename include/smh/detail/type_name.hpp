@@ -119,8 +119,7 @@ inline std::string canonical_type_name(std::string_view raw) {
             continue;
         }
         std::size_t end = i;
-        while (end < spelled.size() && is_word_char(spelled[end]))
-            ++end;
+        while (end < spelled.size() && is_word_char(spelled[end])) ++end;
         std::string_view word(spelled.data() + i, end - i);
         i = end;
 
