@@ -48,7 +48,9 @@ TEST_CASE("forked workers fill disjoint halves and the parent sees all of it") {
     const auto second = worker(5000, 10'000);
     CHECK((first.exited && first.exit_code == 0));
     CHECK((second.exited && second.exit_code == 0));
-    for (std::size_t i = 0; i < shm.size(); ++i) REQUIRE(shm[i] == static_cast<int>(i) * 2);
+    std::size_t right = 0;
+    for (std::size_t i = 0; i < shm.size(); ++i) right += shm[i] == static_cast<int>(i) * 2;
+    CHECK(right == shm.size());
 }
 
 TEST_CASE("forked children adding to an atomic element lose no update") {

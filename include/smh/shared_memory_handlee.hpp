@@ -32,6 +32,7 @@
 #include <thread>      // sleep while a segment is being created
 #include <type_traits> // element type checks
 #include <utility>     // std::move, std::swap
+#include <vector>      // remove_orphans' result
 
 #include "detail/layout.hpp"
 #include "detail/platform.hpp"
@@ -383,6 +384,28 @@ private:
     std::int64_t owner_pid_ = 0; // the creating process, for the owner; 0 otherwise
     bool unlinked_ = false;
 };
+
+// Removes every smh segment whose owner process no longer runs: the ones left
+// behind when an owner was killed before its destructor could remove the name.
+// The owner is recognised by process id and start time, so a reused pid does
+// not keep an orphan alive. Never touches segments with a live owner, segments
+// without an owner, or anything that is not an intact smh segment. Processes
+// still attached to a removed orphan keep their mapping until they let go.
+// Returns the names it removed. Linux: the segments in /dev/shm, judged by
+// pids of this pid namespace.
+inline std::vector<std::string> remove_orphans() {
+    std::vector<std::string> removed;
+    for (const auto& name : detail::os::list_segment_names()) {
+        const auto found = detail::os::read_header(name);
+        if (!found || detail::check_header_integrity(found->header)) continue;
+        const auto& header = found->header;
+        if (header.owner_pid <= 0 ||
+            detail::os::process_alive(header.owner_pid, header.owner_start_time))
+            continue;
+        if (detail::os::unlink_if_same(name, found->identity)) removed.push_back(name);
+    }
+    return removed;
+}
 
 // smh::create<T>(...) and smh::attach<T>(name): the static members, spelled
 // for call sites that read better without the class name.

@@ -88,16 +88,24 @@ inline std::string read_raw_segment(const std::string& name, std::size_t bytes) 
     return out;
 }
 
-// Names in /dev/shm starting with `prefix`.
-inline std::vector<std::string> shm_entries(const std::string& prefix) {
+// Names in `directory`, without "." and "..".
+inline std::vector<std::string> directory_entries(const char* directory) {
     std::vector<std::string> names;
-    if (DIR* dir = ::opendir("/dev/shm")) {
+    if (DIR* dir = ::opendir(directory)) {
         while (const dirent* entry = ::readdir(dir)) {
             const std::string name = entry->d_name;
-            if (name.rfind(prefix, 0) == 0) names.push_back(name);
+            if (name != "." && name != "..") names.push_back(name);
         }
         ::closedir(dir);
     }
+    return names;
+}
+
+// Names in /dev/shm starting with `prefix`.
+inline std::vector<std::string> shm_entries(const std::string& prefix) {
+    std::vector<std::string> names;
+    for (auto& name : directory_entries("/dev/shm"))
+        if (name.rfind(prefix, 0) == 0) names.push_back(std::move(name));
     return names;
 }
 

@@ -139,12 +139,9 @@ struct header_problem {
     std::string why;
 };
 
-// Checks a private copy of a ready header against the segment's real size and
-// the element type the caller expects. Reads nothing beyond `header`, so a
-// hostile writer cannot change what was checked.
-inline std::optional<header_problem> check_header(const segment_header& header,
-                                                  std::uint64_t segment_size,
-                                                  const element_identity& expected) {
+// Whether `header` is an intact smh header: magic, byte order, version, size
+// and checksum. Says nothing yet about the elements or the segment's size.
+inline std::optional<header_problem> check_header_integrity(const segment_header& header) {
     auto corrupt = [](std::string why) {
         return header_problem{errc::corrupt_segment, std::move(why)};
     };
@@ -159,6 +156,19 @@ inline std::optional<header_problem> check_header(const segment_header& header,
                        std::to_string(header_size));
     if (header.checksum != header_checksum(header))
         return corrupt("header checksum does not match its contents");
+    return std::nullopt;
+}
+
+// Checks a private copy of a ready header against the segment's real size and
+// the element type the caller expects. Reads nothing beyond `header`, so a
+// hostile writer cannot change what was checked.
+inline std::optional<header_problem> check_header(const segment_header& header,
+                                                  std::uint64_t segment_size,
+                                                  const element_identity& expected) {
+    auto corrupt = [](std::string why) {
+        return header_problem{errc::corrupt_segment, std::move(why)};
+    };
+    if (auto problem = check_header_integrity(header)) return problem;
     if (!std::memchr(header.type_name, '\0', sizeof header.type_name))
         return corrupt("type name is not terminated");
     const std::string stored_name = stored_type_name(header);

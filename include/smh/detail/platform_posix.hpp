@@ -22,8 +22,10 @@
 #include <optional>     // process status
 #include <string>       // names
 #include <system_error> // native codes
+#include <vector>       // listings
 
 #include "../error.hpp"
+#include "layout.hpp"
 
 namespace smh::detail::os {
 
@@ -163,6 +165,52 @@ inline bool unlink_if_same(const std::string& name, const file_identity& identit
         if (!(found == identity)) return false;
         return bip::shared_memory_object::remove(name.c_str());
     } catch (...) { return false; }
+}
+
+// Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
+inline constexpr std::string_view segment_directory = "/dev/shm";
+
+// Names of the regular files in the shared-memory directory: every segment
+// this user can see, smh's or not.
+inline std::vector<std::string> list_segment_names() {
+    std::vector<std::string> names;
+    DIR* dir = ::opendir(std::string(segment_directory).c_str());
+    if (!dir) return names;
+    while (const dirent* entry = ::readdir(dir)) {
+        if (entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN)
+            names.emplace_back(entry->d_name);
+    }
+    ::closedir(dir);
+    return names;
+}
+
+struct header_snapshot {
+    segment_header header;
+    std::uint64_t size;
+    file_identity identity;
+};
+
+// The first 256 bytes of segment `name`, read with pread(2), never mapped: a
+// file truncated meanwhile gives a short read, not a SIGBUS. O_NONBLOCK, so a
+// FIFO someone placed in the directory cannot block us. nullopt for anything
+// that is not a readable regular file of at least a header's size.
+inline std::optional<header_snapshot> read_header(const std::string& name) noexcept {
+    const std::string path = std::string(segment_directory) + "/" + name;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::optional<header_snapshot> result;
+    struct stat info {};
+    header_snapshot snapshot{};
+    if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
+        static_cast<std::uint64_t>(info.st_size) >= header_size &&
+        ::pread(fd, &snapshot.header, header_size, 0) == static_cast<ssize_t>(header_size)) {
+        snapshot.size = static_cast<std::uint64_t>(info.st_size);
+        snapshot.identity = {static_cast<std::uint64_t>(info.st_dev),
+                             static_cast<std::uint64_t>(info.st_ino)};
+        result = snapshot;
+    }
+    ::close(fd);
+    return result;
 }
 
 inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }

@@ -1,0 +1,279 @@
+// Reliability and security: full /dev/shm, other users, crashes, orphans,
+// concurrent processes and churn. Each test fails if its guarantee breaks.
+#include <catch2/catch.hpp>
+
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <set>
+
+#include "shared_types.hpp"
+#include "support.hpp"
+
+using smh::SharedMemoryHandlee;
+using smh_test::segment_exists;
+using smh_test::unique_name;
+
+namespace {
+
+bool fail(const char* why) {
+    std::fprintf(stderr, "child: %s\n", why);
+    return false;
+}
+
+template <class F>
+smh::errc error_of(F&& operation) {
+    try {
+        operation();
+    } catch (const smh::error& e) { return static_cast<smh::errc>(e.code().value()); }
+    return smh::errc{};
+}
+
+// A private mount namespace whose /dev/shm is a fresh tmpfs of `size`.
+bool with_small_dev_shm(const char* size) {
+    if (::unshare(CLONE_NEWNS) != 0) return fail("unshare(CLONE_NEWNS)");
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        return fail("making / private");
+    const std::string options = std::string("size=") + size;
+    if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, options.c_str()) != 0)
+        return fail("mounting tmpfs on /dev/shm");
+    return true;
+}
+
+std::size_t count_lines(const char* path) {
+    std::ifstream file(path);
+    return static_cast<std::size_t>(
+        std::count(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>(), '\n'));
+}
+
+std::size_t count_open_descriptors() { return smh_test::directory_entries("/proc/self/fd").size(); }
+
+} // namespace
+
+TEST_CASE("creating more than a full /dev/shm holds throws errc::no_space at create, not SIGBUS "
+          "later") {
+    if (::geteuid() != 0) {
+        WARN("skipped: needs root to mount a small tmpfs on /dev/shm in a private namespace");
+        return;
+    }
+    const auto child = smh_test::run_in_child([] {
+        if (!with_small_dev_shm("16m")) return false;
+        constexpr std::size_t mib = 1 << 20;
+        std::string message;
+        try {
+            (void)SharedMemoryHandlee<char>::create(64 * mib);
+            return fail("64 MiB in a 16 MiB /dev/shm did not throw");
+        } catch (const smh::error& e) {
+            if (e.code() != smh::errc::no_space) return fail(e.what());
+            message = e.what();
+        }
+        if (message.find("no_space") == std::string::npos) return fail("message");
+        if (!smh_test::directory_entries("/dev/shm").empty())
+            return fail("the failed create left a file behind");
+
+        // What fits is really there: every page can be written.
+        auto fits = SharedMemoryHandlee<char>::create(10 * mib);
+        std::fill(fits.begin(), fits.end(), 'x');
+        // The next one no longer fits, and failing leaves the first intact.
+        if (error_of([] { (void)SharedMemoryHandlee<char>::create(10 * mib); }) !=
+            smh::errc::no_space)
+            return fail("second 10 MiB did not throw no_space");
+        if (smh_test::directory_entries("/dev/shm").size() != 1) return fail("leftovers");
+        return std::all_of(fits.begin(), fits.end(), [](char c) { return c == 'x'; });
+    });
+    CHECK(child.exited);
+    CHECK(child.exit_code == 0);
+}
+
+TEST_CASE("other users stay out unless the creator opens the segment to them") {
+    if (::geteuid() != 0) {
+        WARN("skipped: needs root to run a child as another user");
+        return;
+    }
+    unsigned permissions = 0600;
+    smh::errc expected = smh::errc::permission_denied;
+    SECTION("by default (0600) another user's attach is refused") {}
+    SECTION("with create_options{.permissions = 0666} another user's attach succeeds") {
+        permissions = 0666;
+        expected = smh::errc{};
+    }
+    auto shm = SharedMemoryHandlee<int>::create(4, {.permissions = permissions});
+    shm[0] = 41;
+    const auto child = smh_test::run_in_child([&] {
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0) return fail("dropping to uid 65534");
+        const auto outcome = error_of([&] {
+            auto attached = SharedMemoryHandlee<int>::attach(shm.name());
+            attached[0] += 1;
+        });
+        return outcome == expected;
+    });
+    CHECK(child.exited);
+    CHECK(child.exit_code == 0);
+    CHECK(shm[0] == (permissions == 0666 ? 42 : 41));
+}
+
+TEST_CASE("a child killed in the middle of writing its half leaves the other half intact") {
+    constexpr std::size_t n = 1 << 20;
+    auto shm = SharedMemoryHandlee<std::uint64_t>::create(n);
+    for (std::size_t i = 0; i < n / 2; ++i) shm[i] = i * 3;
+
+    auto* progress = &shm[n - 1]; // the child counts its passes here
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        for (std::uint64_t pass = 1;; ++pass) {
+            for (std::size_t i = n / 2; i < n - 1; ++i) shm[i] = pass;
+            std::atomic_ref<std::uint64_t>(*progress).store(pass);
+        }
+    }
+    while (std::atomic_ref<std::uint64_t>(*progress).load() < 2) std::this_thread::yield();
+    ::kill(pid, SIGKILL);
+    const auto result = smh_test::wait_for(pid, std::chrono::seconds(10));
+    CHECK(result.signal == SIGKILL);
+
+    std::size_t intact = 0;
+    for (std::size_t i = 0; i < n / 2; ++i) intact += shm[i] == i * 3;
+    CHECK(intact == n / 2);
+    // The segment is still usable, by this handle and by a new attach.
+    auto again = SharedMemoryHandlee<std::uint64_t>::attach(shm.name());
+    again[n / 2] = 7;
+    CHECK(shm[n / 2] == 7);
+    CHECK(again[0] == 0);
+}
+
+TEST_CASE("remove_orphans removes the segments of owners that were killed, and nothing else") {
+    const auto orphan = unique_name();
+    const auto live = unique_name();
+    const auto foreign = unique_name();
+    smh_test::segment_guard guard_orphan(orphan), guard_foreign(foreign);
+
+    // An owner that dies by SIGKILL leaves its segment behind...
+    const auto killed = smh_test::run_helper({"create-kill", orphan, "8"});
+    CHECK(killed.signal == SIGKILL);
+    REQUIRE(segment_exists(orphan));
+    // ...while this process attaches to it and keeps using it.
+    auto still_attached = SharedMemoryHandlee<int>::attach(orphan);
+    still_attached[3] = 33;
+
+    auto live_owner = SharedMemoryHandlee<int>::create(live, 8);
+    const std::string foreign_bytes(4096, '\x7f');
+    smh_test::write_raw_segment(foreign, foreign_bytes);
+
+    const auto removed = smh::remove_orphans();
+    CHECK(std::count(removed.begin(), removed.end(), orphan) == 1);
+    CHECK(std::count(removed.begin(), removed.end(), live) == 0);
+    CHECK(std::count(removed.begin(), removed.end(), foreign) == 0);
+
+    CHECK_FALSE(segment_exists(orphan));
+    CHECK(segment_exists(live));
+    CHECK(smh_test::read_raw_segment(foreign, 8192) == foreign_bytes);
+    // Attached processes keep working until they let go.
+    still_attached[4] = 44;
+    CHECK(still_attached[3] + still_attached[4] == 77);
+}
+
+TEST_CASE("remove_orphans tells a reused pid from the owner that died") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    auto shm = SharedMemoryHandlee<int>::create(name, 1);
+    // Pretend the owner was an earlier process with this process's pid.
+    auto bytes = smh_test::read_raw_segment(name, smh::detail::header_size);
+    smh::detail::segment_header header{};
+    std::memcpy(&header, bytes.data(), sizeof header);
+    header.owner_start_time -= 1;
+    smh_test::overwrite_raw_segment(name, offsetof(smh::detail::segment_header, owner_start_time),
+                                    {reinterpret_cast<const char*>(&header.owner_start_time), 8});
+
+    const auto removed = smh::remove_orphans();
+    CHECK(std::count(removed.begin(), removed.end(), name) == 1);
+    CHECK_FALSE(segment_exists(name));
+}
+
+TEST_CASE("eight processes adding to one atomic element lose no update") {
+    constexpr int processes = 8;
+    constexpr std::uint64_t adds = 1'000'000;
+    auto total = SharedMemoryHandlee<std::atomic<std::uint64_t>>::create(1);
+    std::vector<pid_t> children;
+    for (int c = 0; c < processes; ++c) {
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            for (std::uint64_t i = 0; i < adds; ++i)
+                total[0].fetch_add(1, std::memory_order_relaxed);
+            ::_exit(0);
+        }
+        children.push_back(pid);
+    }
+    for (const pid_t pid : children) {
+        const auto result = smh_test::wait_for(pid, std::chrono::seconds(120));
+        CHECK((result.exited && result.exit_code == 0));
+    }
+    CHECK(total[0].load() == processes * adds);
+}
+
+namespace {
+struct Initialised {
+    std::uint64_t marker = 0x5eed;
+    std::uint64_t payload[7] = {};
+};
+} // namespace
+
+TEST_CASE("an attach racing the create of the same name never sees a half-made segment") {
+    constexpr int rounds = 1000;
+    constexpr std::size_t length = 4096; // elements with initialisers: create writes them all
+    int raced = 0;                       // rounds in which the child tried before the name existed
+    for (int round = 0; round < rounds; ++round) {
+        const auto name = unique_name();
+        smh_test::segment_guard guard(name);
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            bool saw_missing = false;
+            while (std::chrono::steady_clock::now() < deadline) {
+                try {
+                    const auto shm = SharedMemoryHandlee<Initialised>::attach(name);
+                    const bool whole = shm.size() == length &&
+                                       std::all_of(shm.begin(), shm.end(), [](const auto& e) {
+                                           return e.marker == 0x5eed;
+                                       });
+                    ::_exit(!whole ? 1 : saw_missing ? 10 : 0);
+                } catch (const smh::error& e) {
+                    if (e.code() != smh::errc::not_found) {
+                        std::fprintf(stderr, "child: %s\n", e.what());
+                        ::_exit(2);
+                    }
+                    saw_missing = true;
+                }
+            }
+            ::_exit(3);
+        }
+        auto shm = SharedMemoryHandlee<Initialised>::create(name, length);
+        const auto result = smh_test::wait_for(pid, std::chrono::seconds(20));
+        REQUIRE(result.exited);
+        REQUIRE((result.exit_code == 0 || result.exit_code == 10));
+        raced += result.exit_code == 10;
+    }
+    CHECK(raced > 0);
+}
+
+TEST_CASE("10,000 create/attach/destroy cycles leave descriptors, mappings and /dev/shm as they "
+          "were") {
+    const auto descriptors = count_open_descriptors();
+    const auto mappings = count_lines("/proc/self/maps");
+    const auto segments = smh_test::directory_entries("/dev/shm").size();
+    for (int cycle = 0; cycle < 10'000; ++cycle) {
+        auto created = SharedMemoryHandlee<int>::create(1024);
+        auto attached = SharedMemoryHandlee<int>::attach(created.name());
+        attached[cycle % 1024] = cycle;
+        REQUIRE(created[cycle % 1024] == cycle);
+    }
+    CHECK(count_open_descriptors() == descriptors);
+    CHECK(count_lines("/proc/self/maps") == mappings);
+    CHECK(smh_test::directory_entries("/dev/shm").size() == segments);
+}
