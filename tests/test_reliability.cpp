@@ -45,10 +45,13 @@ bool with_small_dev_shm(const char* size) {
     return true;
 }
 
-std::size_t count_lines(const char* path) {
-    std::ifstream file(path);
-    return static_cast<std::size_t>(
-        std::count(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>(), '\n'));
+// Lines of /proc/self/maps that map a shared-memory segment.
+std::size_t count_segment_mappings() {
+    std::ifstream maps("/proc/self/maps");
+    std::size_t count = 0;
+    for (std::string line; std::getline(maps, line);)
+        count += line.find("/dev/shm/") != std::string::npos;
+    return count;
 }
 
 std::size_t count_open_descriptors() { return smh_test::directory_entries("/proc/self/fd").size(); }
@@ -265,8 +268,9 @@ TEST_CASE("an attach racing the create of the same name never sees a half-made s
 TEST_CASE("10,000 create/attach/destroy cycles leave descriptors, mappings and /dev/shm as they "
           "were") {
     const auto descriptors = count_open_descriptors();
-    const auto mappings = count_lines("/proc/self/maps");
-    const auto segments = smh_test::directory_entries("/dev/shm").size();
+    const auto mappings = count_segment_mappings();
+    // Only this process's: other tests may be creating segments in parallel.
+    const auto segments = smh_test::segments_created_by(::getpid()).size();
     for (int cycle = 0; cycle < 10'000; ++cycle) {
         auto created = SharedMemoryHandlee<int>::create(1024);
         auto attached = SharedMemoryHandlee<int>::attach(created.name());
@@ -274,6 +278,6 @@ TEST_CASE("10,000 create/attach/destroy cycles leave descriptors, mappings and /
         REQUIRE(created[cycle % 1024] == cycle);
     }
     CHECK(count_open_descriptors() == descriptors);
-    CHECK(count_lines("/proc/self/maps") == mappings);
-    CHECK(smh_test::directory_entries("/dev/shm").size() == segments);
+    CHECK(count_segment_mappings() == mappings);
+    CHECK(smh_test::segments_created_by(::getpid()).size() == segments);
 }

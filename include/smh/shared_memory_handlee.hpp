@@ -17,7 +17,6 @@
 #define SMH_VERSION_MINOR 1
 #define SMH_VERSION_PATCH 0
 
-#include <algorithm>   // std::min
 #include <atomic>      // std::atomic_ref for the header's state, atomic elements
 #include <cassert>     // operator[]'s debug check
 #include <chrono>      // attach's wait for a segment being created
@@ -75,9 +74,11 @@ template <class T>
 inline constexpr bool needs_construction =
     !std::is_trivially_default_constructible_v<T> && !is_std_atomic<T>::value;
 
-// How long attach treats a segment with no header yet as one whose creator is
-// between shm_open and writing the header (microseconds, unless descheduled).
-inline constexpr std::chrono::milliseconds unwritten_grace{250};
+// How recently a segment with no header yet must have been created (or
+// resized) for attach to take it for one whose creator is between shm_open
+// and writing the header: microseconds, unless the creator is descheduled.
+// An older one is corrupt at once.
+inline constexpr std::chrono::milliseconds unwritten_grace{1000};
 
 inline void check_name(std::string_view name, std::string_view operation) {
     if (name.empty()) throw_error(errc::invalid_name, operation, name, "the name is empty");
@@ -226,13 +227,15 @@ public:
         const std::string name_string(name);
         using clock = std::chrono::steady_clock;
         const auto start = clock::now();
-        const auto creating_deadline = start + options.creation_timeout;
-        const auto unwritten_deadline =
-            start + std::min(options.creation_timeout, detail::unwritten_grace);
+        const auto deadline = start + options.creation_timeout;
+        // No header yet: wait only while the file is new enough to be ours in the making.
+        auto may_be_unwritten = [&](const detail::os::opened_segment& segment) {
+            return segment.unchanged_for < detail::unwritten_grace && clock::now() < deadline;
+        };
         for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
             auto segment = detail::os::open_segment(name_string, op);
             if (segment.size < detail::header_size) {
-                if (clock::now() < unwritten_deadline) continue;
+                if (may_be_unwritten(segment)) continue;
                 detail::throw_error(errc::corrupt_segment, op, name,
                                     "it has " + std::to_string(segment.size) +
                                         " bytes, too few for the " +
@@ -267,13 +270,13 @@ public:
                     detail::throw_error(errc::corrupt_segment, op, name,
                                         "its creator (process " + std::to_string(pid) +
                                             ") stopped before finishing it");
-                if (clock::now() < creating_deadline) continue;
+                if (clock::now() < deadline) continue;
                 detail::throw_error(errc::not_found, op, name,
                                     "process " + std::to_string(pid) +
                                         " is still creating it after " +
                                         std::to_string(options.creation_timeout.count()) + " ms");
             }
-            if (state == 0 && clock::now() < unwritten_deadline) continue;
+            if (state == 0 && may_be_unwritten(segment)) continue;
             detail::throw_error(errc::corrupt_segment, op, name,
                                 state == 0 ? "its header was never written"
                                            : "its header is in an unknown state");

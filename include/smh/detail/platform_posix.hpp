@@ -47,6 +47,7 @@ struct opened_segment {
     bip::mapped_region region;
     std::uint64_t size = 0;
     file_identity identity;
+    std::chrono::milliseconds unchanged_for{}; // since the last size or content change
 };
 
 inline errc errc_from_errno(int value) noexcept {
@@ -77,12 +78,24 @@ inline errc errc_from_errno(int value) noexcept {
     throw_error(errc::os_error, operation, name, std::string(what_failed) + ": " + e.what());
 }
 
-inline std::uint64_t stat_size(int fd, file_identity& identity, std::string_view operation,
-                               std::string_view name) {
+inline file_identity identity_of(const struct stat& info) noexcept {
+    return {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
+}
+
+// Fills size, identity and the time since the file's size or contents last
+// changed (st_ctim: shm_open, ftruncate and posix_fallocate set it).
+inline void stat_segment(int fd, opened_segment& segment, std::string_view operation,
+                         std::string_view name) {
     struct stat info {};
     if (::fstat(fd, &info) != 0) throw_errno(errno, operation, name, "fstat");
-    identity = {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
-    return static_cast<std::uint64_t>(info.st_size);
+    segment.size = static_cast<std::uint64_t>(info.st_size);
+    segment.identity = identity_of(info);
+    const auto changed = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(info.st_ctim.tv_sec) +
+            std::chrono::nanoseconds(info.st_ctim.tv_nsec)));
+    segment.unchanged_for = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now() - changed);
 }
 
 inline int descriptor(const bip::shared_memory_object& file) noexcept {
@@ -106,7 +119,7 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
         while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
             if (errno != EINTR) throw_errno(errno, op, name, "ftruncate");
         }
-        segment.size = stat_size(fd, segment.identity, op, name);
+        stat_segment(fd, segment, op, name);
         try {
             segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
                                                 static_cast<std::size_t>(bytes));
@@ -138,7 +151,7 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
     } catch (const bip::interprocess_exception& e) {
         rethrow_boost(e, operation, name, "shm_open");
     }
-    segment.size = stat_size(descriptor(segment.file), segment.identity, operation, name);
+    stat_segment(descriptor(segment.file), segment, operation, name);
     return segment;
 }
 
@@ -158,11 +171,9 @@ inline void map_segment(opened_segment& segment, std::string_view operation,
 inline bool unlink_if_same(const std::string& name, const file_identity& identity) noexcept {
     try {
         bip::shared_memory_object current(bip::open_only, name.c_str(), bip::read_only);
-        file_identity found;
         struct stat info {};
-        if (::fstat(descriptor(current), &info) != 0) return false;
-        found = {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
-        if (!(found == identity)) return false;
+        if (::fstat(descriptor(current), &info) != 0 || !(identity_of(info) == identity))
+            return false;
         return bip::shared_memory_object::remove(name.c_str());
     } catch (...) { return false; }
 }
@@ -205,8 +216,7 @@ inline std::optional<header_snapshot> read_header(const std::string& name) noexc
         static_cast<std::uint64_t>(info.st_size) >= header_size &&
         ::pread(fd, &snapshot.header, header_size, 0) == static_cast<ssize_t>(header_size)) {
         snapshot.size = static_cast<std::uint64_t>(info.st_size);
-        snapshot.identity = {static_cast<std::uint64_t>(info.st_dev),
-                             static_cast<std::uint64_t>(info.st_ino)};
+        snapshot.identity = identity_of(info);
         result = snapshot;
     }
     ::close(fd);
