@@ -49,6 +49,17 @@ struct create_options {
     // Permission bits of the new segment, as for chmod(2), applied exactly
     // (the umask does not change them). 0600 unless you widen it on purpose.
     unsigned permissions = 0600;
+    // Allocate every page now, so a full shared-memory filesystem is
+    // errc::no_space here rather than a SIGBUS at first touch. Costs time
+    // proportional to the size (the OS zeroes the pages); false leaves the
+    // segment sparse and allocated page by page as it is first written.
+    bool reserve = true;
+    // Also map every page into this process now (MADV_POPULATE_WRITE), so
+    // first writes take no page faults.
+    bool populate = false;
+    // Ask for transparent huge pages (MADV_HUGEPAGE); the kernel honours it
+    // only where /sys/kernel/mm/transparent_hugepage/shmem_enabled allows.
+    bool huge_pages = false;
 };
 
 // Options for attach.
@@ -57,6 +68,11 @@ struct attach_options {
     // (reserving pages for a large segment takes time) before it gives up with
     // errc::not_found.
     std::chrono::milliseconds creation_timeout{5000};
+    // Map every page into this process now, in one call (MADV_POPULATE_READ),
+    // instead of one page fault per 4 KiB page at first access.
+    bool populate = false;
+    // Ask for transparent huge pages, as create_options::huge_pages.
+    bool huge_pages = false;
 };
 
 namespace detail {
@@ -196,7 +212,10 @@ public:
             detail::shared_field(header->state)
                 .store(detail::state_creating, std::memory_order_release);
 
-            detail::os::reserve_space(segment, name);
+            if (options.reserve) detail::os::reserve_space(segment, name);
+            detail::os::advise(segment.region, options.huge_pages,
+                               options.populate ? detail::os::populate::write
+                                                : detail::os::populate::none);
             T* elements = reinterpret_cast<T*>(base + offset);
             if constexpr (detail::needs_construction<T>) {
                 for (std::size_t i = 0; i < length; ++i) ::new (elements + i) T;
@@ -251,6 +270,9 @@ public:
                 std::memcpy(&snapshot, header, sizeof snapshot);
                 if (const auto problem = detail::check_header(snapshot, segment.size, expected))
                     detail::throw_error(problem->code, op, name, problem->why);
+                detail::os::advise(segment.region, options.huge_pages,
+                                   options.populate ? detail::os::populate::read
+                                                    : detail::os::populate::none);
                 SharedMemoryHandlee result;
                 result.region_ = std::move(segment.region);
                 result.elements_ = reinterpret_cast<T*>(base + snapshot.data_offset);

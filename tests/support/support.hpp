@@ -202,3 +202,27 @@ inline process_result run_helper(std::vector<std::string> args) {
 inline int exit_code_for(smh::errc e) { return 10 + static_cast<int>(e); }
 
 } // namespace smh_test
+
+namespace smh_test {
+
+// Resident bytes of the mapping that contains `address` (/proc/self/smaps Rss).
+inline std::size_t resident_bytes(const void* address) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto target = reinterpret_cast<std::uintptr_t>(address);
+    bool inside = false;
+    for (std::string line; std::getline(smaps, line);) {
+        const auto dash = line.find('-');
+        const auto space = line.find(' ');
+        if (dash != std::string::npos && space != std::string::npos && dash < space &&
+            line.find(':') > space) {
+            const auto begin = std::stoull(line.substr(0, dash), nullptr, 16);
+            const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+            inside = begin <= target && target < end;
+        } else if (inside && line.rfind("Rss:", 0) == 0) {
+            return std::stoull(line.substr(4)) * 1024;
+        }
+    }
+    return 0;
+}
+
+} // namespace smh_test

@@ -144,6 +144,23 @@ inline void reserve_space(const opened_segment& segment, std::string_view name) 
         throw_errno(result, "create", name, "reserving " + std::to_string(segment.size) + " bytes");
 }
 
+enum class populate { none, read, write };
+
+// Performance hints for a fresh mapping; a kernel that does not know one
+// (EINVAL) is not an error: the mapping works, only without the hint.
+inline void advise(bip::mapped_region& region, bool huge_pages, populate mode) noexcept {
+    void* base = region.get_address();
+    const std::size_t size = region.get_size();
+    if (base == nullptr || size == 0) return;
+    if (huge_pages) ::madvise(base, size, MADV_HUGEPAGE);
+#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
+    if (mode != populate::none)
+        ::madvise(base, size, mode == populate::read ? MADV_POPULATE_READ : MADV_POPULATE_WRITE);
+#else
+    (void)mode;
+#endif
+}
+
 inline opened_segment open_segment(const std::string& name, std::string_view operation) {
     opened_segment segment;
     try {
