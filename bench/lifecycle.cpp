@@ -1,0 +1,111 @@
+// Create + destroy and attach + detach, against raw POSIX calls doing the same
+// work (the floor) and Boost.Interprocess managed_shared_memory.
+#include <boost/interprocess/managed_shared_memory.hpp>
+
+#include "common.hpp"
+
+namespace bench {
+namespace {
+
+namespace bip = boost::interprocess;
+
+std::size_t elements(const benchmark::State& state) {
+    return static_cast<std::size_t>(state.range(0)) / sizeof(std::int32_t);
+}
+
+void create_raw(benchmark::State& state, bool reserve) {
+    const auto bytes = static_cast<std::size_t>(state.range(0));
+    for (auto _ : state) {
+        auto segment = raw_segment::create(fresh_name(), bytes, reserve);
+        segment.unmap();
+        segment.unlink();
+    }
+}
+void create_raw_lazy(benchmark::State& state) { create_raw(state, false); }
+void create_raw_reserved(benchmark::State& state) { create_raw(state, true); }
+
+void create_smh(benchmark::State& state, bool reserve) {
+    for (auto _ : state) {
+        auto shm = smh::create<std::int32_t>(fresh_name(), elements(state), {.reserve = reserve});
+        benchmark::DoNotOptimize(shm.data().data());
+    }
+}
+void create_smh_lazy(benchmark::State& state) { create_smh(state, false); }
+void create_smh_reserved(benchmark::State& state) { create_smh(state, true); }
+
+constexpr std::size_t managed_overhead = 1 * mib; // Boost's segment manager
+
+void create_boost_managed(benchmark::State& state) {
+    for (auto _ : state) {
+        const auto name = fresh_name();
+        {
+            bip::managed_shared_memory shm(bip::create_only, name.c_str(),
+                                           static_cast<std::size_t>(state.range(0)) +
+                                               managed_overhead);
+            auto* data = shm.construct<std::int32_t>("data")[elements(state)]();
+            benchmark::DoNotOptimize(data);
+        }
+        bip::shared_memory_object::remove(name.c_str());
+    }
+}
+
+void attach_raw(benchmark::State& state) {
+    const auto name = fresh_name();
+    auto made = raw_segment::create(name, static_cast<std::size_t>(state.range(0)), false);
+    for (auto _ : state) {
+        auto segment = raw_segment::attach(name);
+        benchmark::DoNotOptimize(segment.base);
+        segment.unmap();
+    }
+    made.unmap();
+    made.unlink();
+}
+
+void attach_smh(benchmark::State& state) {
+    auto made = smh::create<std::int32_t>(elements(state), {.reserve = false});
+    for (auto _ : state) {
+        auto shm = smh::attach<std::int32_t>(made.name());
+        benchmark::DoNotOptimize(shm.data().data());
+    }
+}
+
+void attach_boost_managed(benchmark::State& state) {
+    const auto name = fresh_name();
+    {
+        bip::managed_shared_memory made(bip::create_only, name.c_str(),
+                                        static_cast<std::size_t>(state.range(0)) +
+                                            managed_overhead);
+        made.construct<std::int32_t>("data")[elements(state)]();
+    }
+    for (auto _ : state) {
+        bip::managed_shared_memory shm(bip::open_only, name.c_str());
+        auto found = shm.find<std::int32_t>("data");
+        benchmark::DoNotOptimize(found.first);
+    }
+    bip::shared_memory_object::remove(name.c_str());
+}
+
+} // namespace
+
+void register_lifecycle(const config& c) {
+    const std::vector<std::int64_t> sizes =
+        c.quick ? std::vector<std::int64_t>{4 * kib}
+                : std::vector<std::int64_t>{4 * kib, 1 * mib, 64 * mib, 1 * gib};
+    auto add = [&](const std::string& name, void (*fn)(benchmark::State&)) {
+        auto* b = benchmark::RegisterBenchmark(("lifecycle/" + name).c_str(), fn);
+        for (const auto size : sizes) b->Arg(size);
+        b->UseRealTime()->Unit(benchmark::kMicrosecond);
+        if (c.quick) b->Iterations(1);
+        else b->Repetitions(3)->ReportAggregatesOnly(true);
+    };
+    add("create/raw_lazy", create_raw_lazy);
+    add("create/smh_lazy", create_smh_lazy);
+    add("create/raw_reserved", create_raw_reserved);
+    add("create/smh_reserved", create_smh_reserved);
+    add("create/boost_managed", create_boost_managed);
+    add("attach/raw", attach_raw);
+    add("attach/smh", attach_smh);
+    add("attach/boost_managed", attach_boost_managed);
+}
+
+} // namespace bench
