@@ -95,8 +95,10 @@ void register_type(const config& c, const std::string& type) {
     const std::int64_t n = c.quick ? 4096 : 16 * 1024 * 1024;
     auto add = [&](const std::string& name, void (*fn)(benchmark::State&)) {
         auto* b = benchmark::RegisterBenchmark(("access/" + type + "/" + name).c_str(), fn)->Arg(n);
-        if (c.quick) b->Iterations(1);
-        else b->Repetitions(5)->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
+        if (c.quick)
+            b->Iterations(1);
+        else
+            b->Repetitions(5)->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
     };
     add("fill/raw", access<T, op::fill, how::raw>);
     add("fill/subscript", access<T, op::fill, how::subscript>);

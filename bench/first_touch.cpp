@@ -37,8 +37,10 @@ void register_first_touch(const config& c) {
     auto add = [&](const std::string& name, auto fn) {
         auto* b = benchmark::RegisterBenchmark(("first_touch/" + name).c_str(), fn)->Arg(bytes);
         b->UseRealTime()->Unit(benchmark::kMillisecond);
-        if (c.quick) b->Iterations(1);
-        else b->Repetitions(3)->ReportAggregatesOnly(true);
+        if (c.quick)
+            b->Iterations(1);
+        else
+            b->Repetitions(3)->ReportAggregatesOnly(true);
     };
     add("raw_lazy", raw_lazy_fill);
     add("lazy", [](benchmark::State& s) { create_and_fill(s, {.reserve = false}); });

@@ -122,8 +122,10 @@ void register_handoff(const config& c) {
         auto* b = benchmark::RegisterBenchmark(("handoff/" + name).c_str(), fn);
         for (const auto size : sizes_mib) b->Arg(size);
         b->UseManualTime()->Unit(benchmark::kMillisecond);
-        if (c.quick) b->Iterations(1);
-        else b->Repetitions(3)->ReportAggregatesOnly(true)->Iterations(3);
+        if (c.quick)
+            b->Iterations(1);
+        else
+            b->Repetitions(3)->ReportAggregatesOnly(true)->Iterations(3);
     };
     add("memory_read_floor", read_floor);
     add("fork", handoff_fork);

@@ -95,8 +95,10 @@ void register_lifecycle(const config& c) {
         auto* b = benchmark::RegisterBenchmark(("lifecycle/" + name).c_str(), fn);
         for (const auto size : sizes) b->Arg(size);
         b->UseRealTime()->Unit(benchmark::kMicrosecond);
-        if (c.quick) b->Iterations(1);
-        else b->Repetitions(3)->ReportAggregatesOnly(true);
+        if (c.quick)
+            b->Iterations(1);
+        else
+            b->Repetitions(3)->ReportAggregatesOnly(true);
     };
     add("create/raw_lazy", create_raw_lazy);
     add("create/smh_lazy", create_smh_lazy);

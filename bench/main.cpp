@@ -14,8 +14,10 @@ int main(int argc, char** argv) {
     config.self = argv[0];
     std::vector<char*> args;
     for (int i = 0; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--quick") == 0) config.quick = true;
-        else args.push_back(argv[i]);
+        if (std::strcmp(argv[i], "--quick") == 0)
+            config.quick = true;
+        else
+            args.push_back(argv[i]);
     }
     bench::register_access(config);
     bench::register_lifecycle(config);

@@ -32,8 +32,10 @@ void register_python_equivalent(const config& c) {
     for (auto* b : {benchmark::RegisterBenchmark("python_equivalent/set", set_loop),
                     benchmark::RegisterBenchmark("python_equivalent/get", get_loop)}) {
         b->Unit(benchmark::kMicrosecond);
-        if (c.quick) b->Iterations(1);
-        else b->Repetitions(5)->ReportAggregatesOnly(true);
+        if (c.quick)
+            b->Iterations(1);
+        else
+            b->Repetitions(5)->ReportAggregatesOnly(true);
     }
 }
 

@@ -33,8 +33,10 @@ void register_scaling(const config& c) {
     auto* b = benchmark::RegisterBenchmark("scaling/fill", parallel_fill);
     for (const std::int64_t p : {1, 2, 4}) b->Args({p, bytes});
     b->UseRealTime()->Unit(benchmark::kMillisecond);
-    if (c.quick) b->Iterations(1);
-    else b->Repetitions(3)->ReportAggregatesOnly(true);
+    if (c.quick)
+        b->Iterations(1);
+    else
+        b->Repetitions(3)->ReportAggregatesOnly(true);
 }
 
 } // namespace bench

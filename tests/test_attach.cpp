@@ -101,7 +101,9 @@ TEST_CASE("attach<U> on a segment created as T throws errc::type_mismatch naming
     }
 }
 
-TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt_segment") {
+// [orphans]: one variant is an orphan, which remove_orphans() in a parallel test would remove.
+TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt_segment",
+          "[orphans]") {
     const auto name = unique_name();
     segment_guard guard(name);
     std::string bytes = valid_segment_bytes(10);

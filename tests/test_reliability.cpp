@@ -87,7 +87,25 @@ TEST_CASE("creating more than a full /dev/shm holds throws errc::no_space at cre
             smh::errc::no_space)
             return fail("second 10 MiB did not throw no_space");
         if (smh_test::directory_entries("/dev/shm").size() != 1) return fail("leftovers");
-        return std::all_of(fits.begin(), fits.end(), [](char c) { return c == 'x'; });
+        if (!std::all_of(fits.begin(), fits.end(), [](char c) { return c == 'x'; }))
+            return fail("the first segment changed");
+
+        // Fill the filesystem to the last page: even the header of a
+        // one-byte segment, reserved or not, must not SIGBUS.
+        std::vector<SharedMemoryHandlee<char>> filler;
+        for (std::size_t size = 1 * mib; size >= 4096; size /= 2) {
+            try {
+                for (;;) filler.push_back(SharedMemoryHandlee<char>::create(size - 320));
+            } catch (const smh::error& e) {
+                if (e.code() != smh::errc::no_space) return fail(e.what());
+            }
+        }
+        if (error_of([] { (void)SharedMemoryHandlee<char>::create(1); }) != smh::errc::no_space)
+            return fail("a one-byte segment in a full /dev/shm did not throw no_space");
+        if (error_of([] { (void)SharedMemoryHandlee<char>::create(1, {.reserve = false}); }) !=
+            smh::errc::no_space)
+            return fail("an unreserved one-byte segment in a full /dev/shm did not throw no_space");
+        return true;
     });
     CHECK(child.exited);
     CHECK(child.exit_code == 0);
@@ -149,7 +167,8 @@ TEST_CASE("a child killed in the middle of writing its half leaves the other hal
     CHECK(again[0] == 0);
 }
 
-TEST_CASE("remove_orphans removes the segments of owners that were killed, and nothing else") {
+TEST_CASE("remove_orphans removes the segments of owners that were killed, and nothing else",
+          "[orphans]") {
     const auto orphan = unique_name();
     const auto live = unique_name();
     const auto foreign = unique_name();
@@ -180,7 +199,7 @@ TEST_CASE("remove_orphans removes the segments of owners that were killed, and n
     CHECK(still_attached[3] + still_attached[4] == 77);
 }
 
-TEST_CASE("remove_orphans tells a reused pid from the owner that died") {
+TEST_CASE("remove_orphans tells a reused pid from the owner that died", "[orphans]") {
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
     auto shm = SharedMemoryHandlee<int>::create(name, 1);

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 
 #include "shared_types.hpp"
@@ -109,4 +110,45 @@ TEST_CASE("create writes the documented header") {
     CHECK(header.owner_start_time == smh::detail::os::process_start_time(::getpid()));
     // Exactly the bytes the elements need: no page rounding.
     CHECK(bytes.size() == 256 + 1000 * sizeof(geo::Point));
+}
+
+namespace test_ns {
+template <std::uint8_t N>
+struct U8 {
+    int v;
+};
+template <char C>
+struct Ch {
+    int v;
+};
+template <Colour C>
+struct Painted {
+    int v;
+};
+template <auto N>
+struct Tag {
+    int v;
+};
+} // namespace test_ns
+
+TEST_CASE("template arguments that g++ and clang++ print differently get one name") {
+    CHECK(element_type_name<test_ns::U8<4>>::value() == "test_ns::U8<4>");
+    CHECK(element_type_name<test_ns::Ch<'\n'>>::value() == "test_ns::Ch<10>");
+    CHECK(element_type_name<test_ns::Ch<'a'>>::value() == "test_ns::Ch<97>");
+    CHECK(element_type_name<test_ns::Painted<static_cast<test_ns::Colour>(7)>>::value() ==
+          "test_ns::Painted<7>");
+    CHECK(element_type_name<test_ns::Tag<short{4}>>::value() == "test_ns::Tag<4>");
+    CHECK(element_type_name<test_ns::holder<std::chrono::system_clock::time_point, int>>::value() ==
+          "test_ns::holder<std::chrono::time_point<std::chrono::system_clock, "
+          "std::chrono::duration<int64, std::ratio<1, 1000000000>>>, int32>");
+#ifdef __SIZEOF_INT128__
+    CHECK(element_type_name<smh::detail::uint128_type>::value() == "uint128");
+    CHECK(element_type_name<
+              test_ns::holder<smh::detail::uint128_type, smh::detail::int128_type>>::value() ==
+          "test_ns::holder<uint128, int128>");
+#endif
+    CHECK(canonical_type_name("C<'\\012'>") == "C<10>");
+    CHECK(canonical_type_name("C<'\\x04'>") == "C<4>");
+    CHECK(canonical_type_name("E<(ns::Colour)7>") == "E<7>");
+    CHECK(canonical_type_name("std::__cxx11::basic_string<char>") == "std::basic_string<char>");
 }

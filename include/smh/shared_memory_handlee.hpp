@@ -188,7 +188,7 @@ public:
         constexpr std::string_view op = "create";
         detail::check_name(name, op);
         if (length == 0) detail::throw_error(errc::invalid_length, op, name, "length is 0");
-        const auto element = detail::element_identity::of<T>();
+        const auto& element = element_identity();
         const auto offset = detail::data_offset_for(alignof(T));
         const auto bytes = detail::segment_bytes_for(offset, sizeof(T), length);
         if (!bytes)
@@ -203,16 +203,18 @@ public:
             auto* base = static_cast<std::byte*>(segment.region.get_address());
             auto* header = reinterpret_cast<detail::segment_header*>(base);
             const auto pid = detail::os::current_pid();
-            detail::segment_header initial =
-                detail::make_header(element, length, pid, detail::os::process_start_time(pid),
-                                    detail::os::now_unix_ns());
+            detail::segment_header initial = detail::make_header(
+                element, length, pid, detail::os::own_start_time(), detail::os::now_unix_ns());
             initial.state = 0;
+            // The header's page first: on a full filesystem, writing into an
+            // unallocated page would SIGBUS; this makes it errc::no_space.
+            detail::os::reserve_space(segment, name, offset);
             std::memcpy(header, &initial, sizeof initial);
             // From here an attacher waits for us instead of calling the segment corrupt.
             detail::shared_field(header->state)
                 .store(detail::state_creating, std::memory_order_release);
 
-            if (options.reserve) detail::os::reserve_space(segment, name);
+            if (options.reserve) detail::os::reserve_space(segment, name, *bytes);
             detail::os::advise(segment.region, options.huge_pages,
                                options.populate ? detail::os::populate::write
                                                 : detail::os::populate::none);
@@ -230,7 +232,7 @@ public:
             result.identity_ = segment.identity;
             result.owner_pid_ = pid;
         } catch (...) {
-            detail::os::unlink_if_same(name_string, segment.identity);
+            (void)detail::os::unlink_if_same(name_string, segment.identity);
             throw;
         }
         return result;
@@ -242,7 +244,7 @@ public:
     static SharedMemoryHandlee attach(std::string_view name, const attach_options& options = {}) {
         constexpr std::string_view op = "attach";
         detail::check_name(name, op);
-        const auto expected = detail::element_identity::of<T>();
+        const auto& expected = element_identity();
         const std::string name_string(name);
         using clock = std::chrono::steady_clock;
         const auto start = clock::now();
@@ -328,7 +330,7 @@ public:
     // Unmaps; the owner, in the process that created the segment, also
     // removes the name unless unlink() already did.
     ~SharedMemoryHandlee() {
-        if (is_owner() && !unlinked_) detail::os::unlink_if_same(name_, identity_);
+        if (is_owner() && !unlinked_) (void)detail::os::unlink_if_same(name_, identity_);
     }
 
     void swap(SharedMemoryHandlee& other) noexcept {
@@ -388,11 +390,19 @@ public:
     // Returns whether this call removed the name.
     bool unlink() noexcept {
         if (name_.empty() || unlinked_) return false;
-        unlinked_ = true;
-        return detail::os::unlink_if_same(name_, identity_);
+        const auto result = detail::os::unlink_if_same(name_, identity_);
+        // On failure (e.g. no descriptors left) the owner's destructor tries again.
+        unlinked_ = result != detail::os::unlink_result::failed;
+        return result == detail::os::unlink_result::removed;
     }
 
 private:
+    // Built once: the type name is the same for the whole program.
+    static const detail::element_identity& element_identity() {
+        static const auto identity = detail::element_identity::of<T>();
+        return identity;
+    }
+
     static std::string generated_name() {
         static constexpr char digits[] = "0123456789abcdef";
         std::uint64_t bits = detail::os::random_64();
@@ -427,7 +437,8 @@ inline std::vector<std::string> remove_orphans() {
         if (header.owner_pid <= 0 ||
             detail::os::process_alive(header.owner_pid, header.owner_start_time))
             continue;
-        if (detail::os::unlink_if_same(name, found->identity)) removed.push_back(name);
+        if (detail::os::unlink_if_same(name, found->identity) == detail::os::unlink_result::removed)
+            removed.push_back(name);
     }
     return removed;
 }

@@ -57,6 +57,7 @@ inline errc errc_from_errno(int value) noexcept {
     case EACCES:
     case EPERM: return errc::permission_denied;
     case ENOSPC:
+    case EDQUOT:
     case EFBIG: return errc::no_space;
     case ENAMETOOLONG: return errc::invalid_name;
     default: return errc::os_error;
@@ -135,13 +136,17 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
 // and SIGBUSes on first touch when it is full; posix_fallocate(3) makes that
 // an ENOSPC here instead. Filesystems that cannot preallocate (EOPNOTSUPP,
 // EINVAL) keep the lazily allocated file.
-inline void reserve_space(const opened_segment& segment, std::string_view name) {
+// Reserves the first `bytes` of the segment (all of it by default).
+inline void reserve_space(const opened_segment& segment, std::string_view name,
+                          std::uint64_t bytes) {
     int result;
     do {
-        result = ::posix_fallocate(descriptor(segment.file), 0, static_cast<off_t>(segment.size));
+        result = ::posix_fallocate(descriptor(segment.file), 0, static_cast<off_t>(bytes));
     } while (result == EINTR);
+    // ENOMEM: a memory cgroup's limit, which is where tmpfs pages are charged.
+    if (result == ENOMEM) result = ENOSPC;
     if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
-        throw_errno(result, "create", name, "reserving " + std::to_string(segment.size) + " bytes");
+        throw_errno(result, "create", name, "reserving " + std::to_string(bytes) + " bytes");
 }
 
 enum class populate { none, read, write };
@@ -176,23 +181,13 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
 inline void map_segment(opened_segment& segment, std::string_view operation,
                         std::string_view name) {
     if (segment.size == 0) return;
+    if (segment.size > std::numeric_limits<std::size_t>::max())
+        throw_error(errc::corrupt_segment, operation, name,
+                    "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
     try {
         segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
                                             static_cast<std::size_t>(segment.size));
     } catch (const bip::interprocess_exception& e) { rethrow_boost(e, operation, name, "mmap"); }
-}
-
-// Removes `name` only if it still names the file we created or attached: if
-// someone else unlinked ours and created a new segment under the same name,
-// that one is left alone. Returns whether this call removed the name.
-inline bool unlink_if_same(const std::string& name, const file_identity& identity) noexcept {
-    try {
-        bip::shared_memory_object current(bip::open_only, name.c_str(), bip::read_only);
-        struct stat info {};
-        if (::fstat(descriptor(current), &info) != 0 || !(identity_of(info) == identity))
-            return false;
-        return bip::shared_memory_object::remove(name.c_str());
-    } catch (...) { return false; }
 }
 
 // Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
@@ -222,7 +217,7 @@ struct header_snapshot {
 // file truncated meanwhile gives a short read, not a SIGBUS. O_NONBLOCK, so a
 // FIFO someone placed in the directory cannot block us. nullopt for anything
 // that is not a readable regular file of at least a header's size.
-inline std::optional<header_snapshot> read_header(const std::string& name) noexcept {
+inline std::optional<header_snapshot> read_header(const std::string& name) {
     const std::string path = std::string(segment_directory) + "/" + name;
     const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return std::nullopt;
@@ -238,6 +233,26 @@ inline std::optional<header_snapshot> read_header(const std::string& name) noexc
     }
     ::close(fd);
     return result;
+}
+
+enum class unlink_result { removed, gone, failed };
+
+// Removes `name` only if it still names the file we created or attached: if
+// someone else unlinked ours and created a new segment under the same name,
+// that one is left alone (`gone`: our name no longer exists). lstat needs no
+// permission on the file itself. POSIX cannot unlink by descriptor, so a
+// removal and re-creation between the check and the unlink is not caught.
+inline unlink_result unlink_if_same(const std::string& name,
+                                    const file_identity& identity) noexcept {
+    try {
+        struct stat info {};
+        const std::string path = std::string(segment_directory) + "/" + name;
+        if (::lstat(path.c_str(), &info) != 0)
+            return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
+        if (!(identity_of(info) == identity)) return unlink_result::gone;
+        if (bip::shared_memory_object::remove(name.c_str())) return unlink_result::removed;
+        return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
+    } catch (...) { return unlink_result::failed; }
 }
 
 inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
@@ -271,6 +286,20 @@ inline std::optional<process_status> read_process_status(std::int64_t pid) noexc
 inline std::uint64_t process_start_time(std::int64_t pid) noexcept {
     const auto status = read_process_status(pid);
     return status ? status->start_time : 0;
+}
+
+// This process's start time, read from /proc once per process (a forked
+// child has a new pid, so it reads its own).
+inline std::uint64_t own_start_time() noexcept {
+    static std::atomic<std::int64_t> cached_pid{0};
+    static std::atomic<std::uint64_t> cached_start{0};
+    const auto pid = current_pid();
+    if (cached_pid.load(std::memory_order_acquire) == pid)
+        return cached_start.load(std::memory_order_relaxed);
+    const auto start = process_start_time(pid);
+    cached_start.store(start, std::memory_order_relaxed);
+    cached_pid.store(pid, std::memory_order_release);
+    return start;
 }
 
 // Whether the process recorded as (pid, start_time) still runs. A zombie has

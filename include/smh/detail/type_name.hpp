@@ -7,6 +7,7 @@
 
 #include <array>       // std::array is named structurally
 #include <atomic>      // std::atomic is named structurally
+#include <cctype>      // character-literal digits
 #include <cstddef>     // std::size_t
 #include <cstdint>     // std::uint64_t
 #include <string>      // the names
@@ -62,24 +63,105 @@ inline bool is_word_char(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-// The representation name of a run of integer keywords ("long unsigned int").
-inline std::string integer_keywords_name(int longs, bool is_short, bool is_char, bool is_unsigned,
-                                         bool is_signed) {
-    if (is_char) return is_unsigned ? "uint8" : (is_signed ? "int8" : "char");
-    std::size_t bytes = sizeof(int);
-    if (is_short)
-        bytes = sizeof(short);
-    else if (longs == 1)
-        bytes = sizeof(long);
-    else if (longs >= 2)
-        bytes = sizeof(long long);
-    return (is_unsigned ? "uint" : "int") + std::to_string(bytes * 8);
+// A run of integer keywords ("long unsigned int", "__int128 unsigned"),
+// collected in any order and named by representation.
+struct integer_run {
+    int longs = 0;
+    bool is_short = false, is_char = false, is_128 = false, is_unsigned = false, is_signed = false,
+         active = false;
+
+    bool take(std::string_view word) noexcept {
+        if (word == "long")
+            ++longs;
+        else if (word == "short")
+            is_short = true;
+        else if (word == "char")
+            is_char = true;
+        else if (word == "__int128")
+            is_128 = true;
+        else if (word == "unsigned")
+            is_unsigned = true;
+        else if (word == "signed")
+            is_signed = true;
+        else if (word != "int")
+            return false;
+        active = true;
+        return true;
+    }
+
+    std::string name() const {
+        if (is_char) return is_unsigned ? "uint8" : (is_signed ? "int8" : "char");
+        std::size_t bytes = sizeof(int);
+        if (is_128)
+            bytes = 16;
+        else if (is_short)
+            bytes = sizeof(short);
+        else if (longs == 1)
+            bytes = sizeof(long);
+        else if (longs >= 2)
+            bytes = sizeof(long long);
+        return (is_unsigned ? "uint" : "int") + std::to_string(bytes * 8);
+    }
+};
+
+// The value of a character literal as g++ or clang++ prints a char-typed
+// template argument ('a', '\n', '\012', '\x04'), from its opening quote at
+// text[at]; `end` receives the index after the closing quote.
+inline long long char_literal_value(std::string_view text, std::size_t at, std::size_t& end) {
+    std::size_t i = at + 1;
+    long long value = 0;
+    if (i < text.size() && text[i] == '\\' && i + 1 < text.size()) {
+        const char kind = text[++i];
+        ++i;
+        if (kind == 'x') {
+            for (; i < text.size() && std::isxdigit(static_cast<unsigned char>(text[i])); ++i)
+                value = value * 16 + (std::isdigit(static_cast<unsigned char>(text[i]))
+                                          ? text[i] - '0'
+                                          : (text[i] | 0x20) - 'a' + 10);
+        } else if (kind >= '0' && kind <= '7') {
+            value = kind - '0';
+            for (; i < text.size() && text[i] >= '0' && text[i] <= '7'; ++i)
+                value = value * 8 + (text[i] - '0');
+        } else {
+            constexpr std::string_view escapes = "n\nt\tr\rv\va\ab\bf\f0\0";
+            const auto found = escapes.find(kind);
+            value = found != std::string_view::npos && found % 2 == 0
+                        ? static_cast<unsigned char>(escapes[found + 1])
+                        : static_cast<unsigned char>(kind);
+        }
+    } else if (i < text.size()) {
+        value = static_cast<unsigned char>(text[i++]);
+    }
+    while (i < text.size() && text[i] != '\'') ++i;
+    end = i + 1;
+    return value;
+}
+
+// Drops a C-style cast in front of a number: g++ prints an enum template
+// argument with no enumerator as "(ns::Colour)7" where clang++ prints "7",
+// and clang++ prints "(short)4" for an `auto` argument where g++ prints "4".
+inline std::string drop_casts_before_numbers(std::string text) {
+    for (std::size_t open = text.find('('); open != std::string::npos;
+         open = text.find('(', open + 1)) {
+        const std::size_t close = text.find(')', open);
+        if (close == std::string::npos || close + 1 >= text.size()) break;
+        const char next = text[close + 1];
+        const bool number =
+            (next >= '0' && next <= '9') || (next == '-' && close + 2 < text.size() &&
+                                             text[close + 2] >= '0' && text[close + 2] <= '9');
+        const auto inside = std::string_view(text).substr(open + 1, close - open - 1);
+        if (number && !inside.empty() && inside.find_first_of(",(") == std::string_view::npos)
+            text.erase(open, close - open + 1);
+    }
+    return text;
 }
 
 // Rewrites a compiler's spelling into the portable form: one space only
 // between two words, ", " between arguments, "(anonymous)" for an anonymous
-// namespace, integer literals without suffixes, builtin arithmetic types by
-// representation, and no MSVC "struct "/"class " tags.
+// namespace, no standard-library inline namespaces (std::__cxx11, _V2, __1),
+// integer literals without suffixes or casts, character literals as numbers,
+// builtin arithmetic types by representation, and no MSVC "struct "/"class "
+// tags.
 inline std::string canonical_type_name(std::string_view raw) {
     std::string spelled(raw);
     for (const std::string_view anonymous :
@@ -91,24 +173,25 @@ inline std::string canonical_type_name(std::string_view raw) {
     }
 
     std::string out;
-    int longs = 0;
-    bool is_short = false, is_char = false, is_unsigned = false, is_signed = false,
-         in_integer = false;
+    integer_run integer;
     auto append_word = [&out](std::string_view word) {
         if (!out.empty() && is_word_char(out.back())) out += ' ';
         out += word;
     };
     auto flush_integer = [&] {
-        if (!in_integer) return;
-        append_word(integer_keywords_name(longs, is_short, is_char, is_unsigned, is_signed));
-        longs = 0;
-        is_short = is_char = is_unsigned = is_signed = in_integer = false;
+        if (integer.active) append_word(integer.name());
+        integer = {};
     };
 
     for (std::size_t i = 0; i < spelled.size();) {
         const char c = spelled[i];
         if (c == ' ') {
             ++i;
+            continue;
+        }
+        if (c == '\'') {
+            flush_integer();
+            append_word(std::to_string(char_literal_value(spelled, i, i)));
             continue;
         }
         if (!is_word_char(c)) {
@@ -123,45 +206,20 @@ inline std::string canonical_type_name(std::string_view raw) {
         std::string_view word(spelled.data() + i, end - i);
         i = end;
 
-        if (word == "double" && in_integer && longs == 1) {
-            longs = 0;
-            in_integer = false;
-            is_short = is_char = is_unsigned = is_signed = false;
+        if (word == "double" && integer.active && integer.longs == 1) {
+            integer = {};
             append_word("long double");
             continue;
         }
-        if (word == "long") {
-            ++longs;
-            in_integer = true;
-            continue;
-        }
-        if (word == "short") {
-            is_short = true;
-            in_integer = true;
-            continue;
-        }
-        if (word == "char") {
-            is_char = true;
-            in_integer = true;
-            continue;
-        }
-        if (word == "unsigned") {
-            is_unsigned = true;
-            in_integer = true;
-            continue;
-        }
-        if (word == "signed") {
-            is_signed = true;
-            in_integer = true;
-            continue;
-        }
-        if (word == "int") {
-            in_integer = true;
-            continue;
-        }
+        if (integer.take(word)) continue;
         flush_integer();
 
         if (word == "struct" || word == "class" || word == "enum" || word == "union") continue;
+        if ((word == "__cxx11" || word == "_V2" || word == "__1") &&
+            spelled.compare(i, 2, "::") == 0) {
+            i += 2;
+            continue;
+        }
         if (word == "float") {
             append_word("float32");
             continue;
@@ -179,7 +237,7 @@ inline std::string canonical_type_name(std::string_view raw) {
         append_word(word);
     }
     flush_integer();
-    return out;
+    return drop_casts_before_numbers(std::move(out));
 }
 
 template <class T>
@@ -191,6 +249,12 @@ template <class T>
 struct is_std_array : std::false_type {};
 template <class U, std::size_t N>
 struct is_std_array<std::array<U, N>> : std::true_type {};
+
+#ifdef __SIZEOF_INT128__
+// __extension__: the 128-bit integers are GNU extensions, fine under -Wpedantic here.
+__extension__ typedef __int128 int128_type;
+__extension__ typedef unsigned __int128 uint128_type;
+#endif
 
 template <class T>
 std::string default_type_name() {
@@ -207,6 +271,12 @@ std::string default_type_name() {
         return "char16";
     else if constexpr (std::is_same_v<U, char32_t>)
         return "char32";
+#ifdef __SIZEOF_INT128__
+    else if constexpr (std::is_same_v<U, int128_type>)
+        return "int128";
+    else if constexpr (std::is_same_v<U, uint128_type>)
+        return "uint128";
+#endif
     else if constexpr (std::is_integral_v<U>)
         return (std::is_signed_v<U> ? "int" : "uint") + std::to_string(sizeof(U) * 8);
     else if constexpr (std::is_same_v<U, float>)
