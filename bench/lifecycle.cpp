@@ -2,6 +2,8 @@
 // work (the floor) and Boost.Interprocess managed_shared_memory.
 #include <boost/interprocess/managed_shared_memory.hpp>
 
+#include <cstring>
+
 #include "common.hpp"
 
 namespace bench {
@@ -23,6 +25,33 @@ void create_raw(benchmark::State& state, bool reserve) {
 }
 void create_raw_lazy(benchmark::State& state) { create_raw(state, false); }
 void create_raw_reserved(benchmark::State& state) { create_raw(state, true); }
+
+// The floor doing what smh::create and its destructor do: exact permissions
+// (fchmod), the file's identity (fstat), the header's page allocated and a
+// 256-byte header written, and the name checked (lstat) before removal.
+void create_raw_same_work(benchmark::State& state, bool reserve) {
+    const auto bytes = static_cast<std::size_t>(state.range(0)) + 256;
+    const char header[256] = {'h'};
+    for (auto _ : state) {
+        const auto name = fresh_name();
+        const int fd = ::shm_open(("/" + name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+        struct stat info {};
+        if (fd < 0 || ::fchmod(fd, 0600) != 0 || ::ftruncate(fd, static_cast<off_t>(bytes)) != 0 ||
+            ::fstat(fd, &info) != 0)
+            die("creating");
+        void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (base == MAP_FAILED || ::posix_fallocate(fd, 0, 256) != 0) die("mapping");
+        std::memcpy(base, header, sizeof header);
+        if (reserve && ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)) != 0) die("reserving");
+        ::close(fd);
+        struct stat again {};
+        if (::lstat(("/dev/shm/" + name).c_str(), &again) == 0 && again.st_ino == info.st_ino)
+            ::shm_unlink(("/" + name).c_str());
+        ::munmap(base, bytes);
+    }
+}
+void create_raw_same_work_lazy(benchmark::State& state) { create_raw_same_work(state, false); }
+void create_raw_same_work_reserved(benchmark::State& state) { create_raw_same_work(state, true); }
 
 void create_smh(benchmark::State& state, bool reserve) {
     for (auto _ : state) {
@@ -55,6 +84,21 @@ void attach_raw(benchmark::State& state) {
     for (auto _ : state) {
         auto segment = raw_segment::attach(name);
         benchmark::DoNotOptimize(segment.base);
+        segment.unmap();
+    }
+    made.unmap();
+    made.unlink();
+}
+
+// The floor doing what smh::attach does: also read the 256-byte header.
+void attach_raw_same_work(benchmark::State& state) {
+    const auto name = fresh_name();
+    auto made = raw_segment::create(name, static_cast<std::size_t>(state.range(0)), false);
+    for (auto _ : state) {
+        auto segment = raw_segment::attach(name);
+        char header[256];
+        std::memcpy(header, segment.base, sizeof header);
+        benchmark::DoNotOptimize(header);
         segment.unmap();
     }
     made.unmap();
@@ -101,11 +145,14 @@ void register_lifecycle(const config& c) {
             b->Repetitions(3)->ReportAggregatesOnly(true);
     };
     add("create/raw_lazy", create_raw_lazy);
+    add("create/raw_same_work_lazy", create_raw_same_work_lazy);
     add("create/smh_lazy", create_smh_lazy);
     add("create/raw_reserved", create_raw_reserved);
+    add("create/raw_same_work_reserved", create_raw_same_work_reserved);
     add("create/smh_reserved", create_smh_reserved);
     add("create/boost_managed", create_boost_managed);
     add("attach/raw", attach_raw);
+    add("attach/raw_same_work", attach_raw_same_work);
     add("attach/smh", attach_smh);
     add("attach/boost_managed", attach_boost_managed);
 }

@@ -171,13 +171,13 @@ TEST_CASE("attach waits for a segment whose creator is still preparing it") {
     smh_test::write_raw_segment(name, bytes);
 
     SECTION("and attaches once it is ready") {
+        const auto started = std::chrono::steady_clock::now();
         std::thread creator([&] {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
             const std::uint32_t ready = smh::detail::state_ready;
             smh_test::overwrite_raw_segment(name, offsetof(smh::detail::segment_header, state),
                                             {reinterpret_cast<const char*>(&ready), sizeof ready});
         });
-        const auto started = std::chrono::steady_clock::now();
         const auto shm = SharedMemoryHandlee<int>::attach(name);
         const auto waited = std::chrono::steady_clock::now() - started;
         creator.join();

@@ -204,7 +204,7 @@ public:
             auto* header = reinterpret_cast<detail::segment_header*>(base);
             const auto pid = detail::os::current_pid();
             detail::segment_header initial = detail::make_header(
-                element, length, pid, detail::os::own_start_time(), detail::os::now_unix_ns());
+                element, length, pid, detail::os::own_start_time(pid), detail::os::now_unix_ns());
             initial.state = 0;
             // The header's page first: on a full filesystem, writing into an
             // unallocated page would SIGBUS; this makes it errc::no_space.

@@ -127,7 +127,8 @@ inline segment_header make_header(const element_identity& element, std::uint64_t
     return header;
 }
 
-inline std::string stored_type_name(const segment_header& header) {
+// The type name stored in `header`, viewed in place (valid while `header` is).
+inline std::string_view stored_type_name(const segment_header& header) noexcept {
     const char* end =
         static_cast<const char*>(std::memchr(header.type_name, '\0', sizeof header.type_name));
     return {header.type_name,
@@ -171,8 +172,10 @@ inline std::optional<header_problem> check_header(const segment_header& header,
     if (auto problem = check_header_integrity(header)) return problem;
     if (!std::memchr(header.type_name, '\0', sizeof header.type_name))
         return corrupt("type name is not terminated");
-    const std::string stored_name = stored_type_name(header);
-    if (stored_name.size() < sizeof header.type_name - 1 &&
+    const std::string_view stored_name = stored_type_name(header);
+    // A name equal to the expected one needs no rehash: its hash is known.
+    const bool hash_known = stored_name == expected.name && header.type_hash == expected.hash;
+    if (!hash_known && stored_name.size() < sizeof header.type_name - 1 &&
         header.type_hash != fnv1a_64(stored_name))
         return corrupt("type hash does not match the type name");
     const std::uint64_t align = header.element_align;
@@ -194,7 +197,7 @@ inline std::optional<header_problem> check_header(const segment_header& header,
     if (header.type_hash != expected.hash || header.element_size != expected.size ||
         align != expected.align)
         return header_problem{errc::type_mismatch,
-                              "segment holds " + stored_name + " (" +
+                              "segment holds " + std::string(stored_name) + " (" +
                                   std::to_string(header.element_size) + " bytes, align " +
                                   std::to_string(align) + "), attached as " + expected.name + " (" +
                                   std::to_string(expected.size) + " bytes, align " +

@@ -288,12 +288,11 @@ inline std::uint64_t process_start_time(std::int64_t pid) noexcept {
     return status ? status->start_time : 0;
 }
 
-// This process's start time, read from /proc once per process (a forked
-// child has a new pid, so it reads its own).
-inline std::uint64_t own_start_time() noexcept {
+// This process's start time, given its pid; read from /proc once per
+// process (a forked child has a new pid, so it reads its own).
+inline std::uint64_t own_start_time(std::int64_t pid) noexcept {
     static std::atomic<std::int64_t> cached_pid{0};
     static std::atomic<std::uint64_t> cached_start{0};
-    const auto pid = current_pid();
     if (cached_pid.load(std::memory_order_acquire) == pid)
         return cached_start.load(std::memory_order_relaxed);
     const auto start = process_start_time(pid);
