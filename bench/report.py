@@ -140,15 +140,16 @@ def main():
         f.write("\n".join(out))
 
     plot = f"""
-set terminal pngcairo size 900,560 font ",11"
+set terminal pngcairo size 900,560 font ",11" noenhanced
 set output '{results}/handoff.png'
 set title 'Hand-off of N MiB to a child that sums it'
 set xlabel 'MiB handed off'
 set ylabel 'milliseconds'
 set logscale xy
+set xrange [0.8:1300]
 set key top left
 set grid
-plot for [col=2:7] '{results}/handoff.dat' using 1:col with linespoints lw 2 title columnhead(col)
+plot for [col=2:7] '{results}/handoff.dat' using 1:col with linespoints lw 2 title columnheader(col)
 """
     with open(os.path.join(results, "handoff.dat")) as f:
         text = f.read()
