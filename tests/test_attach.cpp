@@ -23,8 +23,8 @@ smh::errc attach_error(const std::string& name, smh::attach_options options = {}
 
 // The bytes of a valid segment of `count` ints: header, padding, elements.
 std::string valid_segment_bytes(std::uint64_t count) {
-    auto header =
-        smh::detail::make_header(smh::detail::element_identity::of<int>(), count, ::getpid(), 0, 0);
+    auto header = smh::detail::make_header(smh::detail::element_identity::of<int>(), count,
+                                           ::getpid(), 0, 1, 0);
     header.state = smh::detail::state_ready;
     std::string bytes(header.data_offset + count * sizeof(int), '\0');
     std::memcpy(bytes.data(), &header, sizeof header);

@@ -252,11 +252,14 @@ TEST_CASE("an attach racing the create of the same name never sees a half-made s
     for (int round = 0; round < rounds; ++round) {
         const auto name = unique_name();
         smh_test::segment_guard guard(name);
+        int started[2];
+        REQUIRE(::pipe(started) == 0);
         const pid_t pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
             const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
             bool saw_missing = false;
+            (void)!::write(started[1], "s", 1); // the parent creates once we are attaching
             while (std::chrono::steady_clock::now() < deadline) {
                 try {
                     const auto shm = SharedMemoryHandlee<Initialised>::attach(name);
@@ -275,6 +278,10 @@ TEST_CASE("an attach racing the create of the same name never sees a half-made s
             }
             ::_exit(3);
         }
+        char byte = 0;
+        REQUIRE(::read(started[0], &byte, 1) == 1);
+        ::close(started[0]);
+        ::close(started[1]);
         auto shm = SharedMemoryHandlee<Initialised>::create(name, length);
         const auto result = smh_test::wait_for(pid, std::chrono::seconds(20));
         REQUIRE(result.exited);

@@ -17,6 +17,7 @@
 #define SMH_VERSION_MINOR 1
 #define SMH_VERSION_PATCH 0
 
+#include <algorithm>   // sorting list()
 #include <atomic>      // std::atomic_ref for the header's state, atomic elements
 #include <cassert>     // operator[]'s debug check
 #include <chrono>      // attach's wait for a segment being created
@@ -129,23 +130,32 @@ std::atomic_ref<Integer> shared_field(Integer& field) noexcept {
 
 // A typed array in a named shared-memory segment.
 //
-// The object that created the segment is its owner: its destructor removes
-// the name (in the creating process only, so a forked child never removes its
-// parent's segment). Every other object, including attached ones, only unmaps.
+// Each segment has at most one owner, recorded in the segment itself (process
+// id and start time): the object that created it, until it release()s it or
+// another object adopt()s or take_ownership()s it. The owner's destructor
+// removes the name, in the owning process only, so a forked child never
+// removes its parent's segment. Every other object only unmaps.
+// SharedMemoryHandlee<const T> attaches read-only: the mapping is PROT_READ
+// and every accessor returns const T&, so a write does not compile.
 // Move-only; a moved-from object is empty (size() == 0) and harmless.
 //
 // Elements are shared, not synchronised: use std::atomic<U> elements, or your
 // own protocol, when processes write the same element concurrently.
 template <class T>
 class SharedMemoryHandlee {
-    static_assert(!std::is_const_v<T> && !std::is_volatile_v<T> && !std::is_reference_v<T>,
-                  "smh::SharedMemoryHandlee<T>: T must be a plain object type, not const, "
-                  "volatile or a reference");
-    static_assert(!detail::is_std_atomic<T>::value || detail::is_lock_free_atomic<T>,
+    using element_type = std::remove_const_t<T>;
+    static constexpr bool writable = !std::is_const_v<T>;
+
+    static_assert(!std::is_volatile_v<T> && !std::is_reference_v<T>,
+                  "smh::SharedMemoryHandlee<T>: T must be an object type, not volatile or a "
+                  "reference (const T means a read-only attach)");
+    static_assert(!detail::is_std_atomic<element_type>::value ||
+                      detail::is_lock_free_atomic<element_type>,
                   "smh::SharedMemoryHandlee<std::atomic<U>>: only lock-free atomics of "
                   "trivially copyable U work across processes (a locking atomic's lock lives "
                   "in one process)");
-    static_assert(detail::is_std_atomic<T>::value || std::is_trivially_copyable_v<T>,
+    static_assert(detail::is_std_atomic<element_type>::value ||
+                      std::is_trivially_copyable_v<element_type>,
                   "smh::SharedMemoryHandlee<T>: T must be trivially copyable to live in shared "
                   "memory; types such as std::string or std::vector hold pointers into one "
                   "process's heap");
@@ -153,7 +163,7 @@ class SharedMemoryHandlee {
                   "smh::SharedMemoryHandlee<T>: alignof(T) must not exceed 4096 bytes");
 
 public:
-    using value_type = T;
+    using value_type = element_type;
     using size_type = std::size_t;
     using reference = T&;
     using const_reference = const T&;
@@ -165,12 +175,13 @@ public:
 
     // Same as create(length): lets a class derive from SharedMemoryHandlee<T>
     // and create its segment in its constructor.
-    explicit SharedMemoryHandlee(std::size_t length)
+    explicit SharedMemoryHandlee(std::size_t length) requires writable
         : SharedMemoryHandlee(create(length)) {}
 
     // Creates a segment of `length` zero elements under a fresh name holding
     // 64 random bits; the result is the owner. Throws smh::error.
-    static SharedMemoryHandlee create(std::size_t length, const create_options& options = {}) {
+    static SharedMemoryHandlee create(std::size_t length,
+                                      const create_options& options = {}) requires writable {
         for (int attempt = 0;; ++attempt) {
             try {
                 return create(generated_name(), length, options);
@@ -184,7 +195,7 @@ public:
     // errc::already_exists and leaves that segment untouched. The result is
     // the owner. Throws smh::error; a failed create leaves nothing behind.
     static SharedMemoryHandlee create(std::string_view name, std::size_t length,
-                                      const create_options& options = {}) {
+                                      const create_options& options = {}) requires writable {
         constexpr std::string_view op = "create";
         detail::check_name(name, op);
         if (length == 0) detail::throw_error(errc::invalid_length, op, name, "length is 0");
@@ -203,8 +214,10 @@ public:
             auto* base = static_cast<std::byte*>(segment.region.get_address());
             auto* header = reinterpret_cast<detail::segment_header*>(base);
             const auto pid = detail::os::current_pid();
-            detail::segment_header initial = detail::make_header(
-                element, length, pid, detail::os::own_start_time(pid), detail::os::now_unix_ns());
+            const auto token = next_token();
+            detail::segment_header initial =
+                detail::make_header(element, length, pid, detail::os::own_start_time(pid), token,
+                                    detail::os::now_unix_ns());
             initial.state = 0;
             // The header's page first: on a full filesystem, writing into an
             // unallocated page would SIGBUS; this makes it errc::no_space.
@@ -226,11 +239,12 @@ public:
                 .store(detail::state_ready, std::memory_order_release);
 
             result.region_ = std::move(segment.region);
+            result.header_ = header;
             result.elements_ = elements;
             result.size_ = length;
             result.name_ = name_string;
             result.identity_ = segment.identity;
-            result.owner_pid_ = pid;
+            result.token_ = token;
         } catch (...) {
             (void)detail::os::unlink_if_same(name_string, segment.identity);
             throw;
@@ -239,8 +253,10 @@ public:
     }
 
     // Maps the existing segment `name`; its length comes from the segment.
-    // Never the owner. Throws smh::error: not_found, type_mismatch (the
-    // segment holds another element type), corrupt_segment, permission_denied.
+    // Not the owner (see adopt()). For SharedMemoryHandlee<const T> the
+    // segment is opened and mapped read-only, which needs only read permission.
+    // Throws smh::error: not_found, type_mismatch (the segment holds another
+    // element type), corrupt_segment, permission_denied.
     static SharedMemoryHandlee attach(std::string_view name, const attach_options& options = {}) {
         constexpr std::string_view op = "attach";
         detail::check_name(name, op);
@@ -254,7 +270,7 @@ public:
             return segment.unchanged_for < detail::unwritten_grace && clock::now() < deadline;
         };
         for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
-            auto segment = detail::os::open_segment(name_string, op);
+            auto segment = detail::os::open_segment(name_string, op, writable);
             if (segment.size < detail::header_size) {
                 if (may_be_unwritten(segment)) continue;
                 detail::throw_error(errc::corrupt_segment, op, name,
@@ -262,7 +278,7 @@ public:
                                         " bytes, too few for the " +
                                         std::to_string(detail::header_size) + "-byte header");
             }
-            detail::os::map_segment(segment, op, name);
+            detail::os::map_segment(segment, op, name, writable);
             auto* base = static_cast<std::byte*>(segment.region.get_address());
             auto* header = reinterpret_cast<detail::segment_header*>(base);
             const auto state = detail::shared_field(header->state).load(std::memory_order_acquire);
@@ -277,6 +293,7 @@ public:
                                                     : detail::os::populate::none);
                 SharedMemoryHandlee result;
                 result.region_ = std::move(segment.region);
+                result.header_ = header;
                 result.elements_ = reinterpret_cast<T*>(base + snapshot.data_offset);
                 result.size_ = static_cast<std::size_t>(snapshot.element_count);
                 result.name_ = name_string;
@@ -284,13 +301,11 @@ public:
                 return result;
             }
             if (state == detail::state_creating) {
-                const auto pid =
-                    detail::shared_field(header->owner_pid).load(std::memory_order_relaxed);
-                const auto started =
-                    detail::shared_field(header->owner_start_time).load(std::memory_order_relaxed);
+                const auto creator = detail::read_owner(*header).value_or(detail::owner_record{});
+                const auto pid = creator.pid;
                 const bool ours =
                     std::memcmp(header->magic, detail::segment_magic, sizeof header->magic) == 0;
-                if (!ours || !detail::os::process_alive(pid, started))
+                if (!ours || !detail::os::process_alive(pid, creator.start_time))
                     detail::throw_error(errc::corrupt_segment, op, name,
                                         "its creator (process " + std::to_string(pid) +
                                             ") stopped before finishing it");
@@ -312,11 +327,12 @@ public:
 
     SharedMemoryHandlee(SharedMemoryHandlee&& other) noexcept
         : region_(std::move(other.region_)),
+          header_(std::exchange(other.header_, nullptr)),
           elements_(std::exchange(other.elements_, nullptr)),
           size_(std::exchange(other.size_, 0)),
           name_(std::exchange(other.name_, std::string())),
           identity_(other.identity_),
-          owner_pid_(std::exchange(other.owner_pid_, 0)),
+          token_(std::exchange(other.token_, 0)),
           unlinked_(std::exchange(other.unlinked_, false)) {}
 
     SharedMemoryHandlee& operator=(SharedMemoryHandlee&& other) noexcept {
@@ -335,11 +351,12 @@ public:
 
     void swap(SharedMemoryHandlee& other) noexcept {
         region_.swap(other.region_);
+        std::swap(header_, other.header_);
         std::swap(elements_, other.elements_);
         std::swap(size_, other.size_);
         name_.swap(other.name_);
         std::swap(identity_, other.identity_);
-        std::swap(owner_pid_, other.owner_pid_);
+        std::swap(token_, other.token_);
         std::swap(unlinked_, other.unlinked_);
     }
     friend void swap(SharedMemoryHandlee& a, SharedMemoryHandlee& b) noexcept { a.swap(b); }
@@ -350,9 +367,62 @@ public:
     // Number of elements (0 for an empty handle).
     std::size_t size() const noexcept { return size_; }
 
-    // True for the object that created the segment, in the creating process.
+    // True for the object that created or adopted the segment, in that
+    // process, while the segment still records this process as its owner.
     bool is_owner() const noexcept {
-        return owner_pid_ != 0 && owner_pid_ == detail::os::current_pid();
+        if (token_ == 0 || header_ == nullptr) return false;
+        const auto owner = detail::read_owner(*header_);
+        return owner && *owner == me();
+    }
+
+    // Gives up ownership: the segment outlives this object and its process
+    // (a producer that publishes data and exits). Afterwards the segment has no
+    // owner, so remove_orphans() leaves it alone until someone adopts it.
+    // Returns whether this object was the owner.
+    bool release() noexcept requires writable {
+        if (!is_owner()) return false;
+        if (!detail::replace_owner(*header_, me().pid, {})) return false;
+        token_ = 0;
+        return true;
+    }
+
+    // Becomes the owner of a segment that has none (released) or whose owner
+    // process has ended; from then on this object's destructor removes the
+    // name. Returns false, changing nothing, while a live process (this one
+    // included, through another object) owns it.
+    bool adopt() requires writable {
+        if (header_ == nullptr) return false;
+        for (;;) {
+            const auto owner = detail::read_owner(*header_);
+            if (!owner) return false; // another process is changing it right now
+            // Owned by this process: by this object, or by another one here.
+            if (token_ != 0 && *owner == me()) return true; // already ours
+            if (owner->pid != 0 && detail::os::process_alive(owner->pid, owner->start_time))
+                return false; // a live process owns it (perhaps another object of ours)
+            const auto token = next_token();
+            if (detail::replace_owner(*header_, owner->pid, me(token))) {
+                token_ = token;
+                return true;
+            }
+        }
+    }
+
+    // Becomes the owner whatever the current owner is doing: that object's
+    // destructor will no longer remove the name (it checks the segment).
+    void take_ownership() requires writable {
+        if (header_ == nullptr) return;
+        const auto token = next_token();
+        for (int attempt = 0;; ++attempt) {
+            const auto owner = detail::read_owner(*header_);
+            if (owner && detail::replace_owner(*header_, owner->pid, me(token))) break;
+            if (!owner && attempt > 10'000) {
+                // A writer that stays mid-change this long has died doing it.
+                detail::force_owner(*header_, me(token));
+                break;
+            }
+            std::this_thread::yield();
+        }
+        token_ = token;
     }
 
     // Unchecked element access (asserts in debug builds).
@@ -399,7 +469,7 @@ public:
 private:
     // Built once: the type name is the same for the whole program.
     static const detail::element_identity& element_identity() {
-        static const auto identity = detail::element_identity::of<T>();
+        static const auto identity = detail::element_identity::of<element_type>();
         return identity;
     }
 
@@ -411,33 +481,114 @@ private:
         return name;
     }
 
+    // This process, and the object within it: `token`, or this object's own.
+    detail::owner_record me(std::uint64_t token = 0) const noexcept {
+        const auto pid = detail::os::current_pid();
+        return {pid, detail::os::own_start_time(pid), token != 0 ? token : token_};
+    }
+
+    // Distinct for every owning object of this process, never 0.
+    static std::uint64_t next_token() noexcept {
+        static std::atomic<std::uint64_t> counter{0};
+        return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+
     boost::interprocess::mapped_region region_;
+    detail::segment_header* header_ = nullptr; // in the mapping; read-only for const T
     T* elements_ = nullptr;
     std::size_t size_ = 0;
     std::string name_;
     detail::os::file_identity identity_;
-    std::int64_t owner_pid_ = 0; // the creating process, for the owner; 0 otherwise
+    std::uint64_t token_ = 0; // set while this object created or adopted the segment
     bool unlinked_ = false;
 };
+
+// One smh segment, as smh::list() reports it.
+struct segment_info {
+    std::string name;             // what attach() takes
+    std::string type_name;        // the element type's portable name (docs/layout.md)
+    std::size_t element_size = 0; // bytes per element
+    std::size_t element_count = 0;
+    std::size_t bytes = 0; // the whole segment, header included
+    std::int64_t creator_pid = 0;
+    std::int64_t owner_pid = 0; // 0: no owner (released); its destructor removes the name
+    bool owner_alive = false;   // the owner (pid and start time) still runs
+    bool ready = false;         // false while its creator is still preparing it
+    std::chrono::system_clock::time_point created;
+};
+
+namespace detail {
+
+struct found_segment {
+    std::string name;
+    os::header_snapshot snapshot;
+};
+
+// The intact smh segments this user can read. Each header is read twice;
+// one whose owner changed in between is skipped this time. Anything that is
+// not an smh segment is skipped without being opened for writing.
+inline std::vector<found_segment> find_segments() {
+    std::vector<found_segment> found;
+    for (auto& name : os::list_segment_names()) {
+        const auto first = os::read_header(name);
+        if (!first || check_header_integrity(first->header)) continue;
+        const auto second = os::read_header(name);
+        if (!second || second->identity != first->identity ||
+            second->header.owner_pid != first->header.owner_pid ||
+            second->header.owner_start_time != first->header.owner_start_time)
+            continue;
+        found.push_back({std::move(name), *second});
+    }
+    return found;
+}
+
+inline bool owner_alive(const segment_header& header) noexcept {
+    return header.owner_pid > 0 && os::process_alive(header.owner_pid, header.owner_start_time);
+}
+
+} // namespace detail
+
+// Every smh segment the calling user can see, sorted by name. Files in the
+// shared-memory directory that are not smh segments are skipped, never an
+// error. Linux: the segments in /dev/shm.
+inline std::vector<segment_info> list() {
+    std::vector<segment_info> segments;
+    for (const auto& [name, snapshot] : detail::find_segments()) {
+        const auto& header = snapshot.header;
+        segment_info info;
+        info.name = name;
+        info.type_name = std::string(detail::stored_type_name(header));
+        info.element_size = static_cast<std::size_t>(header.element_size);
+        info.element_count = static_cast<std::size_t>(header.element_count);
+        info.bytes = static_cast<std::size_t>(snapshot.size);
+        info.creator_pid = header.creator_pid;
+        info.owner_pid = header.owner_pid;
+        info.owner_alive = detail::owner_alive(header);
+        info.ready = header.state == detail::state_ready;
+        info.created = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::nanoseconds(header.created_at_ns)));
+        segments.push_back(std::move(info));
+    }
+    std::sort(segments.begin(), segments.end(),
+              [](const segment_info& a, const segment_info& b) { return a.name < b.name; });
+    return segments;
+}
 
 // Removes every smh segment whose owner process no longer runs: the ones left
 // behind when an owner was killed before its destructor could remove the name.
 // The owner is recognised by process id and start time, so a reused pid does
 // not keep an orphan alive. Never touches segments with a live owner, segments
-// without an owner, or anything that is not an intact smh segment. Processes
-// still attached to a removed orphan keep their mapping until they let go.
-// Returns the names it removed. Linux: the segments in /dev/shm, judged by
-// pids of this pid namespace.
+// without an owner (released), or anything that is not an intact smh segment.
+// Processes still attached to a removed orphan keep their mapping until they
+// let go. Returns the names it removed. Linux: the segments in /dev/shm,
+// judged by pids of this pid namespace.
 inline std::vector<std::string> remove_orphans() {
     std::vector<std::string> removed;
-    for (const auto& name : detail::os::list_segment_names()) {
-        const auto found = detail::os::read_header(name);
-        if (!found || detail::check_header_integrity(found->header)) continue;
-        const auto& header = found->header;
-        if (header.owner_pid <= 0 ||
-            detail::os::process_alive(header.owner_pid, header.owner_start_time))
-            continue;
-        if (detail::os::unlink_if_same(name, found->identity) == detail::os::unlink_result::removed)
+    for (const auto& [name, snapshot] : detail::find_segments()) {
+        if (snapshot.header.owner_pid <= 0 || detail::owner_alive(snapshot.header)) continue;
+        if (detail::os::unlink_if_same(name, snapshot.identity) ==
+            detail::os::unlink_result::removed)
             removed.push_back(name);
     }
     return removed;

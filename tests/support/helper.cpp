@@ -11,6 +11,7 @@
 //        create, write SEED, run `PROGRAM... answer TYPE NAME SEED`, verify SEED + 1
 //   helper create-exit NAME COUNT            create, then return (owner exits)
 //   helper create-kill NAME COUNT            create, then SIGKILL itself (no cleanup)
+//   helper create-release NAME COUNT SEED    create, write SEED, release(), exit
 #include <signal.h>
 #include <unistd.h>
 
@@ -28,6 +29,11 @@ int run(const std::vector<std::string>& args) {
     const std::string& command = args[0];
     int code = 2;
 
+    if (command == "create-release" && args.size() == 4) {
+        auto shm = smh::create<int>(args[1], std::stoul(args[2]));
+        smh_test::fill(shm, std::stoi(args[3]));
+        return shm.release() ? 0 : 1;
+    }
     if (command == "create-exit" || command == "create-kill") {
         auto shm = smh::create<int>(args[1], std::stoul(args[2]));
         if (command == "create-kill") ::kill(::getpid(), SIGKILL);

@@ -3,6 +3,7 @@
 // the two in step.
 #pragma once
 
+#include <atomic>      // std::atomic_ref on the owner fields
 #include <cstddef>     // offsetof, std::size_t
 #include <cstdint>     // fixed-width fields
 #include <cstring>     // std::memcpy, std::memcmp
@@ -44,7 +45,8 @@ struct segment_header {
     std::int64_t creator_pid;
     std::int64_t owner_pid;         // mutable
     std::uint64_t owner_start_time; // mutable; OS-specific clock, 0 = unknown
-    std::uint8_t reserved[24];
+    std::uint64_t owner_token;      // mutable; tells owning objects of one process apart
+    std::uint8_t reserved[16];
     char type_name[128]; // NUL-terminated, cut to 127 bytes
 };
 
@@ -55,6 +57,7 @@ static_assert(offsetof(segment_header, data_offset) == 24);
 static_assert(offsetof(segment_header, element_count) == 48);
 static_assert(offsetof(segment_header, checksum) == 72);
 static_assert(offsetof(segment_header, owner_start_time) == 96);
+static_assert(offsetof(segment_header, owner_token) == 104);
 static_assert(offsetof(segment_header, type_name) == 128);
 
 // Covers every field that never changes after creation, so a header that was
@@ -65,6 +68,7 @@ inline std::uint64_t header_checksum(const segment_header& header) noexcept {
     immutable.checksum = 0;
     immutable.owner_pid = 0;
     immutable.owner_start_time = 0;
+    immutable.owner_token = 0;
     return fnv1a_64({reinterpret_cast<const char*>(&immutable), sizeof immutable});
 }
 
@@ -103,7 +107,7 @@ struct element_identity {
 
 inline segment_header make_header(const element_identity& element, std::uint64_t count,
                                   std::int64_t pid, std::uint64_t start_time,
-                                  std::uint64_t now_ns) noexcept {
+                                  std::uint64_t owner_token, std::uint64_t now_ns) noexcept {
     segment_header header{};
     std::memcpy(header.magic, segment_magic, sizeof header.magic);
     header.layout_version = layout_version;
@@ -119,6 +123,7 @@ inline segment_header make_header(const element_identity& element, std::uint64_t
     header.creator_pid = pid;
     header.owner_pid = pid;
     header.owner_start_time = start_time;
+    header.owner_token = owner_token;
     const std::size_t kept = element.name.size() < sizeof header.type_name
                                  ? element.name.size()
                                  : sizeof header.type_name - 1;
@@ -133,6 +138,54 @@ inline std::string_view stored_type_name(const segment_header& header) noexcept 
         static_cast<const char*>(std::memchr(header.type_name, '\0', sizeof header.type_name));
     return {header.type_name,
             end ? static_cast<std::size_t>(end - header.type_name) : sizeof header.type_name};
+}
+
+// The owner fields change after creation (release, adopt), so other
+// processes read them while they may change. A writer first claims the pid
+// field by swapping in owner_changing, then writes the start time, then the
+// new pid; a reader takes a (pid, start time) pair only if it read the same
+// pid before and after the start time, and never while it is owner_changing.
+inline constexpr std::int64_t owner_changing = -1;
+
+struct owner_record {
+    std::int64_t pid = 0; // 0: no owner
+    std::uint64_t start_time = 0;
+    std::uint64_t token = 0; // which object of that process
+    bool operator==(const owner_record&) const = default;
+};
+
+// nullopt while another process is changing the owner (or died doing so).
+inline std::optional<owner_record> read_owner(const segment_header& header) noexcept {
+    auto& fields = const_cast<segment_header&>(header); // loads only: fine on a read-only map
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        const auto before = std::atomic_ref(fields.owner_pid).load(std::memory_order_acquire);
+        const auto start = std::atomic_ref(fields.owner_start_time).load(std::memory_order_acquire);
+        const auto token = std::atomic_ref(fields.owner_token).load(std::memory_order_acquire);
+        const auto after = std::atomic_ref(fields.owner_pid).load(std::memory_order_acquire);
+        if (before == after && before != owner_changing) return owner_record{before, start, token};
+    }
+    return std::nullopt;
+}
+
+// Writes the owner's fields, pid last. Alone (without replace_owner's claim)
+// only for a pid field left at owner_changing by a process that died mid-change.
+inline void force_owner(segment_header& header, owner_record next) noexcept {
+    std::atomic_ref(header.owner_start_time).store(next.start_time, std::memory_order_release);
+    std::atomic_ref(header.owner_token).store(next.token, std::memory_order_release);
+    std::atomic_ref(header.owner_pid).store(next.pid, std::memory_order_release);
+}
+
+// Makes `next` the owner if the pid field still holds `expected`; false if
+// another process changed it first. At most one of several racing callers
+// wins, so there is never more than one owner.
+inline bool replace_owner(segment_header& header, std::int64_t expected,
+                          owner_record next) noexcept {
+    if (expected == owner_changing ||
+        !std::atomic_ref(header.owner_pid)
+             .compare_exchange_strong(expected, owner_changing, std::memory_order_acq_rel))
+        return false;
+    force_owner(header, next);
+    return true;
 }
 
 struct header_problem {

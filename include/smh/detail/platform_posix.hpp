@@ -166,10 +166,13 @@ inline void advise(bip::mapped_region& region, bool huge_pages, populate mode) n
 #endif
 }
 
-inline opened_segment open_segment(const std::string& name, std::string_view operation) {
+// Opens `name` read-write, or read-only (which needs only read permission).
+inline opened_segment open_segment(const std::string& name, std::string_view operation,
+                                   bool writable) {
     opened_segment segment;
     try {
-        segment.file = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
+        segment.file = bip::shared_memory_object(bip::open_only, name.c_str(),
+                                                 writable ? bip::read_write : bip::read_only);
     } catch (const bip::interprocess_exception& e) {
         rethrow_boost(e, operation, name, "shm_open");
     }
@@ -178,15 +181,16 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
 }
 
 // Maps what open_segment opened; a zero-length segment is not mapped.
-inline void map_segment(opened_segment& segment, std::string_view operation,
-                        std::string_view name) {
+inline void map_segment(opened_segment& segment, std::string_view operation, std::string_view name,
+                        bool writable) {
     if (segment.size == 0) return;
     if (segment.size > std::numeric_limits<std::size_t>::max())
         throw_error(errc::corrupt_segment, operation, name,
                     "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
     try {
-        segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
-                                            static_cast<std::size_t>(segment.size));
+        segment.region =
+            bip::mapped_region(segment.file, writable ? bip::read_write : bip::read_only, 0,
+                               static_cast<std::size_t>(segment.size));
     } catch (const bip::interprocess_exception& e) { rethrow_boost(e, operation, name, "mmap"); }
 }
 
