@@ -244,31 +244,45 @@ TEST_CASE("remove_orphans() removes a segment whose adopter was killed", "[orpha
     CHECK_FALSE(segment_exists(name));
 }
 
-TEST_CASE("racing adopters: exactly one becomes the owner") {
+TEST_CASE("racing adopters: exactly one becomes the owner", "[orphans]") {
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
     {
-        auto shm = SharedMemoryHandlee<std::atomic<int>>::create(name, 1);
+        auto shm = SharedMemoryHandlee<int>::create(name, 1);
         REQUIRE(shm.release());
     }
+    int go[2], results[2], done[2];
+    REQUIRE((::pipe(go) == 0 && ::pipe(results) == 0 && ::pipe(done) == 0));
+    constexpr int adopters = 8;
     std::vector<pid_t> children;
-    for (int c = 0; c < 8; ++c) {
+    for (int c = 0; c < adopters; ++c) {
         const pid_t pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
-            auto shm = smh::attach<std::atomic<int>>(name);
-            if (shm.adopt()) shm[0].fetch_add(1);
-            shm.release(); // so the next round is not blocked by a dead owner
+            ::close(go[1]);
+            ::close(done[1]);
+            auto shm = smh::attach<int>(name);
+            char byte = 0;
+            (void)!::read(go[0], &byte, 1); // returns when the parent closes it: all start
+            const char won = shm.adopt() ? 'y' : 'n';
+            (void)!::write(results[1], &won, 1);
+            (void)!::read(done[0], &byte, 1); // stay alive (and owner) until all answered
             ::_exit(0);
         }
         children.push_back(pid);
     }
+    ::close(go[0]);
+    ::close(go[1]);
+    int winners = 0;
+    for (int c = 0; c < adopters; ++c) {
+        char won = 0;
+        REQUIRE(::read(results[0], &won, 1) == 1);
+        winners += won == 'y';
+    }
+    CHECK(winners == 1);
+    ::close(done[1]);
     for (const pid_t pid : children) smh_test::wait_for(pid, std::chrono::seconds(30));
-    // Every adopter released before exiting, so each adopt saw either no
-    // owner or a live one: the count is how many held it, one at a time.
-    auto shm = smh::attach<std::atomic<int>>(name);
-    CHECK(shm[0].load() >= 1);
-    CHECK(shm.adopt()); // nobody owns it now
+    for (const int fd : {results[0], results[1], done[0]}) ::close(fd);
 }
 
 // --- listing ----------------------------------------------------------------
