@@ -8,22 +8,10 @@
 #include "support.hpp"
 
 using smh::SharedMemoryHandlee;
+using smh_test::error_of;
 using smh_test::unique_name;
 
-namespace {
-
-template <class F>
-smh::errc error_of(F&& operation, std::string* message = nullptr) {
-    try {
-        operation();
-    } catch (const smh::error& e) {
-        if (message) *message = e.what();
-        return static_cast<smh::errc>(e.code().value());
-    }
-    return smh::errc{};
-}
-
-} // namespace
+namespace {} // namespace
 
 TEST_CASE("smh::error is a std::system_error whose code compares equal to an smh::errc") {
     static_assert(std::is_base_of_v<std::system_error, smh::error>);

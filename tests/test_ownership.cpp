@@ -14,18 +14,11 @@
 #include "support.hpp"
 
 using smh::SharedMemoryHandlee;
+using smh_test::error_of;
 using smh_test::segment_exists;
 using smh_test::unique_name;
 
 namespace {
-
-template <class F>
-smh::errc error_of(F&& operation) {
-    try {
-        operation();
-    } catch (const smh::error& e) { return static_cast<smh::errc>(e.code().value()); }
-    return smh::errc{};
-}
 
 // A forked child that creates `name` (owner), reports ready through a pipe,
 // then waits to be killed.

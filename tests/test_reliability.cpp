@@ -16,6 +16,7 @@
 #include "support.hpp"
 
 using smh::SharedMemoryHandlee;
+using smh_test::error_of;
 using smh_test::segment_exists;
 using smh_test::unique_name;
 
@@ -24,14 +25,6 @@ namespace {
 bool fail(const char* why) {
     std::fprintf(stderr, "child: %s\n", why);
     return false;
-}
-
-template <class F>
-smh::errc error_of(F&& operation) {
-    try {
-        operation();
-    } catch (const smh::error& e) { return static_cast<smh::errc>(e.code().value()); }
-    return smh::errc{};
 }
 
 // A private mount namespace whose /dev/shm is a fresh tmpfs of `size`.

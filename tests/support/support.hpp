@@ -226,3 +226,20 @@ inline std::size_t resident_bytes(const void* address) {
 }
 
 } // namespace smh_test
+
+namespace smh_test {
+
+// The smh::errc that `operation` throws (its what() into *message), or
+// errc{} (0) when it throws nothing.
+template <class F>
+smh::errc error_of(F&& operation, std::string* message = nullptr) {
+    try {
+        operation();
+    } catch (const smh::error& e) {
+        if (message) *message = e.what();
+        return static_cast<smh::errc>(e.code().value());
+    }
+    return smh::errc{};
+}
+
+} // namespace smh_test
