@@ -505,15 +505,18 @@ private:
 
 // One smh segment, as smh::list() reports it.
 struct segment_info {
-    std::string name;             // what attach() takes
-    std::string type_name;        // the element type's portable name (docs/layout.md)
-    std::size_t element_size = 0; // bytes per element
+    std::string name;      // what attach() takes
+    std::string type_name; // the element type's portable name (docs/layout.md)
+    std::size_t element_size = 0;
+    std::size_t element_align = 0;
     std::size_t element_count = 0;
-    std::size_t bytes = 0; // the whole segment, header included
+    std::size_t data_offset = 0; // where element 0 starts
+    std::size_t bytes = 0;       // the whole segment, header included
     std::int64_t creator_pid = 0;
-    std::int64_t owner_pid = 0; // 0: no owner (released); its destructor removes the name
-    bool owner_alive = false;   // the owner (pid and start time) still runs
-    bool ready = false;         // false while its creator is still preparing it
+    std::int64_t owner_pid = 0;         // 0: no owner (released); -1: being changed
+    std::uint64_t owner_start_time = 0; // with owner_pid, identifies the owner process
+    bool owner_alive = false;           // the owner (pid and start time) still runs
+    bool ready = false;                 // false while its creator is still preparing it
     std::chrono::system_clock::time_point created;
 };
 
@@ -548,31 +551,82 @@ inline bool owner_alive(const segment_header& header) noexcept {
 
 } // namespace detail
 
+namespace detail {
+
+inline segment_info describe(const std::string& name, const os::header_snapshot& snapshot) {
+    const auto& header = snapshot.header;
+    segment_info info;
+    info.name = name;
+    info.type_name = std::string(stored_type_name(header));
+    info.element_size = static_cast<std::size_t>(header.element_size);
+    info.element_align = static_cast<std::size_t>(header.element_align);
+    info.element_count = static_cast<std::size_t>(header.element_count);
+    info.data_offset = static_cast<std::size_t>(header.data_offset);
+    info.bytes = static_cast<std::size_t>(snapshot.size);
+    info.creator_pid = header.creator_pid;
+    info.owner_pid = header.owner_pid;
+    info.owner_start_time = header.owner_start_time;
+    info.owner_alive = owner_alive(header);
+    info.ready = header.state == state_ready;
+    info.created = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(header.created_at_ns)));
+    return info;
+}
+
+// The header of segment `name`, checked to be an intact smh header.
+inline os::header_snapshot read_smh_header(std::string_view name, std::string_view operation) {
+    check_name(name, operation);
+    const std::string name_string(name);
+    const auto snapshot = os::read_header(name_string);
+    if (!snapshot) {
+        if (!os::segment_exists(name_string))
+            throw_error(errc::not_found, operation, name, "",
+                        std::make_error_code(std::errc::no_such_file_or_directory));
+        throw_error(errc::corrupt_segment, operation, name,
+                    "not an smh segment: unreadable, or shorter than a header");
+    }
+    if (const auto problem = check_header_integrity(snapshot->header))
+        throw_error(problem->code, operation, name, problem->why);
+    return *snapshot;
+}
+
+} // namespace detail
+
 // Every smh segment the calling user can see, sorted by name. Files in the
 // shared-memory directory that are not smh segments are skipped, never an
 // error. Linux: the segments in /dev/shm.
 inline std::vector<segment_info> list() {
     std::vector<segment_info> segments;
-    for (const auto& [name, snapshot] : detail::find_segments()) {
-        const auto& header = snapshot.header;
-        segment_info info;
-        info.name = name;
-        info.type_name = std::string(detail::stored_type_name(header));
-        info.element_size = static_cast<std::size_t>(header.element_size);
-        info.element_count = static_cast<std::size_t>(header.element_count);
-        info.bytes = static_cast<std::size_t>(snapshot.size);
-        info.creator_pid = header.creator_pid;
-        info.owner_pid = header.owner_pid;
-        info.owner_alive = detail::owner_alive(header);
-        info.ready = header.state == detail::state_ready;
-        info.created = std::chrono::system_clock::time_point(
-            std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                std::chrono::nanoseconds(header.created_at_ns)));
-        segments.push_back(std::move(info));
-    }
+    for (const auto& [name, snapshot] : detail::find_segments())
+        segments.push_back(detail::describe(name, snapshot));
     std::sort(segments.begin(), segments.end(),
               [](const segment_info& a, const segment_info& b) { return a.name < b.name; });
     return segments;
+}
+
+// The header of the smh segment `name`, as list() describes it, read without
+// mapping the segment or knowing its element type. Throws smh::error:
+// not_found, corrupt_segment (not an smh segment), invalid_name.
+inline segment_info inspect(std::string_view name) {
+    return detail::describe(std::string(name), detail::read_smh_header(name, "inspect"));
+}
+
+// Removes the name of the smh segment `name`, whoever owns it (what `smh rm`
+// does). Processes that have it mapped keep it until they let go. Refuses
+// anything that is not an smh segment (errc::corrupt_segment), so it never
+// removes another program's segment. Throws smh::error: not_found,
+// corrupt_segment, permission_denied, invalid_name.
+inline void remove(std::string_view name) {
+    constexpr std::string_view op = "remove";
+    const auto snapshot = detail::read_smh_header(name, op);
+    const std::string name_string(name);
+    switch (detail::os::unlink_if_same(name_string, snapshot.identity)) {
+    case detail::os::unlink_result::removed: return;
+    case detail::os::unlink_result::gone:
+        detail::throw_error(errc::not_found, op, name, "removed by someone else meanwhile");
+    case detail::os::unlink_result::failed: detail::os::throw_errno(errno, op, name, "shm_unlink");
+    }
 }
 
 // Removes every smh segment whose owner process no longer runs: the ones left

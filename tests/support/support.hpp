@@ -243,3 +243,44 @@ smh::errc error_of(F&& operation, std::string* message = nullptr) {
 }
 
 } // namespace smh_test
+
+namespace smh_test {
+
+struct captured {
+    process_result result;
+    std::string out; // standard output
+    std::string err; // standard error
+};
+
+// Runs a program with its standard output and error captured.
+inline captured run_captured(std::vector<std::string> args) {
+    int out_pipe[2], err_pipe[2];
+    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+    ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    if (spawned != 0) throw std::runtime_error("posix_spawn " + args[0] + " failed");
+    captured c;
+    auto drain = [](int fd, std::string& into) {
+        char buffer[4096];
+        for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+            into.append(buffer, static_cast<std::size_t>(n));
+        ::close(fd);
+    };
+    std::thread err_reader(drain, err_pipe[0], std::ref(c.err));
+    drain(out_pipe[0], c.out);
+    err_reader.join();
+    c.result = wait_for(pid, std::chrono::seconds(60));
+    return c;
+}
+
+} // namespace smh_test

@@ -211,6 +211,11 @@ inline std::vector<std::string> list_segment_names() {
     return names;
 }
 
+inline bool segment_exists(const std::string& name) noexcept {
+    struct stat info {};
+    return ::lstat((std::string(segment_directory) + "/" + name).c_str(), &info) == 0;
+}
+
 struct header_snapshot {
     segment_header header;
     std::uint64_t size;
