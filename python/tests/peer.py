@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The Python side of the C++/Python tests, speaking the test helper's
+protocol (tests/support/helper.cpp): element i of an int32 segment holds
+i * 7 + seed.
+
+  peer.py answer int NAME SEED             attach, check SEED, write SEED + 1
+  peer.py create-run int COUNT SEED PROGRAM...
+      create a segment, write SEED, run `PROGRAM... answer int NAME SEED`,
+      check SEED + 1, remove the segment
+Exit status: 0 as expected, 1 wrong data, 2 usage, 10 + errc for a SegmentError.
+"""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from smh_segment import Segment, SegmentError  # noqa: E402
+
+ERRC = {"not_found": 1, "already_exists": 2, "invalid_name": 3, "invalid_length": 4,
+        "type_mismatch": 5, "corrupt_segment": 6}
+
+
+def fill(seg, seed):
+    for i in range(len(seg)):
+        seg[i] = i * 7 + seed
+
+
+def holds(seg, seed):
+    return all(seg[i] == i * 7 + seed for i in range(len(seg)))
+
+
+def main(args):
+    if len(args) >= 4 and args[0] == "answer" and args[1] == "int":
+        seed = int(args[3])
+        with Segment.attach(args[2], type_name="int32") as seg:
+            if not holds(seg, seed):
+                return 1
+            fill(seg, seed + 1)
+        return 0
+    if len(args) >= 5 and args[0] == "create-run" and args[1] == "int":
+        count, seed = int(args[2]), int(args[3])
+        name = f"smh-test-{os.getpid()}-py-{count}"
+        seg = Segment.create(name, "int32", count)
+        try:
+            fill(seg, seed)
+            child = subprocess.run(args[4:] + ["answer", "int", name, str(seed)], check=False)
+            if child.returncode != 0:
+                return child.returncode
+            return 0 if holds(seg, seed + 1) else 1
+        finally:
+            seg.unlink()
+            seg.close()
+    return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except SegmentError as e:
+        print(f"peer.py: {e}", file=sys.stderr)
+        sys.exit(10 + ERRC.get(e.code, 9))
