@@ -4,6 +4,8 @@ protocol (tests/support/helper.cpp): element i of an int32 segment holds
 i * 7 + seed.
 
   peer.py answer int NAME SEED             attach, check SEED, write SEED + 1
+  peer.py --numpy answer int NAME SEED     the same through seg.numpy()
+                                          (exit 77, skipped, without NumPy)
   peer.py create-run int COUNT SEED PROGRAM...
       create a segment, write SEED, run `PROGRAM... answer int NAME SEED`,
       check SEED + 1, remove the segment
@@ -37,6 +39,21 @@ def main(args):
                 return 1
             fill(seg, seed + 1)
         return 0
+    if len(args) >= 5 and args[:3] == ["--numpy", "answer", "int"]:
+        args = args[1:]
+        try:
+            import numpy
+        except ImportError:
+            print("peer.py: NumPy is not installed", file=sys.stderr)
+            return 77
+        seed = int(args[3])
+        with Segment.attach(args[2], type_name="int32") as seg:
+            array = seg.numpy()
+            expected = numpy.arange(len(seg), dtype=numpy.int32) * 7 + seed
+            ok = array.dtype == numpy.int32 and bool((array == expected).all())
+            array += 1  # writes through to the segment: now SEED + 1
+            del array  # views must go before close()
+        return 0 if ok else 1
     if len(args) >= 5 and args[0] == "create-run" and args[1] == "int":
         count, seed = int(args[2]), int(args[3])
         name = f"smh-test-{os.getpid()}-py-{count}"
