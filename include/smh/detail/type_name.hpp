@@ -46,14 +46,14 @@ constexpr std::string_view raw_type_name() noexcept {
     int depth = 0;
     for (; last < signature.size(); ++last) {
         const char c = signature[last];
-        if (c == '<' || c == '[' || c == '(')
+        if (c == '<' || c == '[' || c == '(') {
             ++depth;
-        else if (c == '>' || c == ')')
+        } else if (c == '>' || c == ')' || c == ']') {
+            if (depth == 0) break; // the ']' that closes the signature's "[...]"
             --depth;
-        else if (c == ']' && depth-- == 0)
-            break;
-        else if (c == ';' && depth == 0)
-            break;
+        } else if (c == ';' && depth == 0) {
+            break; // g++ lists further template parameters after ';'
+        }
     }
     return signature.substr(first, last - first);
 #endif
