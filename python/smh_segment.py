@@ -12,16 +12,23 @@ segment in the same layout for a C++ program to attach to.
         print(seg.type_name, len(seg), seg[0])
         seg[0] = 42                                        # the C++ side sees it
 
-Attaching never removes the segment: the module keeps Python's resource
-tracker from unlinking it when this process exits. Segments created here have
+Attaching never removes the segment: the module maps it itself rather than
+through multiprocessing.shared_memory, whose resource tracker would unlink it
+when this process exits and whose attach unlinks it when mapping fails. Segments created here have
 no owner (the owner fields are zero): remove them with unlink(), or let a C++
 program adopt() them.
 """
 
+import mmap
 import os
 import struct
 import time
-from multiprocessing import resource_tracker, shared_memory
+
+try:
+    import _posixshmem  # CPython's shm_open/shm_unlink, on POSIX
+except ImportError:  # Windows: named mappings, no resource tracker issue
+    _posixshmem = None
+    from multiprocessing import shared_memory
 
 __all__ = ["Segment", "SegmentError", "FORMATS"]
 
@@ -31,7 +38,8 @@ HEADER_SIZE = 256
 STATE_CREATING = 0x43524541
 STATE_READY = 0x59444552
 ENDIAN_MARKER = 0x01020304
-_HEADER = struct.Struct("<8sHHIII7Q2qQQ16s128s")  # docs/layout.md, field by field
+# docs/layout.md, field by field, in this machine's byte order ("=": standard sizes).
+_HEADER = struct.Struct("=8sHHIII7Q2qQQ16s128s")
 assert _HEADER.size == HEADER_SIZE
 _MUTABLE = ((12, 16), (72, 80), (88, 112))  # state, checksum, owner fields
 
@@ -70,16 +78,54 @@ def _data_offset(align):
     return (HEADER_SIZE + unit - 1) // unit * unit
 
 
-def _untracked(name, create=False, size=0):
-    """SharedMemory without Python's resource tracker, which would otherwise
-    unlink the segment when this process exits (CPython issue 82300)."""
-    try:
-        return shared_memory.SharedMemory(name=name, create=create, size=size, track=False)
-    except TypeError:  # Python < 3.13: no track argument; register, then unregister
-        shm = shared_memory.SharedMemory(name=name, create=create, size=size)
-        if os.name == "posix":
-            resource_tracker.unregister(shm._name, "shared_memory")  # noqa: SLF001
-        return shm
+class _Mapping:
+    """A named segment mapped read-write. Not multiprocessing.shared_memory:
+    its attach unlinks the segment when mmap fails, and its resource tracker
+    unlinks segments when the process exits (CPython issue 82300)."""
+
+    def __init__(self, name, create=False, size=0):
+        self.name = name
+        if _posixshmem is None:
+            self._shm = shared_memory.SharedMemory(name=name, create=create, size=size)
+            self.size, self.buf = self._shm.size, self._shm.buf
+            return
+        self._shm = None
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = _posixshmem.shm_open("/" + name, flags, mode=0o600)
+        self._map = None
+        try:
+            if create:
+                os.ftruncate(fd, size)
+            self.size = os.fstat(fd).st_size
+            if self.size:
+                self._map = mmap.mmap(fd, self.size)
+        except BaseException:
+            if create:
+                _posixshmem.shm_unlink("/" + name)
+            raise
+        finally:
+            os.close(fd)
+        self.buf = memoryview(self._map) if self._map is not None else memoryview(b"")
+
+    def close(self):
+        self.buf.release()
+        if self._shm is not None:
+            self._shm.close()
+        elif self._map is not None:
+            self._map.close()
+
+    def unlink(self):
+        if self._shm is not None:
+            self._shm.unlink()
+        else:
+            _posixshmem.shm_unlink("/" + self.name)
+
+
+def _alignment(fmt):
+    """alignof of a C struct whose members are `fmt`'s codes (the largest
+    native alignment among them); padding must be spelled out in `fmt`."""
+    codes = [c for c in fmt if c.isalpha() and c not in "xsp"]
+    return max((struct.calcsize("@" + c) for c in codes), default=1)
 
 
 class Segment:
@@ -87,11 +133,11 @@ class Segment:
 
     def __init__(self, shm, header, fmt):
         self._shm = shm
-        self.name = shm.name.lstrip("/")
+        self.name = shm.name
         self.header = header
         self.type_name = header["type_name"]
         self.format = fmt
-        self._item = struct.Struct("<" + fmt)
+        self._item = struct.Struct("=" + fmt)
         begin = header["data_offset"]
         end = begin + header["element_count"] * header["element_size"]
         self._bytes = shm.buf[begin:end]
@@ -102,32 +148,43 @@ class Segment:
         """Attach to the smh segment `name` and check its header. `fmt` is the
         struct format of one element (derived from the type name for arithmetic
         types); `type_name`, when given, must equal the stored type name."""
-        try:
-            shm = _untracked(name)
-        except FileNotFoundError:
-            raise SegmentError("not_found", name, "no segment of that name") from None
-        try:
-            header = cls._wait_until_ready(shm, name, timeout)
-            fmt = cls._check(header, shm.size, name, fmt, type_name)
-            return cls(shm, header, fmt)
-        except BaseException:
-            shm.close()
-            raise
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                shm = _Mapping(name)
+            except FileNotFoundError:
+                raise SegmentError("not_found", name, "no segment of that name") from None
+            try:
+                header = cls._parse(bytes(shm.buf[:HEADER_SIZE])) if shm.size >= HEADER_SIZE else None
+                if header is not None and header["state"] == STATE_READY:
+                    fmt = cls._check(header, shm.size, name, fmt, type_name)
+                    return cls(shm, header, fmt)
+                if header is not None and header["state"] not in (0, STATE_CREATING):
+                    raise SegmentError("corrupt_segment", name, "its header is in an unknown state")
+                if time.monotonic() >= deadline:
+                    raise SegmentError("corrupt_segment", name, "no ready smh header")
+            except BaseException:
+                shm.close()
+                raise
+            shm.close()  # not ready yet: its creator may still be writing it
+            time.sleep(0.001)
 
     @classmethod
-    def create(cls, name, type_name, count, fmt=None):
+    def create(cls, name, type_name, count, fmt=None, align=None):
         """Create `name` (exclusively) holding `count` zeroed elements of the C++
-        type called `type_name`, in the layout the C++ library attaches to."""
+        type called `type_name`, in the layout the C++ library attaches to.
+        For a struct give its format, padding included, and if its alignof is
+        not that of its largest member, `align`."""
         fmt = fmt or FORMATS.get(type_name)
         if fmt is None:
             raise ValueError(f"give the struct format of {type_name!r}")
-        item = struct.Struct("<" + fmt)
-        align = min(item.size & -item.size, 16)  # the largest power of two dividing the size
+        item = struct.Struct("=" + fmt)
+        align = align or _alignment(fmt)
         if count < 1:
             raise SegmentError("invalid_length", name, "length is 0")
         offset = _data_offset(align)
         try:
-            shm = _untracked(name, create=True, size=offset + count * item.size)
+            shm = _Mapping(name, create=True, size=offset + count * item.size)
         except FileExistsError:
             raise SegmentError("already_exists", name, "the name is taken") from None
         encoded = type_name.encode()
@@ -135,9 +192,9 @@ class Segment:
                   align, count, fnv1a_64(encoded), time.time_ns(), 0, os.getpid(), 0, 0, 0,
                   bytes(16), encoded[:127]]
         header = bytearray(_HEADER.pack(*fields))
-        struct.pack_into("<Q", header, 72, _checksum(header))
+        struct.pack_into("=Q", header, 72, _checksum(header))
         shm.buf[:HEADER_SIZE] = header
-        struct.pack_into("<I", shm.buf, 12, STATE_READY)  # publish last
+        struct.pack_into("=I", shm.buf, 12, STATE_READY)  # publish last
         return cls(shm, cls._parse(bytes(shm.buf[:HEADER_SIZE])), fmt)
 
     @staticmethod
@@ -154,22 +211,10 @@ class Segment:
             "creator_pid": creator_pid, "owner_pid": owner_pid,
             "owner_start_time": owner_start_time, "owner_token": owner_token,
             "type_name": type_name.split(b"\x00", 1)[0].decode("utf-8", "replace"),
+            "type_name_bytes": type_name.split(b"\x00", 1)[0],
+            "type_name_terminated": b"\x00" in type_name,
             "_raw": raw,
         }
-
-    @classmethod
-    def _wait_until_ready(cls, shm, name, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            if shm.size >= HEADER_SIZE:
-                header = cls._parse(bytes(shm.buf[:HEADER_SIZE]))
-                if header["state"] == STATE_READY:
-                    return header
-                if header["state"] not in (0, STATE_CREATING):
-                    raise SegmentError("corrupt_segment", name, "its header is in an unknown state")
-            if time.monotonic() >= deadline:
-                raise SegmentError("corrupt_segment", name, "no ready smh header")
-            time.sleep(0.001)
 
     @staticmethod
     def _check(h, size, name, fmt, type_name):
@@ -184,10 +229,13 @@ class Segment:
             raise corrupt(f"layout version {h['layout_version']}, this module reads 1")
         if h["checksum"] != _checksum(h["_raw"]):
             raise corrupt("header checksum does not match its contents")
-        if len(h["type_name"]) < 127 and fnv1a_64(h["type_name"].encode()) != h["type_hash"]:
+        if not h["type_name_terminated"]:
+            raise corrupt("type name is not terminated")
+        if len(h["type_name_bytes"]) < 127 and fnv1a_64(h["type_name_bytes"]) != h["type_hash"]:
             raise corrupt("type hash does not match the type name")
         align = h["element_align"]
-        if h["element_size"] == 0 or align == 0 or align & (align - 1) or align > 4096:
+        if (h["element_size"] == 0 or align == 0 or align & (align - 1) or align > 4096
+                or h["element_size"] % align):
             raise corrupt("impossible element size or alignment")
         if h["data_offset"] != _data_offset(align) or h["element_count"] == 0:
             raise corrupt("impossible data offset or element count")
@@ -200,9 +248,9 @@ class Segment:
         if fmt is None:
             raise SegmentError("type_mismatch", name,
                                f"give the struct format of {h['type_name']!r}")
-        if struct.calcsize("<" + fmt) != h["element_size"]:
+        if struct.calcsize("=" + fmt) != h["element_size"]:
             raise SegmentError("type_mismatch", name,
-                               f"format {fmt!r} is {struct.calcsize('<' + fmt)} bytes, "
+                               f"format {fmt!r} is {struct.calcsize('=' + fmt)} bytes, "
                                f"the segment's {h['type_name']} is {h['element_size']}")
         return fmt
 
@@ -228,7 +276,7 @@ class Segment:
         """The elements as a NumPy array sharing the memory (needs NumPy)."""
         import numpy  # optional
 
-        return numpy.frombuffer(self._bytes, dtype=numpy.dtype("<" + self.format))
+        return numpy.frombuffer(self._bytes, dtype=numpy.dtype("=" + self.format))
 
     def close(self):
         """Release this process's views and mapping; the segment stays."""
@@ -238,12 +286,7 @@ class Segment:
 
     def unlink(self):
         """Remove the segment's name (what the C++ unlink() does)."""
-        if os.name == "posix":
-            import _posixshmem  # SharedMemory.unlink() would also talk to the resource tracker
-
-            _posixshmem.shm_unlink(self._shm._name)  # noqa: SLF001
-        else:
-            self._shm.unlink()
+        self._shm.unlink()
 
     def __enter__(self):
         return self

@@ -9,6 +9,7 @@
 // stderr, the others still run); 2 bad usage.
 #include <smh/shared_memory_handlee.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -47,9 +48,11 @@ std::string json_string(const std::string& text) {
         case '\\': out += "\\\\"; break;
         case '\n': out += "\\n"; break;
         default:
-            if (static_cast<unsigned char>(c) < 0x20) {
+            // Control bytes, and bytes past ASCII (names are not promised to be
+            // UTF-8), as \u escapes: the output stays valid JSON.
+            if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x80) {
                 char buffer[8];
-                std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+                std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned char>(c));
                 out += buffer;
             } else {
                 out += c;
@@ -92,8 +95,11 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
 
 std::string owner_text(const smh::segment_info& s) {
     if (s.owner_pid == 0) return "none";
+    if (s.owner_pid < 0) return "changing";
     return std::to_string(s.owner_pid) + (s.owner_alive ? "" : " (dead)");
 }
+
+bool orphaned(const smh::segment_info& s) { return s.owner_pid != 0 && !s.owner_alive; }
 
 std::string to_json(const smh::segment_info& s) {
     std::ostringstream out;
@@ -191,23 +197,32 @@ int remove_command(const options& o) {
 int gc_command(const options& o) {
     if (!o.names.empty()) return fail_usage("gc takes no names");
     std::vector<std::string> names;
+    std::vector<std::string> failed; // orphans that are still there afterwards
     if (o.dry_run) {
         for (const auto& s : smh::list())
-            if (s.owner_pid > 0 && !s.owner_alive) names.push_back(s.name);
+            if (orphaned(s)) names.push_back(s.name);
     } else {
+        std::vector<std::string> before;
+        for (const auto& s : smh::list())
+            if (orphaned(s)) before.push_back(s.name);
         names = smh::remove_orphans();
+        for (const auto& s : smh::list())
+            if (orphaned(s) && std::find(before.begin(), before.end(), s.name) != before.end())
+                failed.push_back(s.name);
     }
+    for (const auto& name : failed)
+        std::cerr << "smh: could not remove orphaned segment " << name << "\n";
     if (o.json) {
         std::cout << "{\"dry_run\": " << (o.dry_run ? "true" : "false") << ", \"removed\": [";
         for (std::size_t i = 0; i < names.size(); ++i)
             std::cout << (i ? ", " : "") << json_string(names[i]);
         std::cout << "]}\n";
-        return 0;
+        return failed.empty() ? 0 : 1;
     }
     for (const auto& name : names)
         std::cout << (o.dry_run ? "would remove " : "removed ") << name << "\n";
-    if (names.empty()) std::cout << "no orphaned segments\n";
-    return 0;
+    if (names.empty() && failed.empty()) std::cout << "no orphaned segments\n";
+    return failed.empty() ? 0 : 1;
 }
 
 } // namespace

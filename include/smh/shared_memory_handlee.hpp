@@ -17,14 +17,15 @@
 #define SMH_VERSION_MINOR 1
 #define SMH_VERSION_PATCH 0
 
-#include <algorithm>   // sorting list()
-#include <atomic>      // std::atomic_ref for the header's state, atomic elements
-#include <cassert>     // operator[]'s debug check
-#include <chrono>      // attach's wait for a segment being created
-#include <cstddef>     // std::size_t, std::byte
-#include <cstdint>     // fixed-width header fields
-#include <cstring>     // std::memcpy of the header
-#include <new>         // placement new for elements with default member initialisers
+#include <algorithm> // sorting list()
+#include <atomic>    // std::atomic_ref for the header's state, atomic elements
+#include <cassert>   // operator[]'s debug check
+#include <chrono>    // attach's wait for a segment being created
+#include <cstddef>   // std::size_t, std::byte
+#include <cstdint>   // fixed-width header fields
+#include <cstring>   // std::memcpy of the header
+#include <new>
+#include <optional> // name_problem         // placement new for elements with default member initialisers
 #include <span>        // data()
 #include <stdexcept>   // std::out_of_range from at()
 #include <string>      // names
@@ -97,22 +98,25 @@ inline constexpr bool needs_construction =
 // An older one is corrupt at once.
 inline constexpr std::chrono::milliseconds unwritten_grace{1000};
 
-inline void check_name(std::string_view name, std::string_view operation) {
-    if (name.empty()) throw_error(errc::invalid_name, operation, name, "the name is empty");
+// Why `name` is not a valid segment name, or nullopt when it is.
+inline std::optional<std::string> name_problem(std::string_view name) {
+    if (name.empty()) return "the name is empty";
     if (name.size() > max_name_length)
-        throw_error(errc::invalid_name, operation, name,
-                    "the name has " + std::to_string(name.size()) + " characters, at most " +
-                        std::to_string(max_name_length) + " are allowed");
-    if (name == "." || name == "..")
-        throw_error(errc::invalid_name, operation, name, "'.' and '..' are not segment names");
+        return "the name has " + std::to_string(name.size()) + " characters, at most " +
+               std::to_string(max_name_length) + " are allowed";
+    if (name == "." || name == "..") return "'.' and '..' are not segment names";
     for (std::size_t i = 0; i < name.size(); ++i) {
         const char c = name[i];
         if (!is_word_char(c) && c != '.' && c != '-')
-            throw_error(errc::invalid_name, operation, name,
-                        "character " + std::to_string(static_cast<unsigned char>(c)) +
-                            " at position " + std::to_string(i) +
-                            " is not allowed; use only A-Z a-z 0-9 . _ -");
+            return "character " + std::to_string(static_cast<unsigned char>(c)) + " at position " +
+                   std::to_string(i) + " is not allowed; use only A-Z a-z 0-9 . _ -";
     }
+    return std::nullopt;
+}
+
+inline void check_name(std::string_view name, std::string_view operation) {
+    if (const auto problem = name_problem(name))
+        throw_error(errc::invalid_name, operation, name, *problem);
 }
 
 [[noreturn]] inline void throw_index_error(std::size_t index, std::size_t size,
@@ -159,6 +163,11 @@ class SharedMemoryHandlee {
                   "smh::SharedMemoryHandlee<T>: T must be trivially copyable to live in shared "
                   "memory; types such as std::string or std::vector hold pointers into one "
                   "process's heap");
+    static_assert(writable || !detail::is_std_atomic<element_type>::value ||
+                      sizeof(element_type) <= 8,
+                  "smh::SharedMemoryHandlee<const std::atomic<U>>: a read-only attach needs "
+                  "sizeof(U) <= 8; wider atomics load with a locked compare-exchange, which "
+                  "faults on a read-only mapping");
     static_assert(alignof(T) <= detail::max_element_align,
                   "smh::SharedMemoryHandlee<T>: alignof(T) must not exceed 4096 bytes");
 
@@ -343,10 +352,17 @@ public:
         return *this;
     }
 
-    // Unmaps; the owner, in the process that created the segment, also
-    // removes the name unless unlink() already did.
+    // Unmaps; the owner, in its own process, also removes the name unless
+    // unlink() already did. The owner record is claimed first, so a process
+    // taking ownership at the same moment either wins (and keeps the name)
+    // or finds the name gone.
     ~SharedMemoryHandlee() {
-        if (is_owner() && !unlinked_) (void)detail::os::unlink_if_same(name_, identity_);
+        if (token_ == 0 || header_ == nullptr || unlinked_) return;
+        const auto mine = me();
+        if (!detail::claim_owner(*header_, mine, mine.pid)) return; // not (or no longer) ours
+        const bool gone =
+            detail::os::unlink_if_same(name_, identity_) != detail::os::unlink_result::failed;
+        detail::publish_owner(*header_, gone ? detail::owner_record{} : mine);
     }
 
     void swap(SharedMemoryHandlee& other) noexcept {
@@ -380,8 +396,9 @@ public:
     // owner, so remove_orphans() leaves it alone until someone adopts it.
     // Returns whether this object was the owner.
     bool release() noexcept requires writable {
-        if (!is_owner()) return false;
-        if (!detail::replace_owner(*header_, me().pid, {})) return false;
+        if (token_ == 0 || header_ == nullptr) return false;
+        const auto mine = me();
+        if (!detail::replace_owner(*header_, mine, {.pid = 0})) return false;
         token_ = 0;
         return true;
     }
@@ -390,40 +407,11 @@ public:
     // process has ended; from then on this object's destructor removes the
     // name. Returns false, changing nothing, while a live process (this one
     // included, through another object) owns it.
-    bool adopt() requires writable {
-        if (header_ == nullptr) return false;
-        for (;;) {
-            const auto owner = detail::read_owner(*header_);
-            if (!owner) return false; // another process is changing it right now
-            // Owned by this process: by this object, or by another one here.
-            if (token_ != 0 && *owner == me()) return true; // already ours
-            if (owner->pid != 0 && detail::os::process_alive(owner->pid, owner->start_time))
-                return false; // a live process owns it (perhaps another object of ours)
-            const auto token = next_token();
-            if (detail::replace_owner(*header_, owner->pid, me(token))) {
-                token_ = token;
-                return true;
-            }
-        }
-    }
+    bool adopt() requires writable { return acquire_ownership(false); }
 
     // Becomes the owner whatever the current owner is doing: that object's
     // destructor will no longer remove the name (it checks the segment).
-    void take_ownership() requires writable {
-        if (header_ == nullptr) return;
-        const auto token = next_token();
-        for (int attempt = 0;; ++attempt) {
-            const auto owner = detail::read_owner(*header_);
-            if (owner && detail::replace_owner(*header_, owner->pid, me(token))) break;
-            if (!owner && attempt > 10'000) {
-                // A writer that stays mid-change this long has died doing it.
-                detail::force_owner(*header_, me(token));
-                break;
-            }
-            std::this_thread::yield();
-        }
-        token_ = token;
-    }
+    void take_ownership() requires writable { (void)acquire_ownership(true); }
 
     // Unchecked element access (asserts in debug builds).
     T& operator[](std::size_t index) noexcept {
@@ -487,6 +475,36 @@ private:
         return {pid, detail::os::own_start_time(pid), token != 0 ? token : token_};
     }
 
+    // adopt() (`force` false) and take_ownership() (`force` true).
+    bool acquire_ownership(bool force) {
+        if (header_ == nullptr) return false;
+        const auto token = next_token();
+        const auto mine = me(token);
+        for (;;) {
+            const auto pid = detail::owner_pid_field(*header_).load(std::memory_order_acquire);
+            if (pid < 0) { // being changed by process -pid
+                if (detail::os::process_alive(-pid, 0)) {
+                    if (!force) return false;
+                    std::this_thread::yield();
+                    continue;
+                }
+                // Its claimant died mid-change: the record is abandoned.
+                if (detail::claim_abandoned(*header_, pid, mine.pid)) break;
+                continue;
+            }
+            const auto owner = detail::read_owner(*header_);
+            if (!owner) continue;                           // claimed meanwhile: look again
+            if (token_ != 0 && *owner == me()) return true; // already ours
+            if (!force && owner->pid != 0 &&
+                detail::os::process_alive(owner->pid, owner->start_time))
+                return false; // a live process owns it (perhaps another object of ours)
+            if (detail::claim_owner(*header_, *owner, mine.pid)) break;
+        }
+        detail::publish_owner(*header_, mine);
+        token_ = token;
+        return true;
+    }
+
     // Distinct for every owning object of this process, never 0.
     static std::uint64_t next_token() noexcept {
         static std::atomic<std::uint64_t> counter{0};
@@ -533,6 +551,7 @@ struct found_segment {
 inline std::vector<found_segment> find_segments() {
     std::vector<found_segment> found;
     for (auto& name : os::list_segment_names()) {
+        if (name_problem(name)) continue; // no smh function could take that name
         const auto first = os::read_header(name);
         if (!first || check_header_integrity(first->header)) continue;
         const auto second = os::read_header(name);
@@ -545,7 +564,10 @@ inline std::vector<found_segment> find_segments() {
     return found;
 }
 
+// Whether the owner lives; for a record being changed, whether the process
+// changing it lives (if it died mid-change, the record is abandoned).
 inline bool owner_alive(const segment_header& header) noexcept {
+    if (header.owner_pid < 0) return os::process_alive(-header.owner_pid, 0);
     return header.owner_pid > 0 && os::process_alive(header.owner_pid, header.owner_start_time);
 }
 
@@ -630,17 +652,19 @@ inline void remove(std::string_view name) {
 }
 
 // Removes every smh segment whose owner process no longer runs: the ones left
-// behind when an owner was killed before its destructor could remove the name.
-// The owner is recognised by process id and start time, so a reused pid does
-// not keep an orphan alive. Never touches segments with a live owner, segments
-// without an owner (released), or anything that is not an intact smh segment.
-// Processes still attached to a removed orphan keep their mapping until they
-// let go. Returns the names it removed. Linux: the segments in /dev/shm,
-// judged by pids of this pid namespace.
+// behind when an owner was killed before its destructor could remove the name,
+// and those whose owner record a process died while changing. The owner is
+// recognised by process id and start time, so a reused pid does not keep an
+// orphan alive. Never touches segments with a live owner, segments without an
+// owner (released), or anything that is not an intact smh segment. Processes
+// still attached to a removed orphan keep their mapping until they let go.
+// Returns the names it removed. Linux: the segments in /dev/shm, judged by
+// pids of this pid namespace. Not atomic with adopt(): an orphan adopted while
+// this runs can still lose its name.
 inline std::vector<std::string> remove_orphans() {
     std::vector<std::string> removed;
     for (const auto& [name, snapshot] : detail::find_segments()) {
-        if (snapshot.header.owner_pid <= 0 || detail::owner_alive(snapshot.header)) continue;
+        if (snapshot.header.owner_pid == 0 || detail::owner_alive(snapshot.header)) continue;
         if (detail::os::unlink_if_same(name, snapshot.identity) ==
             detail::os::unlink_result::removed)
             removed.push_back(name);

@@ -141,12 +141,14 @@ inline std::string_view stored_type_name(const segment_header& header) noexcept 
 }
 
 // The owner fields change after creation (release, adopt), so other
-// processes read them while they may change. A writer first claims the pid
-// field by swapping in owner_changing, then writes the start time, then the
-// new pid; a reader takes a (pid, start time) pair only if it read the same
-// pid before and after the start time, and never while it is owner_changing.
-inline constexpr std::int64_t owner_changing = -1;
-
+// processes read them while they may change. A writer claims the record by
+// swapping its own pid, negated, into owner_pid (a compare-and-swap that
+// expects the pid it read, and then checks that start time and token are
+// still the ones it read, else it puts the pid back); it then writes start
+// time and token, and last the new pid. A reader takes a record only when it
+// read the same non-negative pid before and after the other two fields. A
+// negative pid names the claimant, so a claim left by a process that died is
+// recognised as abandoned.
 struct owner_record {
     std::int64_t pid = 0; // 0: no owner
     std::uint64_t start_time = 0;
@@ -154,37 +156,59 @@ struct owner_record {
     bool operator==(const owner_record&) const = default;
 };
 
-// nullopt while another process is changing the owner (or died doing so).
+inline std::atomic_ref<std::int64_t> owner_pid_field(const segment_header& header) noexcept {
+    // Loads and, on writable mappings only, stores: fine on a read-only map.
+    return std::atomic_ref(const_cast<segment_header&>(header).owner_pid);
+}
+
+// The owner record; nullopt while a process is changing it (or died doing so).
 inline std::optional<owner_record> read_owner(const segment_header& header) noexcept {
-    auto& fields = const_cast<segment_header&>(header); // loads only: fine on a read-only map
+    auto& fields = const_cast<segment_header&>(header);
     for (int attempt = 0; attempt < 64; ++attempt) {
-        const auto before = std::atomic_ref(fields.owner_pid).load(std::memory_order_acquire);
+        const auto before = owner_pid_field(header).load(std::memory_order_acquire);
         const auto start = std::atomic_ref(fields.owner_start_time).load(std::memory_order_acquire);
         const auto token = std::atomic_ref(fields.owner_token).load(std::memory_order_acquire);
-        const auto after = std::atomic_ref(fields.owner_pid).load(std::memory_order_acquire);
-        if (before == after && before != owner_changing) return owner_record{before, start, token};
+        const auto after = owner_pid_field(header).load(std::memory_order_acquire);
+        if (before == after && before >= 0) return owner_record{before, start, token};
     }
     return std::nullopt;
 }
 
-// Writes the owner's fields, pid last. Alone (without replace_owner's claim)
-// only for a pid field left at owner_changing by a process that died mid-change.
-inline void force_owner(segment_header& header, owner_record next) noexcept {
-    std::atomic_ref(header.owner_start_time).store(next.start_time, std::memory_order_release);
-    std::atomic_ref(header.owner_token).store(next.token, std::memory_order_release);
-    std::atomic_ref(header.owner_pid).store(next.pid, std::memory_order_release);
+// Claims the record for process `claimant` if it still is `expected`, all of
+// it. While claimed, no one else can change it.
+inline bool claim_owner(segment_header& header, const owner_record& expected,
+                        std::int64_t claimant) noexcept {
+    auto pid = expected.pid;
+    if (!owner_pid_field(header).compare_exchange_strong(pid, -claimant, std::memory_order_acq_rel))
+        return false;
+    const auto start = std::atomic_ref(header.owner_start_time).load(std::memory_order_acquire);
+    const auto token = std::atomic_ref(header.owner_token).load(std::memory_order_acquire);
+    if (start == expected.start_time && token == expected.token) return true;
+    owner_pid_field(header).store(expected.pid, std::memory_order_release); // not ours: undo
+    return false;
 }
 
-// Makes `next` the owner if the pid field still holds `expected`; false if
-// another process changed it first. At most one of several racing callers
-// wins, so there is never more than one owner.
-inline bool replace_owner(segment_header& header, std::int64_t expected,
-                          owner_record next) noexcept {
-    if (expected == owner_changing ||
-        !std::atomic_ref(header.owner_pid)
-             .compare_exchange_strong(expected, owner_changing, std::memory_order_acq_rel))
-        return false;
-    force_owner(header, next);
+// Claims a record that process -`stuck` claimed and abandoned (it died).
+inline bool claim_abandoned(segment_header& header, std::int64_t stuck,
+                            std::int64_t claimant) noexcept {
+    return stuck < 0 && owner_pid_field(header).compare_exchange_strong(stuck, -claimant,
+                                                                        std::memory_order_acq_rel);
+}
+
+// Writes a claimed record: start time, token, and last the pid, which ends
+// the claim.
+inline void publish_owner(segment_header& header, const owner_record& next) noexcept {
+    std::atomic_ref(header.owner_start_time).store(next.start_time, std::memory_order_release);
+    std::atomic_ref(header.owner_token).store(next.token, std::memory_order_release);
+    owner_pid_field(header).store(next.pid, std::memory_order_release);
+}
+
+// Makes `next` the owner if the record is still `expected`; false if another
+// process changed it first. At most one of several racing callers wins.
+inline bool replace_owner(segment_header& header, const owner_record& expected,
+                          const owner_record& next) noexcept {
+    if (!claim_owner(header, expected, next.pid)) return false;
+    publish_owner(header, next);
     return true;
 }
 

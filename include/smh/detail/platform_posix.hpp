@@ -310,16 +310,29 @@ inline std::uint64_t own_start_time(std::int64_t pid) noexcept {
     return start;
 }
 
-// Whether the process recorded as (pid, start_time) still runs. A zombie has
-// finished; a different start time means the pid was reused.
+// Threads in process `pid` (/proc/<pid>/status), 0 if unknown.
+inline int thread_count(std::int64_t pid) noexcept {
+    try {
+        std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+        for (std::string line; std::getline(status, line);)
+            if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    } catch (...) {
+    }
+    return 0;
+}
+
+// Whether the process recorded as (pid, start_time) still runs; start_time 0
+// checks the pid alone. A different start time means the pid was reused. A
+// zombie has finished, unless it is a thread-group leader that returned from
+// main with pthread_exit while its other threads run on. Without a readable
+// /proc entry (hidepid), kill(pid, 0) decides: EPERM means it exists.
 inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
     if (pid <= 0 || pid > std::int64_t{0x7fffffff}) return false;
     if (const auto status = read_process_status(pid)) {
-        if (status->state == 'Z' || status->state == 'X') return false;
-        return start_time == 0 || status->start_time == start_time;
+        if (start_time != 0 && status->start_time != start_time) return false;
+        if (status->state == 'Z' || status->state == 'X') return thread_count(pid) > 1;
+        return true;
     }
-    if (read_process_status(current_pid())) return false; // /proc works: pid is gone
-    // No /proc: kill(pid, 0) tells existence (EPERM: it exists, another user's).
     return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
