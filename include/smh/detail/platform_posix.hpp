@@ -316,8 +316,7 @@ inline int thread_count(std::int64_t pid) noexcept {
         std::ifstream status("/proc/" + std::to_string(pid) + "/status");
         for (std::string line; std::getline(status, line);)
             if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-    } catch (...) {
-    }
+    } catch (...) {}
     return 0;
 }
 
