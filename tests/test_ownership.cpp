@@ -3,10 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <grp.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <thread>
 #include <optional>
 #include <type_traits>
 
@@ -313,4 +316,48 @@ TEST_CASE("smh::list() describes every smh segment and skips everything else") {
     REQUIRE(point_info);
     CHECK(point_info->type_name == "geo::Point");
     CHECK(point_info->element_size == sizeof(geo::Point));
+}
+
+TEST_CASE("an owner change abandoned by a process that died is taken over, or collected",
+          "[orphans]") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    auto shm = SharedMemoryHandlee<int>::create(name, 4);
+    REQUIRE(shm.release());
+    // A process (now gone) claimed the record and died before finishing.
+    const std::int64_t claimed_by_the_dead = -0x7ffffff0;
+    smh_test::overwrite_raw_segment(
+        name, offsetof(smh::detail::segment_header, owner_pid),
+        {reinterpret_cast<const char*>(&claimed_by_the_dead), sizeof claimed_by_the_dead});
+    CHECK_FALSE(shm.is_owner());
+
+    SECTION("adopt() takes it over") {
+        auto adopter = smh::attach<int>(name);
+        CHECK(adopter.adopt());
+        CHECK(adopter.is_owner());
+        CHECK(listed(name)->owner_pid == ::getpid());
+    }
+    SECTION("remove_orphans() removes it") {
+        CHECK(std::ranges::count(smh::remove_orphans(), name) == 1);
+        CHECK_FALSE(segment_exists(name));
+    }
+}
+
+TEST_CASE("an owner whose main thread has exited while other threads run is alive", "[orphans]") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const pid_t owner = smh_test::start_program({SMH_TEST_HELPER, "create-leader-exit", name, "4"});
+    // Wait until the segment exists and the leader shows as a zombie.
+    for (int i = 0; i < 5000; ++i) {
+        const auto status = smh::detail::os::read_process_status(owner);
+        if (status && status->state == 'Z' && segment_exists(name)) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CHECK(smh::detail::os::read_process_status(owner)->state == 'Z');
+    CHECK(std::ranges::count(smh::remove_orphans(), name) == 0);
+    CHECK(segment_exists(name));
+
+    ::kill(owner, SIGKILL);
+    smh_test::wait_for(owner, std::chrono::seconds(10));
+    CHECK(std::ranges::count(smh::remove_orphans(), name) == 1);
 }

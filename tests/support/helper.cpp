@@ -12,11 +12,15 @@
 //   helper create-exit NAME COUNT            create, then return (owner exits)
 //   helper create-kill NAME COUNT            create, then SIGKILL itself (no cleanup)
 //   helper create-release NAME COUNT SEED    create, write SEED, release(), exit
+//   helper create-leader-exit NAME COUNT     create, start a thread, end the main thread
+//                                            (pthread_exit): the process lives on
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shared_types.hpp"
@@ -33,6 +37,13 @@ int run(const std::vector<std::string>& args) {
         auto shm = smh::create<int>(args[1], std::stoul(args[2]));
         smh_test::fill(shm, std::stoi(args[3]));
         return shm.release() ? 0 : 1;
+    }
+    if (command == "create-leader-exit") {
+        static auto shm = smh::create<int>(args[1], std::stoul(args[2]));
+        std::thread([] {
+            for (;;) ::pause();
+        }).detach();
+        ::pthread_exit(nullptr);
     }
     if (command == "create-exit" || command == "create-kill") {
         auto shm = smh::create<int>(args[1], std::stoul(args[2]));

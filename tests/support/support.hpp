@@ -178,16 +178,21 @@ inline process_result run_in_child(const std::function<bool()>& body,
     return wait_for(pid, timeout);
 }
 
-// Starts a program (posix_spawn: a new image, not a fork) and waits for it.
-inline process_result run_program(std::vector<std::string> args,
-                                  std::chrono::seconds timeout = std::chrono::seconds(60)) {
+// Starts a program (posix_spawn: a new image, not a fork); returns its pid.
+inline pid_t start_program(std::vector<std::string> args) {
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
     pid_t pid = 0;
     if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
         throw std::runtime_error("posix_spawn " + args[0] + " failed");
-    return wait_for(pid, timeout);
+    return pid;
+}
+
+// Starts a program and waits for it.
+inline process_result run_program(std::vector<std::string> args,
+                                  std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    return wait_for(start_program(std::move(args)), timeout);
 }
 
 #ifdef SMH_TEST_HELPER
