@@ -17,15 +17,15 @@
 #define SMH_VERSION_MINOR 1
 #define SMH_VERSION_PATCH 0
 
-#include <algorithm> // sorting list()
-#include <atomic>    // std::atomic_ref for the header's state, atomic elements
-#include <cassert>   // operator[]'s debug check
-#include <chrono>    // attach's wait for a segment being created
-#include <cstddef>   // std::size_t, std::byte
-#include <cstdint>   // fixed-width header fields
-#include <cstring>   // std::memcpy of the header
-#include <new>
-#include <optional> // name_problem         // placement new for elements with default member initialisers
+#include <algorithm>   // sorting list()
+#include <atomic>      // std::atomic_ref for the header's state, atomic elements
+#include <cassert>     // operator[]'s debug check
+#include <chrono>      // attach's wait for a segment being created
+#include <cstddef>     // std::size_t, std::byte
+#include <cstdint>     // fixed-width header fields
+#include <cstring>     // std::memcpy of the header
+#include <new>         // placement new for elements with default member initialisers
+#include <optional>    // name_problem
 #include <span>        // data()
 #include <stdexcept>   // std::out_of_range from at()
 #include <string>      // names
