@@ -29,6 +29,19 @@ void check(benchmark::State& state, bool ok) {
     if (!ok) state.SkipWithError("the child's sum was wrong");
 }
 
+// The parent's side of a forked child's answer: its sum, through `answer`;
+// the time from `start` until the child is done.
+void collect(benchmark::State& state, const int (&answer)[2], pid_t pid, clock::time_point start,
+             std::size_t count) {
+    std::uint64_t sum = 0;
+    (void)!::read(answer[0], &sum, sizeof sum);
+    wait_child(pid);
+    state.SetIterationTime(seconds_since(start));
+    ::close(answer[0]);
+    ::close(answer[1]);
+    check(state, sum == expected_sum(count));
+}
+
 void handoff_fork(benchmark::State& state) {
     auto shm = filled(words(state));
     for (auto _ : state) {
@@ -41,13 +54,7 @@ void handoff_fork(benchmark::State& state) {
             (void)!::write(answer[1], &sum, sizeof sum);
             ::_exit(0);
         }
-        std::uint64_t sum = 0;
-        (void)!::read(answer[0], &sum, sizeof sum);
-        wait_child(pid);
-        state.SetIterationTime(seconds_since(start));
-        ::close(answer[0]);
-        ::close(answer[1]);
-        check(state, sum == expected_sum(shm.size()));
+        collect(state, answer, pid, start, shm.size());
     }
 }
 
@@ -93,13 +100,7 @@ void handoff_pipe(benchmark::State& state, int pipe_size) {
             sent += static_cast<std::size_t>(n);
         }
         ::close(data[1]);
-        std::uint64_t sum = 0;
-        (void)!::read(answer[0], &sum, sizeof sum);
-        wait_child(pid);
-        state.SetIterationTime(seconds_since(start));
-        ::close(answer[0]);
-        ::close(answer[1]);
-        check(state, sum == expected_sum(shm.size()));
+        collect(state, answer, pid, start, shm.size());
     }
 }
 
