@@ -9,16 +9,20 @@
 #include <boost/interprocess/permissions.hpp>          // creation mode bits
 #include <boost/interprocess/shared_memory_object.hpp> // shm_open/shm_unlink
 
-#include <fcntl.h>    // posix_fallocate
+#include <dirent.h>   // listing /dev/shm
+#include <fcntl.h>    // posix_fallocate, open
 #include <signal.h>   // kill(pid, 0)
-#include <sys/stat.h> // fstat
-#include <unistd.h>   // getpid, getentropy, ftruncate
+#include <sys/mman.h> // madvise
+#include <sys/stat.h> // fstat, lstat
+#include <unistd.h>   // getpid, getentropy, ftruncate, pread
 
+#include <atomic>       // the cached start time
 #include <cerrno>       // errno values
 #include <chrono>       // creation time
 #include <cstdint>      // fixed-width values
 #include <fstream>      // /proc/<pid>/stat
 #include <iterator>     // istreambuf_iterator
+#include <limits>       // the largest mappable size
 #include <optional>     // process status
 #include <string>       // names
 #include <system_error> // native codes
@@ -132,11 +136,10 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
     return segment;
 }
 
-// Allocates every page of the segment now. tmpfs happily maps a sparse file
-// and SIGBUSes on first touch when it is full; posix_fallocate(3) makes that
-// an ENOSPC here instead. Filesystems that cannot preallocate (EOPNOTSUPP,
-// EINVAL) keep the lazily allocated file.
-// Reserves the first `bytes` of the segment (all of it by default).
+// Allocates the pages of the segment's first `bytes` now. tmpfs happily maps a
+// sparse file and SIGBUSes on first touch when it is full; posix_fallocate(3)
+// makes that an ENOSPC here instead. Filesystems that cannot preallocate
+// (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
 inline void reserve_space(const opened_segment& segment, std::string_view name,
                           std::uint64_t bytes) {
     int result;
