@@ -20,7 +20,7 @@ bool contains(const std::string& text, const std::string& part) {
 
 } // namespace
 
-TEST_CASE("smh --help and --version explain themselves; bad usage exits 2") {
+TEST_CASE("smh --help and --version explain themselves, and bad usage exits 2") {
     const auto help = smh_cli({"--help"});
     CHECK(help.result.exit_code == 0);
     CHECK(contains(help.out, "usage: smh"));
@@ -56,7 +56,7 @@ TEST_CASE("smh ls lists smh segments with type, size, creator and owner") {
     CHECK(contains(json.out, "\"owner_alive\": true"));
 }
 
-TEST_CASE("smh inspect prints one header; a missing or foreign name exits 1") {
+TEST_CASE("smh inspect prints one header, and exits 1 for a missing or foreign name") {
     auto points = SharedMemoryHandlee<double>::create(unique_name(), 3);
     const auto text = smh_cli({"inspect", points.name()});
     REQUIRE(text.result.exit_code == 0);
@@ -99,7 +99,7 @@ TEST_CASE("smh rm removes smh segments and refuses anything else") {
     CHECK(first[1] == 0);           // mappings stay valid
 }
 
-TEST_CASE("smh gc removes orphans; --dry-run only names them", "[orphans]") {
+TEST_CASE("smh gc removes orphans, and with --dry-run only names them", "[orphans]") {
     const auto orphan = unique_name();
     smh_test::segment_guard guard(orphan);
     REQUIRE(smh_test::run_helper({"create-kill", orphan, "4"}).signal == SIGKILL);

@@ -43,8 +43,8 @@ TEST_CASE("create_options.reserve = false leaves the segment sparse until first 
     CHECK(child.exit_code == 0);
 }
 
-TEST_CASE("populate maps every page at create and at attach; without it pages map on first "
-          "touch") {
+TEST_CASE("populate maps every page at create and at attach, and without it pages map "
+          "on first touch") {
     auto created = SharedMemoryHandlee<char>::create(16 * mib);
     CHECK(smh_test::resident_bytes(created.data().data()) < 1 * mib);
     auto populated = SharedMemoryHandlee<char>::create(16 * mib, {.populate = true});

@@ -103,7 +103,7 @@ TEST_CASE("a read-only mapping is PROT_READ: writing through a cast faults") {
     CHECK(owner[0] == 0);
 }
 
-TEST_CASE("a read-only attach needs only read permission; a read-write one is refused") {
+TEST_CASE("a read-only attach needs only read permission, and a read-write one is refused") {
     if (::geteuid() != 0) {
         WARN("skipped: needs root to run a child as another user");
         return;

@@ -109,24 +109,12 @@ inline std::vector<std::string> shm_entries(const std::string& prefix) {
     return names;
 }
 
-// smh segments in /dev/shm (names starting "smh-") whose header says `pid`
-// created them.
+// smh segments whose header says `pid` created them. Through smh::list(),
+// which never blocks on a FIFO another test put in /dev/shm.
 inline std::vector<std::string> segments_created_by(pid_t pid) {
     std::vector<std::string> found;
-    for (const auto& name : shm_entries("smh-")) {
-        std::string bytes;
-        try {
-            bytes = read_raw_segment(name, sizeof(smh::detail::segment_header));
-        } catch (const std::exception&) {
-            continue; // removed meanwhile, or another user's
-        }
-        smh::detail::segment_header header{};
-        if (bytes.size() < sizeof header) continue;
-        std::memcpy(&header, bytes.data(), sizeof header);
-        if (std::memcmp(header.magic, smh::detail::segment_magic, sizeof header.magic) == 0 &&
-            header.creator_pid == pid)
-            found.push_back(name);
-    }
+    for (const auto& info : smh::list())
+        if (info.creator_pid == pid) found.push_back(info.name);
     return found;
 }
 
