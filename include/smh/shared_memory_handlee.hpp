@@ -114,6 +114,12 @@ inline std::optional<std::string> name_problem(std::string_view name) {
     return std::nullopt;
 }
 
+inline std::uint64_t now_unix_ns() noexcept {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
 inline void check_name(std::string_view name, std::string_view operation) {
     if (const auto problem = name_problem(name))
         throw_error(errc::invalid_name, operation, name, *problem);
@@ -219,6 +225,7 @@ public:
         const std::string name_string(name);
         auto segment = detail::os::create_segment(name_string, *bytes, options.permissions);
         SharedMemoryHandlee result;
+        result.hold_ = detail::os::hold(segment);
         try {
             auto* base = static_cast<std::byte*>(segment.region.get_address());
             auto* header = reinterpret_cast<detail::segment_header*>(base);
@@ -226,7 +233,7 @@ public:
             const auto token = next_token();
             detail::segment_header initial =
                 detail::make_header(element, length, pid, detail::os::own_start_time(pid), token,
-                                    detail::os::now_unix_ns());
+                                    detail::now_unix_ns());
             initial.state = 0;
             // The header's page first: on a full filesystem, writing into an
             // unallocated page would SIGBUS; this makes it errc::no_space.
@@ -252,10 +259,9 @@ public:
             result.elements_ = elements;
             result.size_ = length;
             result.name_ = name_string;
-            result.identity_ = segment.identity;
             result.token_ = token;
         } catch (...) {
-            (void)detail::os::unlink_if_same(name_string, segment.identity);
+            (void)detail::os::release_name(name_string, result.hold_);
             throw;
         }
         return result;
@@ -274,9 +280,13 @@ public:
         using clock = std::chrono::steady_clock;
         const auto start = clock::now();
         const auto deadline = start + options.creation_timeout;
-        // No header yet: wait only while the file is new enough to be ours in the making.
+        // No header yet: wait only while the segment is new enough to be ours in
+        // the making, and not longer than the grace in all (a segment that
+        // existed when we started is at least that old by then).
         auto may_be_unwritten = [&](const detail::os::opened_segment& segment) {
-            return segment.unchanged_for < detail::unwritten_grace && clock::now() < deadline;
+            const auto now = clock::now();
+            return segment.unchanged_for < detail::unwritten_grace &&
+                   now - start < detail::unwritten_grace && now < deadline;
         };
         for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
             auto segment = detail::os::open_segment(name_string, op, writable);
@@ -306,7 +316,7 @@ public:
                 result.elements_ = reinterpret_cast<T*>(base + snapshot.data_offset);
                 result.size_ = static_cast<std::size_t>(snapshot.element_count);
                 result.name_ = name_string;
-                result.identity_ = segment.identity;
+                result.hold_ = detail::os::hold(segment);
                 return result;
             }
             if (state == detail::state_creating) {
@@ -340,7 +350,7 @@ public:
           elements_(std::exchange(other.elements_, nullptr)),
           size_(std::exchange(other.size_, 0)),
           name_(std::exchange(other.name_, std::string())),
-          identity_(other.identity_),
+          hold_(std::move(other.hold_)),
           token_(std::exchange(other.token_, 0)),
           unlinked_(std::exchange(other.unlinked_, false)) {}
 
@@ -361,7 +371,7 @@ public:
         const auto mine = me();
         if (!detail::claim_owner(*header_, mine, mine.pid)) return; // not (or no longer) ours
         const bool gone =
-            detail::os::unlink_if_same(name_, identity_) != detail::os::unlink_result::failed;
+            detail::os::release_name(name_, hold_) != detail::os::unlink_result::failed;
         detail::publish_owner(*header_, gone ? detail::owner_record{} : mine);
     }
 
@@ -371,7 +381,7 @@ public:
         std::swap(elements_, other.elements_);
         std::swap(size_, other.size_);
         name_.swap(other.name_);
-        std::swap(identity_, other.identity_);
+        std::swap(hold_, other.hold_);
         std::swap(token_, other.token_);
         std::swap(unlinked_, other.unlinked_);
     }
@@ -445,10 +455,13 @@ public:
     // Removes the name now: later attach() calls throw errc::not_found, while
     // every existing mapping (this one included) stays valid. Harmless to
     // call twice. Removes nothing if the name now belongs to another segment.
-    // Returns whether this call removed the name.
+    // Returns whether this call removed the name. Windows: a name cannot be
+    // removed while others hold the segment; this gives up this object's
+    // hold (the name goes when no process holds it) and returns whether it
+    // had one.
     bool unlink() noexcept {
         if (name_.empty() || unlinked_) return false;
-        const auto result = detail::os::unlink_if_same(name_, identity_);
+        const auto result = detail::os::release_name(name_, hold_);
         // On failure (e.g. no descriptors left) the owner's destructor tries again.
         unlinked_ = result != detail::os::unlink_result::failed;
         return result == detail::os::unlink_result::removed;
@@ -516,7 +529,7 @@ private:
     T* elements_ = nullptr;
     std::size_t size_ = 0;
     std::string name_;
-    detail::os::file_identity identity_;
+    detail::os::segment_hold hold_; // what keeps the name ours (POSIX) or alive (Windows)
     std::uint64_t token_ = 0; // set while this object created or adopted the segment
     bool unlinked_ = false;
 };
@@ -548,9 +561,10 @@ struct found_segment {
 // The intact smh segments this user can read. Each header is read twice;
 // one whose owner changed in between is skipped this time. Anything that is
 // not an smh segment is skipped without being opened for writing.
-inline std::vector<found_segment> find_segments() {
+template <class Directory>
+std::vector<found_segment> find_segments() {
     std::vector<found_segment> found;
-    for (auto& name : os::list_segment_names()) {
+    for (auto& name : Directory::names()) {
         if (name_problem(name)) continue; // no smh function could take that name
         const auto first = os::read_header(name);
         if (!first || check_header_integrity(first->header)) continue;
@@ -615,15 +629,32 @@ inline os::header_snapshot read_smh_header(std::string_view name, std::string_vi
 
 } // namespace detail
 
+namespace detail {
+
+// list(), remove() and remove_orphans() need segments that are files in a
+// directory (POSIX). Their template parameter only defers this check to a
+// call, so that a Windows program that does not call them compiles.
+template <class Directory>
+inline constexpr bool has_segment_directory = Directory::available;
+
+} // namespace detail
+
 // Every smh segment the calling user can see, sorted by name. Files in the
 // shared-memory directory that are not smh segments are skipped, never an
-// error. Linux: the segments in /dev/shm.
-inline std::vector<segment_info> list() {
+// error. Linux: the segments in /dev/shm. Not on Windows (a compile error),
+// which keeps no listable directory of shared memory.
+template <class Directory = detail::os::segment_directory>
+std::vector<segment_info> list() {
+    static_assert(detail::has_segment_directory<Directory>,
+                  "smh::list() needs segments that are files in a directory (POSIX); Windows "
+                  "has no list of named shared memory");
     std::vector<segment_info> segments;
-    for (const auto& [name, snapshot] : detail::find_segments())
-        segments.push_back(detail::describe(name, snapshot));
-    std::sort(segments.begin(), segments.end(),
-              [](const segment_info& a, const segment_info& b) { return a.name < b.name; });
+    if constexpr (detail::has_segment_directory<Directory>) {
+        for (const auto& [name, snapshot] : detail::find_segments<Directory>())
+            segments.push_back(detail::describe(name, snapshot));
+        std::sort(segments.begin(), segments.end(),
+                  [](const segment_info& a, const segment_info& b) { return a.name < b.name; });
+    }
     return segments;
 }
 
@@ -638,16 +669,24 @@ inline segment_info inspect(std::string_view name) {
 // does). Processes that have it mapped keep it until they let go. Refuses
 // anything that is not an smh segment (errc::corrupt_segment), so it never
 // removes another program's segment. Throws smh::error: not_found,
-// corrupt_segment, permission_denied, invalid_name.
-inline void remove(std::string_view name) {
-    constexpr std::string_view op = "remove";
-    const auto snapshot = detail::read_smh_header(name, op);
-    const std::string name_string(name);
-    switch (detail::os::unlink_if_same(name_string, snapshot.identity)) {
-    case detail::os::unlink_result::removed: return;
-    case detail::os::unlink_result::gone:
-        detail::throw_error(errc::not_found, op, name, "removed by someone else meanwhile");
-    case detail::os::unlink_result::failed: detail::os::throw_errno(errno, op, name, "shm_unlink");
+// corrupt_segment, permission_denied, invalid_name. Not on Windows (a compile
+// error): a segment there lives exactly as long as some process holds it.
+template <class Directory = detail::os::segment_directory>
+void remove(std::string_view name) {
+    static_assert(detail::has_segment_directory<Directory>,
+                  "smh::remove() needs segments that are files in a directory (POSIX); on "
+                  "Windows a segment lives exactly as long as some process holds it");
+    if constexpr (detail::has_segment_directory<Directory>) {
+        constexpr std::string_view op = "remove";
+        const auto snapshot = detail::read_smh_header(name, op);
+        const std::string name_string(name);
+        switch (Directory::remove_if_same(name_string, snapshot.identity)) {
+        case detail::os::unlink_result::removed: return;
+        case detail::os::unlink_result::gone:
+            detail::throw_error(errc::not_found, op, name, "removed by someone else meanwhile");
+        case detail::os::unlink_result::failed:
+            detail::os::throw_native(detail::os::last_native_error(), op, name, "shm_unlink");
+        }
     }
 }
 
@@ -660,14 +699,21 @@ inline void remove(std::string_view name) {
 // still attached to a removed orphan keep their mapping until they let go.
 // Returns the names it removed. Linux: the segments in /dev/shm, judged by
 // pids of this pid namespace. Not atomic with adopt(): an orphan adopted while
-// this runs can still lose its name.
-inline std::vector<std::string> remove_orphans() {
+// this runs can still lose its name. Not on Windows (a compile error), where
+// the kernel destroys a segment with the last handle to it: no orphans exist.
+template <class Directory = detail::os::segment_directory>
+std::vector<std::string> remove_orphans() {
+    static_assert(detail::has_segment_directory<Directory>,
+                  "smh::remove_orphans() is for POSIX, where segments outlive their processes; "
+                  "Windows destroys a segment with the last handle to it, so none is orphaned");
     std::vector<std::string> removed;
-    for (const auto& [name, snapshot] : detail::find_segments()) {
-        if (snapshot.header.owner_pid == 0 || detail::owner_alive(snapshot.header)) continue;
-        if (detail::os::unlink_if_same(name, snapshot.identity) ==
-            detail::os::unlink_result::removed)
-            removed.push_back(name);
+    if constexpr (detail::has_segment_directory<Directory>) {
+        for (const auto& [name, snapshot] : detail::find_segments<Directory>()) {
+            if (snapshot.header.owner_pid == 0 || detail::owner_alive(snapshot.header)) continue;
+            if (Directory::remove_if_same(name, snapshot.identity) ==
+                detail::os::unlink_result::removed)
+                removed.push_back(name);
+        }
     }
     return removed;
 }

@@ -54,7 +54,10 @@ struct opened_segment {
     std::chrono::milliseconds unchanged_for{}; // since the last size or content change
 };
 
-inline errc errc_from_errno(int value) noexcept {
+// errno values, as std::system_category() holds them on POSIX.
+inline const std::error_category& native_category() noexcept { return std::system_category(); }
+
+inline errc errc_from_native(int value) noexcept {
     switch (value) {
     case ENOENT: return errc::not_found;
     case EEXIST: return errc::already_exists;
@@ -68,10 +71,12 @@ inline errc errc_from_errno(int value) noexcept {
     }
 }
 
-[[noreturn]] inline void throw_errno(int value, std::string_view operation, std::string_view name,
-                                     std::string_view what_failed) {
-    throw_error(errc_from_errno(value), operation, name, what_failed,
-                std::error_code(value, std::system_category()));
+inline int last_native_error() noexcept { return errno; }
+
+[[noreturn]] inline void throw_native(int value, std::string_view operation, std::string_view name,
+                                      std::string_view what_failed) {
+    throw_error(errc_from_native(value), operation, name, what_failed,
+                std::error_code(value, native_category()));
 }
 
 // Boost reports the errno it saw; without one, it is a Boost-level failure.
@@ -79,7 +84,7 @@ inline errc errc_from_errno(int value) noexcept {
                                        std::string_view operation, std::string_view name,
                                        std::string_view what_failed) {
     const int native = e.get_native_error();
-    if (native != 0) throw_errno(native, operation, name, what_failed);
+    if (native != 0) throw_native(native, operation, name, what_failed);
     throw_error(errc::os_error, operation, name, std::string(what_failed) + ": " + e.what());
 }
 
@@ -92,7 +97,7 @@ inline file_identity identity_of(const struct stat& info) noexcept {
 inline void stat_segment(int fd, opened_segment& segment, std::string_view operation,
                          std::string_view name) {
     struct stat info {};
-    if (::fstat(fd, &info) != 0) throw_errno(errno, operation, name, "fstat");
+    if (::fstat(fd, &info) != 0) throw_native(errno, operation, name, "fstat");
     segment.size = static_cast<std::uint64_t>(info.st_size);
     segment.identity = identity_of(info);
     const auto changed = std::chrono::system_clock::time_point(
@@ -122,7 +127,7 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
     try {
         const int fd = descriptor(segment.file);
         while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-            if (errno != EINTR) throw_errno(errno, op, name, "ftruncate");
+            if (errno != EINTR) throw_native(errno, op, name, "ftruncate");
         }
         stat_segment(fd, segment, op, name);
         try {
@@ -149,7 +154,7 @@ inline void reserve_space(const opened_segment& segment, std::string_view name,
     // ENOMEM: a memory cgroup's limit, which is where tmpfs pages are charged.
     if (result == ENOMEM) result = ENOSPC;
     if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
-        throw_errno(result, "create", name, "reserving " + std::to_string(bytes) + " bytes");
+        throw_native(result, "create", name, "reserving " + std::to_string(bytes) + " bytes");
 }
 
 enum class populate { none, read, write };
@@ -198,25 +203,11 @@ inline void map_segment(opened_segment& segment, std::string_view operation, std
 }
 
 // Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
-inline constexpr std::string_view segment_directory = "/dev/shm";
-
-// Names of the regular files in the shared-memory directory: every segment
-// this user can see, smh's or not.
-inline std::vector<std::string> list_segment_names() {
-    std::vector<std::string> names;
-    DIR* dir = ::opendir(std::string(segment_directory).c_str());
-    if (!dir) return names;
-    while (const dirent* entry = ::readdir(dir)) {
-        if (entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN)
-            names.emplace_back(entry->d_name);
-    }
-    ::closedir(dir);
-    return names;
-}
+inline constexpr std::string_view segment_directory_path = "/dev/shm";
 
 inline bool segment_exists(const std::string& name) noexcept {
     struct stat info {};
-    return ::lstat((std::string(segment_directory) + "/" + name).c_str(), &info) == 0;
+    return ::lstat((std::string(segment_directory_path) + "/" + name).c_str(), &info) == 0;
 }
 
 struct header_snapshot {
@@ -230,7 +221,7 @@ struct header_snapshot {
 // FIFO someone placed in the directory cannot block us. nullopt for anything
 // that is not a readable regular file of at least a header's size.
 inline std::optional<header_snapshot> read_header(const std::string& name) {
-    const std::string path = std::string(segment_directory) + "/" + name;
+    const std::string path = std::string(segment_directory_path) + "/" + name;
     const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return std::nullopt;
     std::optional<header_snapshot> result;
@@ -258,7 +249,7 @@ inline unlink_result unlink_if_same(const std::string& name,
                                     const file_identity& identity) noexcept {
     try {
         struct stat info {};
-        const std::string path = std::string(segment_directory) + "/" + name;
+        const std::string path = std::string(segment_directory_path) + "/" + name;
         if (::lstat(path.c_str(), &info) != 0)
             return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
         if (!(identity_of(info) == identity)) return unlink_result::gone;
@@ -266,6 +257,47 @@ inline unlink_result unlink_if_same(const std::string& name,
         return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
     } catch (...) { return unlink_result::failed; }
 }
+
+// What a SharedMemoryHandlee keeps of its segment besides the mapping: the
+// file's identity, so that it removes the name only while that still names
+// its file. The descriptor itself is closed; the mapping does not need it.
+struct segment_hold {
+    file_identity identity;
+};
+
+inline segment_hold hold(const opened_segment& segment) noexcept { return {segment.identity}; }
+
+// Removes the name of the held segment, unless someone replaced it.
+inline unlink_result release_name(const std::string& name, const segment_hold& hold) noexcept {
+    return unlink_if_same(name, hold.identity);
+}
+
+// Segments are files in one directory: they can be listed, and they outlive
+// their processes, so orphans exist. smh::list(), smh::remove() and
+// smh::remove_orphans() are written against this; platform_windows.hpp has
+// no such directory.
+struct segment_directory {
+    static constexpr bool available = true;
+
+    // Names of the regular files in the directory: every segment this user
+    // can see, smh's or not.
+    static std::vector<std::string> names() {
+        std::vector<std::string> names;
+        DIR* dir = ::opendir(std::string(segment_directory_path).c_str());
+        if (!dir) return names;
+        while (const dirent* entry = ::readdir(dir)) {
+            if (entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN)
+                names.emplace_back(entry->d_name);
+        }
+        ::closedir(dir);
+        return names;
+    }
+
+    static unlink_result remove_if_same(const std::string& name,
+                                        const file_identity& identity) noexcept {
+        return unlink_if_same(name, identity);
+    }
+};
 
 inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
 
@@ -341,14 +373,8 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
 // 64 bits from the kernel's random source (getentropy(3)).
 inline std::uint64_t random_64() {
     std::uint64_t value = 0;
-    if (::getentropy(&value, sizeof value) != 0) throw_errno(errno, "create", "", "getentropy");
+    if (::getentropy(&value, sizeof value) != 0) throw_native(errno, "create", "", "getentropy");
     return value;
-}
-
-inline std::uint64_t now_unix_ns() noexcept {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
 }
 
 } // namespace smh::detail::os
