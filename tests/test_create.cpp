@@ -115,20 +115,3 @@ TEST_CASE("elements start at an offset aligned for the type and to a cache line"
     CHECK(reinterpret_cast<std::uintptr_t>(wide.data().data()) % 128 == 0);
 }
 
-TEST_CASE("a new segment is readable and writable by its creator's user only") {
-    const mode_t old_mask = ::umask(0);
-    auto shm = SharedMemoryHandlee<int>::create(4);
-    ::umask(old_mask);
-    struct stat info {};
-    REQUIRE(::stat(("/dev/shm/" + shm.name()).c_str(), &info) == 0);
-    CHECK((info.st_mode & 07777) == 0600);
-}
-
-TEST_CASE("create_options.permissions sets the mode exactly, whatever the umask") {
-    const mode_t old_mask = ::umask(077);
-    auto shm = SharedMemoryHandlee<int>::create(4, smh::create_options{.permissions = 0640});
-    ::umask(old_mask);
-    struct stat info {};
-    REQUIRE(::stat(("/dev/shm/" + shm.name()).c_str(), &info) == 0);
-    CHECK((info.st_mode & 07777) == 0640);
-}

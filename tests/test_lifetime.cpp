@@ -27,39 +27,6 @@ TEST_CASE("an attached handle's destructor only unmaps") {
     CHECK(SharedMemoryHandlee<int>::attach(owner.name()).size() == 4);
 }
 
-TEST_CASE("unlink() removes the name now and leaves every mapping usable") {
-    auto owner = SharedMemoryHandlee<int>::create(4);
-    auto attached = SharedMemoryHandlee<int>::attach(owner.name());
-
-    SECTION("called on the owner") { CHECK(owner.unlink()); }
-    SECTION("called on an attached handle") { CHECK(attached.unlink()); }
-
-    CHECK_FALSE(segment_exists(owner.name()));
-    try {
-        (void)SharedMemoryHandlee<int>::attach(owner.name());
-        FAIL("attach after unlink did not throw");
-    } catch (const smh::error& e) { CHECK(e.code() == smh::errc::not_found); }
-    owner[1] = 17;
-    CHECK(attached[1] == 17);
-    // A second call is harmless and removes nothing.
-    CHECK_FALSE(owner.unlink());
-    CHECK_FALSE(attached.unlink());
-}
-
-TEST_CASE("the owner never removes a newer segment that took its name") {
-    const auto name = unique_name();
-    auto stale =
-        std::make_unique<SharedMemoryHandlee<int>>(SharedMemoryHandlee<int>::create(name, 4));
-    ::shm_unlink(("/" + name).c_str());                     // someone else removed our name...
-    auto newer = SharedMemoryHandlee<int>::create(name, 8); // ...and reused it
-    newer[7] = 70;
-
-    CHECK_FALSE(stale->unlink());
-    stale.reset();
-    CHECK(segment_exists(name));
-    CHECK(SharedMemoryHandlee<int>::attach(name)[7] == 70);
-}
-
 TEST_CASE("moving transfers the segment and ownership and leaves the source empty") {
     static_assert(!std::is_copy_constructible_v<SharedMemoryHandlee<int>>);
     static_assert(!std::is_copy_assignable_v<SharedMemoryHandlee<int>>);

@@ -1,53 +1,21 @@
-// Ownership and access modes: read-only attach, release, adopt,
-// take_ownership, and listing segments.
+// Ownership and access modes that behave alike on every platform: read-only
+// attach, adopt, take_ownership. POSIX-only ones (release past the process,
+// orphans, listing, modes): posix/test_ownership_posix.cpp.
 #include <catch2/catch.hpp>
-
-#include <grp.h>
-#include <pthread.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstddef>
+#include <memory>
+#include <span>
 #include <thread>
-#include <optional>
 #include <type_traits>
 
-#include "shared_types.hpp"
 #include "support.hpp"
 
 using smh::SharedMemoryHandlee;
-using smh_test::error_of;
 using smh_test::segment_exists;
-using smh_test::unique_name;
 
 namespace {
-
-// A forked child that creates `name` (owner), reports ready through a pipe,
-// then waits to be killed.
-pid_t start_owner(const std::string& name) {
-    int ready[2];
-    REQUIRE(::pipe(ready) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        auto shm = SharedMemoryHandlee<int>::create(name, 4);
-        shm[0] = 7;
-        (void)!::write(ready[1], "r", 1);
-        for (;;) ::pause();
-    }
-    char byte = 0;
-    REQUIRE(::read(ready[0], &byte, 1) == 1);
-    ::close(ready[0]);
-    ::close(ready[1]);
-    return pid;
-}
-
-std::optional<smh::segment_info> listed(const std::string& name) {
-    for (auto& info : smh::list())
-        if (info.name == name) return info;
-    return std::nullopt;
-}
 
 template <class H>
 constexpr bool can_create = requires {
@@ -90,97 +58,29 @@ TEST_CASE("SharedMemoryHandlee<const T> attaches read-only: elements are const")
     CHECK(std::ranges::count(reader, 55) == 1);
 }
 
-TEST_CASE("a read-only mapping is PROT_READ: writing through a cast faults") {
-    auto owner = SharedMemoryHandlee<int>::create(8);
-    const auto reader = smh::attach<const int>(owner.name());
-    const auto child = smh_test::run_in_child([&] {
-        const_cast<int&>(reader[0]) = 1;
-        return true;
-    });
-    // The write never completes: SIGSEGV (or, under AddressSanitizer, its
-    // report and exit code for that signal).
-    CHECK((child.signal == SIGSEGV || (child.exited && child.exit_code != 0)));
-    CHECK(owner[0] == 0);
-}
-
-TEST_CASE("a read-only attach needs only read permission, and a read-write one is refused") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to run a child as another user");
-        return;
-    }
-    // Group nogroup (65534) may read, not write; the child is uid 65534 in that group.
-    auto shm = SharedMemoryHandlee<int>::create(4, {.permissions = 0640});
-    shm[2] = 22;
-    REQUIRE(::chown(("/dev/shm/" + shm.name()).c_str(), static_cast<uid_t>(-1), 65534) == 0);
-    const auto child = smh_test::run_in_child([&] {
-        if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)
-            return false;
-        const auto reader = smh::attach<const int>(shm.name());
-        const bool read_ok = reader[2] == 22;
-        const auto writer_error = error_of([&] { (void)smh::attach<int>(shm.name()); });
-        return read_ok && writer_error == smh::errc::permission_denied;
-    });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
-}
-
 // --- handing ownership on ---------------------------------------------------
-
-TEST_CASE("release(): a producer publishes, exits, and the segment stays for a consumer "
-          "that adopts it") {
-    const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    const auto producer = smh_test::run_helper({"create-release", name, "100", "4"});
-    REQUIRE(producer.exited);
-    REQUIRE(producer.exit_code == 0);
-    REQUIRE(segment_exists(name)); // outlived its creator's process
-
-    const auto info = listed(name);
-    REQUIRE(info);
-    CHECK(info->owner_pid == 0);
-    CHECK_FALSE(info->owner_alive);
-    // No owner is not an orphan: garbage collection leaves it alone.
-    const auto removed = smh::remove_orphans();
-    CHECK(std::ranges::count(removed, name) == 0);
-    CHECK(segment_exists(name));
-
-    {
-        auto consumer = smh::attach<int>(name);
-        CHECK(smh_test::holds(consumer, 4));
-        CHECK_FALSE(consumer.is_owner());
-        CHECK(consumer.adopt());
-        CHECK(consumer.is_owner());
-        CHECK(listed(name)->owner_pid == ::getpid());
-    } // the adopter's destruction removes the name
-    CHECK_FALSE(segment_exists(name));
-}
-
-TEST_CASE("release() on the owner keeps the segment after its destructor") {
-    const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    {
-        auto shm = SharedMemoryHandlee<int>::create(name, 4);
-        CHECK(shm.release());
-        CHECK_FALSE(shm.is_owner());
-        CHECK_FALSE(shm.release()); // once is enough
-    }
-    CHECK(segment_exists(name));
-    auto again = smh::attach<int>(name);
-    CHECK(again.adopt());
-}
 
 TEST_CASE("adopt() refuses while a live process owns the segment, and succeeds once it "
           "has died",
           "[orphans]") {
-    const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    const pid_t owner = start_owner(name);
-    auto attached = smh::attach<int>(name);
+    const auto name = smh_test::unique_name();
+    const auto owner = smh_test::start_program({SMH_TEST_HELPER, "create-wait", name, "4"});
+    // The owner writes 7 to element 0 once it has created the segment.
+    SharedMemoryHandlee<int> attached;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (attached.size() == 0 && std::chrono::steady_clock::now() < deadline) {
+        try {
+            attached = smh::attach<int>(name);
+        } catch (const smh::error&) { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }
+    }
+    REQUIRE(attached.size() == 4);
+    while (attached[0] != 7 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     CHECK_FALSE(attached.adopt());
     CHECK_FALSE(attached.is_owner());
 
-    ::kill(owner, SIGKILL);
-    CHECK(smh_test::wait_for(owner, std::chrono::seconds(10)).signal == SIGKILL);
+    smh_test::kill_program(owner);
+    CHECK_FALSE(smh_test::wait_for(owner, std::chrono::seconds(10)).timed_out);
     CHECK(attached.adopt());
     CHECK(attached.is_owner());
     CHECK(attached[0] == 7);
@@ -205,159 +105,4 @@ TEST_CASE("take_ownership(): the previous owner's destructor no longer removes t
         CHECK(segment_exists(name)); // the old owner left it alone
     }
     CHECK_FALSE(segment_exists(name)); // the new one removed it
-}
-
-TEST_CASE("remove_orphans() removes a segment whose adopter was killed", "[orphans]") {
-    const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    {
-        auto shm = SharedMemoryHandlee<int>::create(name, 4);
-        REQUIRE(shm.release());
-    }
-    int ready[2];
-    REQUIRE(::pipe(ready) == 0);
-    const pid_t adopter = ::fork();
-    REQUIRE(adopter >= 0);
-    if (adopter == 0) {
-        auto shm = smh::attach<int>(name);
-        (void)!::write(ready[1], shm.adopt() ? "y" : "n", 1);
-        for (;;) ::pause();
-    }
-    char adopted = 0;
-    REQUIRE(::read(ready[0], &adopted, 1) == 1);
-    ::close(ready[0]);
-    ::close(ready[1]);
-    CHECK(adopted == 'y');
-
-    // While the adopter lives, the segment is not an orphan.
-    CHECK(std::ranges::count(smh::remove_orphans(), name) == 0);
-    CHECK(listed(name)->owner_pid == adopter);
-    CHECK(listed(name)->owner_alive);
-
-    ::kill(adopter, SIGKILL);
-    smh_test::wait_for(adopter, std::chrono::seconds(10));
-    CHECK(std::ranges::count(smh::remove_orphans(), name) == 1);
-    CHECK_FALSE(segment_exists(name));
-}
-
-TEST_CASE("racing adopters: exactly one becomes the owner", "[orphans]") {
-    const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    {
-        auto shm = SharedMemoryHandlee<int>::create(name, 1);
-        REQUIRE(shm.release());
-    }
-    int go[2], results[2], done[2];
-    REQUIRE((::pipe(go) == 0 && ::pipe(results) == 0 && ::pipe(done) == 0));
-    constexpr int adopters = 8;
-    std::vector<pid_t> children;
-    for (int c = 0; c < adopters; ++c) {
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            ::close(go[1]);
-            ::close(done[1]);
-            auto shm = smh::attach<int>(name);
-            char byte = 0;
-            (void)!::read(go[0], &byte, 1); // returns when the parent closes it: all start
-            const char won = shm.adopt() ? 'y' : 'n';
-            (void)!::write(results[1], &won, 1);
-            (void)!::read(done[0], &byte, 1); // stay alive (and owner) until all answered
-            ::_exit(0);
-        }
-        children.push_back(pid);
-    }
-    ::close(go[0]);
-    ::close(go[1]);
-    int winners = 0;
-    for (int c = 0; c < adopters; ++c) {
-        char won = 0;
-        REQUIRE(::read(results[0], &won, 1) == 1);
-        winners += won == 'y';
-    }
-    CHECK(winners == 1);
-    ::close(done[1]);
-    for (const pid_t pid : children) smh_test::wait_for(pid, std::chrono::seconds(30));
-    for (const int fd : {results[0], results[1], done[0]}) ::close(fd);
-}
-
-// --- listing ----------------------------------------------------------------
-
-TEST_CASE("smh::list() describes every smh segment and skips everything else") {
-    auto numbers = SharedMemoryHandlee<std::int32_t>::create(100);
-    auto points = SharedMemoryHandlee<geo::Point>::create(3);
-    const auto foreign = unique_name();
-    const auto fifo = unique_name();
-    smh_test::segment_guard guard_foreign(foreign), guard_fifo(fifo);
-    smh_test::write_raw_segment(foreign, std::string(4096, 'z'));
-    // A FIFO could block a reader that opens it without O_NONBLOCK.
-    REQUIRE(::mkfifo(("/dev/shm/" + fifo).c_str(), 0600) == 0);
-
-    const auto before = std::chrono::system_clock::now() - std::chrono::minutes(1);
-    const auto all = smh::list();
-    CHECK(std::ranges::is_sorted(all, {}, &smh::segment_info::name));
-    CHECK_FALSE(listed(foreign));
-    CHECK_FALSE(listed(fifo));
-
-    const auto info = listed(numbers.name());
-    REQUIRE(info);
-    CHECK(info->type_name == "int32");
-    CHECK(info->element_size == 4);
-    CHECK(info->element_count == 100);
-    CHECK(info->bytes == 256 + 400);
-    CHECK(info->creator_pid == ::getpid());
-    CHECK(info->owner_pid == ::getpid());
-    CHECK(info->owner_alive);
-    CHECK(info->ready);
-    CHECK(info->created > before);
-    CHECK(info->created <= std::chrono::system_clock::now());
-
-    const auto point_info = listed(points.name());
-    REQUIRE(point_info);
-    CHECK(point_info->type_name == "geo::Point");
-    CHECK(point_info->element_size == sizeof(geo::Point));
-}
-
-TEST_CASE("an owner change abandoned by a process that died is taken over, or collected",
-          "[orphans]") {
-    const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    auto shm = SharedMemoryHandlee<int>::create(name, 4);
-    REQUIRE(shm.release());
-    // A process (now gone) claimed the record and died before finishing.
-    const std::int64_t claimed_by_the_dead = -0x7ffffff0;
-    smh_test::overwrite_raw_segment(
-        name, offsetof(smh::detail::segment_header, owner_pid),
-        {reinterpret_cast<const char*>(&claimed_by_the_dead), sizeof claimed_by_the_dead});
-    CHECK_FALSE(shm.is_owner());
-
-    SECTION("adopt() takes it over") {
-        auto adopter = smh::attach<int>(name);
-        CHECK(adopter.adopt());
-        CHECK(adopter.is_owner());
-        CHECK(listed(name)->owner_pid == ::getpid());
-    }
-    SECTION("remove_orphans() removes it") {
-        CHECK(std::ranges::count(smh::remove_orphans(), name) == 1);
-        CHECK_FALSE(segment_exists(name));
-    }
-}
-
-TEST_CASE("an owner whose main thread has exited while other threads run is alive", "[orphans]") {
-    const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    const pid_t owner = smh_test::start_program({SMH_TEST_HELPER, "create-leader-exit", name, "4"});
-    // Wait until the segment exists and the leader shows as a zombie.
-    for (int i = 0; i < 5000; ++i) {
-        const auto status = smh::detail::os::read_process_status(owner);
-        if (status && status->state == 'Z' && segment_exists(name)) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    CHECK(smh::detail::os::read_process_status(owner)->state == 'Z');
-    CHECK(std::ranges::count(smh::remove_orphans(), name) == 0);
-    CHECK(segment_exists(name));
-
-    ::kill(owner, SIGKILL);
-    smh_test::wait_for(owner, std::chrono::seconds(10));
-    CHECK(std::ranges::count(smh::remove_orphans(), name) == 1);
 }

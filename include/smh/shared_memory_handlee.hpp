@@ -530,7 +530,7 @@ private:
     std::size_t size_ = 0;
     std::string name_;
     detail::os::segment_hold hold_; // what keeps the name ours (POSIX) or alive (Windows)
-    std::uint64_t token_ = 0; // set while this object created or adopted the segment
+    std::uint64_t token_ = 0;       // set while this object created or adopted the segment
     bool unlinked_ = false;
 };
 

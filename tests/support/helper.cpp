@@ -1,4 +1,4 @@
-// A separate program the tests start with posix_spawn, so that a segment is
+// A separate program the tests start (posix_spawn, CreateProcess), so that a segment is
 // shared with a process that did not fork from the test. Exit codes: 0 done,
 // 1 the data was not as expected, 2 bad usage, 3 other failure, 10 + errc for
 // an smh::error (its message goes to stderr).
@@ -10,14 +10,12 @@
 //   helper create-run TYPE COUNT SEED PROGRAM...
 //        create, write SEED, run `PROGRAM... answer TYPE NAME SEED`, verify SEED + 1
 //   helper create-exit NAME COUNT            create, then return (owner exits)
-//   helper create-kill NAME COUNT            create, then SIGKILL itself (no cleanup)
+//   helper create-kill NAME COUNT            create, then kill itself (no cleanup)
+//   helper create-wait NAME COUNT            create, write 7 to element 0, wait to be killed
 //   helper create-release NAME COUNT SEED    create, write SEED, release(), exit
 //   helper create-leader-exit NAME COUNT     create, start a thread, end the main thread
 //                                            (pthread_exit): the process lives on
-#include <pthread.h>
-#include <signal.h>
-#include <unistd.h>
-
+#include <chrono>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -27,6 +25,10 @@
 #include "support.hpp"
 
 namespace {
+
+[[noreturn]] void wait_forever() {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
 
 int run(const std::vector<std::string>& args) {
     if (args.size() < 3) return 2;
@@ -40,14 +42,16 @@ int run(const std::vector<std::string>& args) {
     }
     if (command == "create-leader-exit") {
         static auto shm = smh::create<int>(args[1], std::stoul(args[2]));
-        std::thread([] {
-            for (;;) ::pause();
-        }).detach();
-        ::pthread_exit(nullptr);
+        std::thread(wait_forever).detach();
+        smh_test::exit_main_thread();
     }
-    if (command == "create-exit" || command == "create-kill") {
+    if (command == "create-exit" || command == "create-kill" || command == "create-wait") {
         auto shm = smh::create<int>(args[1], std::stoul(args[2]));
-        if (command == "create-kill") ::kill(::getpid(), SIGKILL);
+        if (command == "create-kill") smh_test::kill_self();
+        if (command == "create-wait") {
+            shm[0] = 7;
+            wait_forever();
+        }
         return 0;
     }
     if (command == "create-run" && args.size() >= 5) {

@@ -13,8 +13,8 @@ namespace {
 
 std::set<std::string> leftovers() {
     std::set<std::string> names;
-    for (const auto& name : smh_test::shm_entries(smh_test::name_prefix())) names.insert(name);
-    for (const auto& name : smh_test::segments_created_by(::getpid())) names.insert(name);
+    for (auto& name : smh_test::leftover_segments(smh_test::name_prefix()))
+        names.insert(std::move(name));
     return names;
 }
 
@@ -27,7 +27,7 @@ int main(int argc, char* argv[]) {
         std::cerr << "FAILED: the tests left " << left.size() << " segment(s) behind:";
         for (const auto& name : left) {
             std::cerr << ' ' << name;
-            ::shm_unlink(("/" + name).c_str());
+            smh_test::remove_leftover(name);
         }
         std::cerr << '\n';
         if (result == 0) result = 1;

@@ -1,180 +1,73 @@
-// Helpers shared by the test files: fresh names, guards that remove what a
-// test created, and real child processes (forked or spawned) with timeouts.
+// Helpers shared by the test files: fresh names, raw (non-smh) segments, and
+// real child processes with timeouts. The platform half (support_posix.hpp or
+// support_windows.hpp, the tests' only platform switch) defines the same
+// names for both: current_pid, segment_exists, raw_segment, write_raw_segment,
+// overwrite_raw_segment, read_raw_segment, stored_size,
+// zero_length_segments_exist, start_program, wait_for, kill_program,
+// kill_self, exit_main_thread, leftover_segments and remove_leftover.
 #pragma once
 
 #include <smh/shared_memory_handlee.hpp>
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
-#include <cstdint>
-#include <cstring>
-#include <fstream>
-#include <functional>
-#include <stdexcept>
+#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
-
-extern char** environ;
 
 namespace smh_test {
 
-// "smh-test-<pid>-<counter>-<random>": unique across processes running in
-// parallel and across reruns; the prefix lets leak checks find them.
-inline std::string name_prefix() { return "smh-test-" + std::to_string(::getpid()) + "-"; }
-
-inline std::string unique_name() {
-    static std::atomic<unsigned> counter{0};
-    static const auto salt = static_cast<unsigned>(
-        std::chrono::steady_clock::now().time_since_epoch().count() & 0xffffff);
-    return name_prefix() + std::to_string(counter++) + "-" + std::to_string(salt);
-}
-
-inline bool segment_exists(const std::string& name) {
-    const int fd = ::shm_open(("/" + name).c_str(), O_RDONLY, 0);
-    if (fd < 0) return false;
-    ::close(fd);
-    return true;
-}
-
-// Removes the name on scope exit, whatever the test did with it.
-struct segment_guard {
-    std::string name;
-    explicit segment_guard(std::string n)
-        : name(std::move(n)) {}
-    segment_guard(const segment_guard&) = delete;
-    segment_guard& operator=(const segment_guard&) = delete;
-    ~segment_guard() { ::shm_unlink(("/" + name).c_str()); }
-};
-
-// Creates a segment that is not smh's: exactly `bytes`, mode 0600.
-inline void write_raw_segment(const std::string& name, const std::string& bytes) {
-    const int fd = ::shm_open(("/" + name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
-    const bool ok = ::ftruncate(fd, static_cast<off_t>(bytes.size())) == 0 &&
-                    (bytes.empty() || ::pwrite(fd, bytes.data(), bytes.size(), 0) ==
-                                          static_cast<ssize_t>(bytes.size()));
-    ::close(fd);
-    if (!ok) throw std::runtime_error("writing raw segment " + name);
-}
-
-// Writes `bytes` at `offset` of an existing segment, in place.
-inline void overwrite_raw_segment(const std::string& name, std::size_t offset,
-                                  const std::string& bytes) {
-    const int fd = ::shm_open(("/" + name).c_str(), O_RDWR, 0);
-    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
-    const auto written = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
-    ::close(fd);
-    if (written != static_cast<ssize_t>(bytes.size()))
-        throw std::runtime_error("overwriting raw segment " + name);
-}
-
-inline std::string read_raw_segment(const std::string& name, std::size_t bytes) {
-    const int fd = ::shm_open(("/" + name).c_str(), O_RDONLY, 0);
-    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
-    std::string out(bytes, '\0');
-    const auto got = ::pread(fd, out.data(), bytes, 0);
-    ::close(fd);
-    out.resize(got < 0 ? 0 : static_cast<std::size_t>(got));
-    return out;
-}
-
-// Names in `directory`, without "." and "..".
-inline std::vector<std::string> directory_entries(const char* directory) {
-    std::vector<std::string> names;
-    if (DIR* dir = ::opendir(directory)) {
-        while (const dirent* entry = ::readdir(dir)) {
-            const std::string name = entry->d_name;
-            if (name != "." && name != "..") names.push_back(name);
-        }
-        ::closedir(dir);
-    }
-    return names;
-}
-
-// Names in /dev/shm starting with `prefix`.
-inline std::vector<std::string> shm_entries(const std::string& prefix) {
-    std::vector<std::string> names;
-    for (auto& name : directory_entries("/dev/shm"))
-        if (name.rfind(prefix, 0) == 0) names.push_back(std::move(name));
-    return names;
-}
-
-// smh segments whose header says `pid` created them. Through smh::list(),
-// which never blocks on a FIFO another test put in /dev/shm.
-inline std::vector<std::string> segments_created_by(pid_t pid) {
-    std::vector<std::string> found;
-    for (const auto& info : smh::list())
-        if (info.creator_pid == pid) found.push_back(info.name);
-    return found;
-}
-
 struct process_result {
-    bool exited = false; // false: killed by a signal or by the timeout
+    bool exited = false; // false: killed by a signal (POSIX) or by the timeout
     int exit_code = -1;
     int signal = 0;
     bool timed_out = false;
 };
 
-inline process_result wait_for(pid_t pid, std::chrono::seconds timeout) {
-    process_result result;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    int status = 0;
-    for (;;) {
-        const pid_t done = ::waitpid(pid, &status, WNOHANG);
-        if (done == pid) break;
-        if (done < 0) return result;
-        if (std::chrono::steady_clock::now() > deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            result.timed_out = true;
-            return result;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+// Every name unique_name() has given out in this process, for the leak check.
+class issued_names {
+public:
+    static void add(const std::string& name) {
+        const std::lock_guard lock(mutex());
+        names().push_back(name);
     }
-    if (WIFEXITED(status)) {
-        result.exited = true;
-        result.exit_code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        result.signal = WTERMSIG(status);
+    static std::vector<std::string> all() {
+        const std::lock_guard lock(mutex());
+        return names();
     }
-    return result;
-}
 
-// Forks; the child runs `body` (plain checks, no Catch2 macros) and exits 0
-// when it returns true, 1 when false, 2 when it throws.
-inline process_result run_in_child(const std::function<bool()>& body,
-                                   std::chrono::seconds timeout = std::chrono::seconds(60)) {
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        int code = 2;
-        try {
-            code = body() ? 0 : 1;
-        } catch (...) {}
-        ::_exit(code);
+private:
+    static std::mutex& mutex() {
+        static std::mutex m;
+        return m;
     }
-    return wait_for(pid, timeout);
-}
+    static std::vector<std::string>& names() {
+        static std::vector<std::string> v;
+        return v;
+    }
+};
 
-// Starts a program (posix_spawn: a new image, not a fork); returns its pid.
-inline pid_t start_program(std::vector<std::string> args) {
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-        throw std::runtime_error("posix_spawn " + args[0] + " failed");
-    return pid;
+} // namespace smh_test
+
+#if defined(_WIN32)
+#include "support_windows.hpp"
+#else
+#include "support_posix.hpp"
+#endif
+
+namespace smh_test {
+
+// "smh-test-<pid>-<counter>-<random>": unique across processes running in
+// parallel and across reruns; the prefix lets leak checks find them.
+inline std::string name_prefix() { return "smh-test-" + std::to_string(current_pid()) + "-"; }
+
+inline std::string unique_name() {
+    static std::atomic<unsigned> counter{0};
+    static const auto salt = static_cast<unsigned>(
+        std::chrono::steady_clock::now().time_since_epoch().count() & 0xffffff);
+    auto name = name_prefix() + std::to_string(counter++) + "-" + std::to_string(salt);
+    issued_names::add(name);
+    return name;
 }
 
 // Starts a program and waits for it.
@@ -194,34 +87,6 @@ inline process_result run_helper(std::vector<std::string> args) {
 // The helper's exit code for an smh::error with code `e`.
 inline int exit_code_for(smh::errc e) { return 10 + static_cast<int>(e); }
 
-} // namespace smh_test
-
-namespace smh_test {
-
-// Resident bytes of the mapping that contains `address` (/proc/self/smaps Rss).
-inline std::size_t resident_bytes(const void* address) {
-    std::ifstream smaps("/proc/self/smaps");
-    const auto target = reinterpret_cast<std::uintptr_t>(address);
-    bool inside = false;
-    for (std::string line; std::getline(smaps, line);) {
-        const auto dash = line.find('-');
-        const auto space = line.find(' ');
-        if (dash != std::string::npos && space != std::string::npos && dash < space &&
-            line.find(':') > space) {
-            const auto begin = std::stoull(line.substr(0, dash), nullptr, 16);
-            const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
-            inside = begin <= target && target < end;
-        } else if (inside && line.rfind("Rss:", 0) == 0) {
-            return std::stoull(line.substr(4)) * 1024;
-        }
-    }
-    return 0;
-}
-
-} // namespace smh_test
-
-namespace smh_test {
-
 // The smh::errc that `operation` throws (its what() into *message), or
 // errc{} (0) when it throws nothing.
 template <class F>
@@ -233,47 +98,6 @@ smh::errc error_of(F&& operation, std::string* message = nullptr) {
         return static_cast<smh::errc>(e.code().value());
     }
     return smh::errc{};
-}
-
-} // namespace smh_test
-
-namespace smh_test {
-
-struct captured {
-    process_result result;
-    std::string out; // standard output
-    std::string err; // standard error
-};
-
-// Runs a program with its standard output and error captured.
-inline captured run_captured(std::vector<std::string> args) {
-    int out_pipe[2], err_pipe[2];
-    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-    ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    if (spawned != 0) throw std::runtime_error("posix_spawn " + args[0] + " failed");
-    captured c;
-    auto drain = [](int fd, std::string& into) {
-        char buffer[4096];
-        for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
-            into.append(buffer, static_cast<std::size_t>(n));
-        ::close(fd);
-    };
-    std::thread err_reader(drain, err_pipe[0], std::ref(c.err));
-    drain(out_pipe[0], c.out);
-    err_reader.join();
-    c.result = wait_for(pid, std::chrono::seconds(60));
-    return c;
 }
 
 } // namespace smh_test

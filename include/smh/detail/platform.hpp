@@ -3,7 +3,7 @@
 #pragma once
 
 #if defined(_WIN32)
-#error "smh: the Windows implementation (platform_windows.hpp) is not written yet"
+#include "platform_windows.hpp"
 #else
 #include "platform_posix.hpp"
 #endif

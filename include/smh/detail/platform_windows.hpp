@@ -40,6 +40,7 @@
 #include <cstdint>      // fixed-width values
 #include <cstring>      // std::memcpy of the header
 #include <limits>       // the largest mappable size
+#include <memory>       // std::unique_ptr of a section
 #include <optional>     // header snapshots
 #include <random>       // std::random_device: RtlGenRandom on Windows
 #include <string>       // names, messages
@@ -62,8 +63,13 @@ struct file_identity {
     bool operator==(const file_identity&) const = default;
 };
 
+// Sections live on the heap, so that handing one over moves a pointer: Boost's
+// own move of windows_shared_memory copies an uninitialised member (g++ 12
+// reports it under -Werror=maybe-uninitialized).
+using section_ptr = std::unique_ptr<bip::windows_shared_memory>;
+
 struct opened_segment {
-    bip::windows_shared_memory file;
+    section_ptr file;
     bip::mapped_region region;
     std::uint64_t size = 0;
     file_identity identity;
@@ -181,9 +187,9 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
         throw_native(ERROR_NOT_ENOUGH_MEMORY, op, name, "CreateFileMapping");
     opened_segment segment;
     try {
-        segment.file = bip::windows_shared_memory(bip::create_only, name.c_str(), bip::read_write,
-                                                  static_cast<std::size_t>(bytes),
-                                                  permissions_for(permissions));
+        segment.file = std::make_unique<bip::windows_shared_memory>(
+            bip::create_only, name.c_str(), bip::read_write, static_cast<std::size_t>(bytes),
+            permissions_for(permissions));
     } catch (const bip::interprocess_exception& e) {
         if (names_another_kind_of_object(e))
             throw_error(errc::already_exists, op, name,
@@ -191,10 +197,10 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
                         std::error_code(e.get_native_error(), native_category()));
         rethrow_boost(e, op, name, "CreateFileMapping");
     }
-    segment.size = section_size(segment.file);
+    segment.size = section_size(*segment.file);
     try {
-        segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
-                                            static_cast<std::size_t>(bytes));
+        segment.region =
+            bip::mapped_region(*segment.file, bip::read_write, 0, static_cast<std::size_t>(bytes));
     } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "MapViewOfFile"); }
     return segment;
 }
@@ -239,8 +245,8 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
                                    bool writable) {
     opened_segment segment;
     try {
-        segment.file = bip::windows_shared_memory(bip::open_only, name.c_str(),
-                                                  writable ? bip::read_write : bip::read_only);
+        segment.file = std::make_unique<bip::windows_shared_memory>(
+            bip::open_only, name.c_str(), writable ? bip::read_write : bip::read_only);
     } catch (const bip::interprocess_exception& e) {
         if (names_another_kind_of_object(e))
             throw_error(errc::os_error, operation, name,
@@ -248,7 +254,7 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
                         std::error_code(e.get_native_error(), native_category()));
         rethrow_boost(e, operation, name, "OpenFileMapping");
     }
-    segment.size = section_size(segment.file);
+    segment.size = section_size(*segment.file);
     return segment;
 }
 
@@ -261,7 +267,7 @@ inline void map_segment(opened_segment& segment, std::string_view operation, std
                     "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
     try {
         segment.region =
-            bip::mapped_region(segment.file, writable ? bip::read_write : bip::read_only, 0,
+            bip::mapped_region(*segment.file, writable ? bip::read_write : bip::read_only, 0,
                                static_cast<std::size_t>(segment.size));
     } catch (const bip::interprocess_exception& e) {
         rethrow_boost(e, operation, name, "MapViewOfFile");
@@ -271,7 +277,7 @@ inline void map_segment(opened_segment& segment, std::string_view operation, std
 // What a SharedMemoryHandlee keeps of its segment besides the mapping: its
 // handle, since the section (and its name) lives only while a handle does.
 struct segment_hold {
-    bip::windows_shared_memory section;
+    section_ptr section;
 };
 
 inline segment_hold hold(opened_segment& segment) noexcept { return {std::move(segment.file)}; }
@@ -282,8 +288,8 @@ enum class unlink_result { removed, gone, failed };
 // name goes as soon as no other process holds the segment. The mapping stays
 // valid. `removed` when this call gave up a handle, `gone` if none was left.
 inline unlink_result release_name(const std::string& /*name*/, segment_hold& hold) noexcept {
-    if (hold.section.get_mapping_handle().handle == nullptr) return unlink_result::gone;
-    bip::windows_shared_memory closed(std::move(hold.section));
+    if (!hold.section) return unlink_result::gone;
+    hold.section.reset();
     return unlink_result::removed;
 }
 
@@ -314,7 +320,7 @@ inline std::optional<header_snapshot> read_header(const std::string& name) {
     try {
         auto segment = open_segment(name, "inspect", false);
         if (segment.size < header_size) return std::nullopt;
-        segment.region = bip::mapped_region(segment.file, bip::read_only, 0, header_size);
+        segment.region = bip::mapped_region(*segment.file, bip::read_only, 0, header_size);
         header_snapshot snapshot{};
         std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
         snapshot.size = segment.size;

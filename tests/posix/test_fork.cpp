@@ -71,3 +71,14 @@ TEST_CASE("forked children adding to an atomic element lose no update") {
     }
     CHECK(counter[0].load() == 400'000);
 }
+
+#ifndef NDEBUG
+TEST_CASE("in a debug build, operator[] past the end stops the program with an assertion") {
+    auto shm = SharedMemoryHandlee<int>::create(4);
+    const auto child = smh_test::run_in_child([&] {
+        ::close(STDERR_FILENO); // keep the expected assertion message out of the log
+        return shm[4] == 0;
+    });
+    CHECK(child.signal == SIGABRT);
+}
+#endif

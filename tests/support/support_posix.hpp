@@ -1,0 +1,273 @@
+// The POSIX half of the test support (support.hpp includes it): raw segments
+// through shm_open, processes through fork and posix_spawn, and what only
+// POSIX has (a directory of segments, /proc).
+#pragma once
+
+#include <smh/shared_memory_handlee.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace smh_test {
+
+inline std::int64_t current_pid() { return ::getpid(); }
+
+inline bool segment_exists(const std::string& name) {
+    const int fd = ::shm_open(("/" + name).c_str(), O_RDONLY, 0);
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+}
+
+// Removes the name on scope exit, whatever the test did with it.
+struct segment_guard {
+    std::string name;
+    explicit segment_guard(std::string n)
+        : name(std::move(n)) {}
+    segment_guard(const segment_guard&) = delete;
+    segment_guard& operator=(const segment_guard&) = delete;
+    ~segment_guard() { ::shm_unlink(("/" + name).c_str()); }
+};
+
+// A segment that is not smh's, removed when this goes out of scope.
+class raw_segment {
+public:
+    explicit raw_segment(std::string name)
+        : guard_(std::move(name)) {}
+
+private:
+    segment_guard guard_;
+};
+
+// Creates a segment that is not smh's: exactly `bytes`, mode 0600.
+[[nodiscard]] inline raw_segment write_raw_segment(const std::string& name,
+                                                   const std::string& bytes) {
+    const int fd = ::shm_open(("/" + name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
+    raw_segment segment(name);
+    const bool ok = ::ftruncate(fd, static_cast<off_t>(bytes.size())) == 0 &&
+                    (bytes.empty() || ::pwrite(fd, bytes.data(), bytes.size(), 0) ==
+                                          static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+    if (!ok) throw std::runtime_error("writing raw segment " + name);
+    return segment;
+}
+
+// The size the OS gives a segment asked to hold `bytes`: exactly that here.
+inline std::size_t stored_size(std::size_t bytes) { return bytes; }
+
+// A segment of zero bytes can exist (an empty file).
+inline constexpr bool zero_length_segments_exist = true;
+
+// Writes `bytes` at `offset` of an existing segment, in place.
+inline void overwrite_raw_segment(const std::string& name, std::size_t offset,
+                                  const std::string& bytes) {
+    const int fd = ::shm_open(("/" + name).c_str(), O_RDWR, 0);
+    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
+    const auto written = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    ::close(fd);
+    if (written != static_cast<ssize_t>(bytes.size()))
+        throw std::runtime_error("overwriting raw segment " + name);
+}
+
+inline std::string read_raw_segment(const std::string& name, std::size_t bytes) {
+    const int fd = ::shm_open(("/" + name).c_str(), O_RDONLY, 0);
+    if (fd < 0) throw std::runtime_error("shm_open " + name + ": " + std::strerror(errno));
+    std::string out(bytes, '\0');
+    const auto got = ::pread(fd, out.data(), bytes, 0);
+    ::close(fd);
+    out.resize(got < 0 ? 0 : static_cast<std::size_t>(got));
+    return out;
+}
+
+// Names in `directory`, without "." and "..".
+inline std::vector<std::string> directory_entries(const char* directory) {
+    std::vector<std::string> names;
+    if (DIR* dir = ::opendir(directory)) {
+        while (const dirent* entry = ::readdir(dir)) {
+            const std::string name = entry->d_name;
+            if (name != "." && name != "..") names.push_back(name);
+        }
+        ::closedir(dir);
+    }
+    return names;
+}
+
+// Names in /dev/shm starting with `prefix`.
+inline std::vector<std::string> shm_entries(const std::string& prefix) {
+    std::vector<std::string> names;
+    for (auto& name : directory_entries("/dev/shm"))
+        if (name.rfind(prefix, 0) == 0) names.push_back(std::move(name));
+    return names;
+}
+
+// smh segments whose header says `pid` created them. Through smh::list(),
+// which never blocks on a FIFO another test put in /dev/shm.
+inline std::vector<std::string> segments_created_by(pid_t pid) {
+    std::vector<std::string> found;
+    for (const auto& info : smh::list())
+        if (info.creator_pid == pid) found.push_back(info.name);
+    return found;
+}
+
+inline process_result wait_for(pid_t pid, std::chrono::seconds timeout) {
+    process_result result;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    for (;;) {
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        if (done == pid) break;
+        if (done < 0) return result;
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            result.timed_out = true;
+            return result;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    if (WIFEXITED(status)) {
+        result.exited = true;
+        result.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        result.signal = WTERMSIG(status);
+    }
+    return result;
+}
+
+// Forks; the child runs `body` (plain checks, no Catch2 macros) and exits 0
+// when it returns true, 1 when false, 2 when it throws.
+inline process_result run_in_child(const std::function<bool()>& body,
+                                   std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        int code = 2;
+        try {
+            code = body() ? 0 : 1;
+        } catch (...) {}
+        ::_exit(code);
+    }
+    return wait_for(pid, timeout);
+}
+
+// Starts a program (posix_spawn: a new image, not a fork); returns its pid.
+inline pid_t start_program(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
+        throw std::runtime_error("posix_spawn " + args[0] + " failed");
+    return pid;
+}
+
+inline void kill_program(pid_t pid) { ::kill(pid, SIGKILL); }
+
+// Ends this process at once, as a crash would: no destructor runs.
+[[noreturn]] inline void kill_self() {
+    ::kill(::getpid(), SIGKILL);
+    ::_exit(137);
+}
+
+// Ends the main thread; the process lives on while another thread runs.
+[[noreturn]] inline void exit_main_thread() { ::pthread_exit(nullptr); }
+
+// Segments still there that this test process made: named with its prefix
+// (name_prefix(), defined in support.hpp) or created by it.
+inline std::vector<std::string> leftover_segments(const std::string& prefix) {
+    std::vector<std::string> names;
+    for (auto& name : shm_entries(prefix)) names.push_back(std::move(name));
+    for (auto& name : segments_created_by(::getpid()))
+        if (name.rfind(prefix, 0) != 0) names.push_back(std::move(name));
+    return names;
+}
+
+inline void remove_leftover(const std::string& name) { ::shm_unlink(("/" + name).c_str()); }
+
+} // namespace smh_test
+
+namespace smh_test {
+
+// Resident bytes of the mapping that contains `address` (/proc/self/smaps Rss).
+inline std::size_t resident_bytes(const void* address) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto target = reinterpret_cast<std::uintptr_t>(address);
+    bool inside = false;
+    for (std::string line; std::getline(smaps, line);) {
+        const auto dash = line.find('-');
+        const auto space = line.find(' ');
+        if (dash != std::string::npos && space != std::string::npos && dash < space &&
+            line.find(':') > space) {
+            const auto begin = std::stoull(line.substr(0, dash), nullptr, 16);
+            const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+            inside = begin <= target && target < end;
+        } else if (inside && line.rfind("Rss:", 0) == 0) {
+            return std::stoull(line.substr(4)) * 1024;
+        }
+    }
+    return 0;
+}
+
+} // namespace smh_test
+
+namespace smh_test {
+
+struct captured {
+    process_result result;
+    std::string out; // standard output
+    std::string err; // standard error
+};
+
+// Runs a program with its standard output and error captured.
+inline captured run_captured(std::vector<std::string> args) {
+    int out_pipe[2], err_pipe[2];
+    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+    ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    if (spawned != 0) throw std::runtime_error("posix_spawn " + args[0] + " failed");
+    captured c;
+    auto drain = [](int fd, std::string& into) {
+        char buffer[4096];
+        for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+            into.append(buffer, static_cast<std::size_t>(n));
+        ::close(fd);
+    };
+    std::thread err_reader(drain, err_pipe[0], std::ref(c.err));
+    drain(out_pipe[0], c.out);
+    err_reader.join();
+    c.result = wait_for(pid, std::chrono::seconds(60));
+    return c;
+}
+
+} // namespace smh_test
