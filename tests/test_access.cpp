@@ -76,4 +76,3 @@ TEST_CASE("lock-free atomic elements work through every accessor") {
     other[0]++;
     CHECK(shm[0].load() == 8);
 }
-

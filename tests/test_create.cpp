@@ -1,8 +1,6 @@
 // create: fresh names, exclusive names, zeroed elements, permissions.
 #include <catch2/catch.hpp>
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdint>
 
@@ -10,7 +8,6 @@
 #include "support.hpp"
 
 using smh::SharedMemoryHandlee;
-using smh_test::segment_guard;
 using smh_test::unique_name;
 
 TEST_CASE("create(length) makes an owned segment under a fresh, unpredictable name") {
@@ -61,14 +58,15 @@ TEST_CASE("create on a name that exists throws errc::already_exists and leaves i
         CHECK(smh_test::holds(again, 11));
     }
     SECTION("the name holds another program's bytes, e.g. an attacker's") {
-        segment_guard guard(name);
         const std::string foreign = "not an smh segment, and it must stay that way";
-        smh_test::write_raw_segment(name, foreign);
+        const auto foreign_segment = smh_test::write_raw_segment(name, foreign);
         CHECK_THROWS_MATCHES(SharedMemoryHandlee<char>::create(name, 4096), smh::error,
                              Catch::Predicate<smh::error>([](const smh::error& e) {
                                  return e.code() == smh::errc::already_exists;
                              }));
-        CHECK(smh_test::read_raw_segment(name, 4096) == foreign);
+        CHECK(smh_test::read_raw_segment(name, foreign.size()) == foreign);
+        CHECK(smh_test::read_raw_segment(name, 4096).size() ==
+              smh_test::stored_size(foreign.size()));
     }
 }
 
@@ -114,4 +112,3 @@ TEST_CASE("elements start at an offset aligned for the type and to a cache line"
     auto wide = SharedMemoryHandlee<Wide>::create(3);
     CHECK(reinterpret_cast<std::uintptr_t>(wide.data().data()) % 128 == 0);
 }
-

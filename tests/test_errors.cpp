@@ -72,4 +72,3 @@ TEST_CASE("a length of zero, or one whose byte size overflows, throws errc::inva
           }) == smh::errc::invalid_length);
     CHECK_FALSE(smh_test::segment_exists(name));
 }
-

@@ -1,4 +1,4 @@
-// Spawned programs (posix_spawn, a new image) share segments by name.
+// Spawned programs (posix_spawn or CreateProcess: a new image) share segments by name.
 #include <catch2/catch.hpp>
 
 #include "shared_types.hpp"
@@ -34,10 +34,13 @@ TEST_CASE("a spawned program attaching with the wrong type gets errc::type_misma
     CHECK(result.exit_code == smh_test::exit_code_for(smh::errc::type_mismatch));
 }
 
-TEST_CASE("a spawned program's attach to a removed name gets errc::not_found") {
-    auto shm = SharedMemoryHandlee<int>::create(4);
-    shm.unlink();
-    const auto result = run_helper({"attach", "int", shm.name()});
+TEST_CASE("a spawned program's attach to a segment that is gone gets errc::not_found") {
+    std::string name;
+    {
+        auto shm = SharedMemoryHandlee<int>::create(4);
+        name = shm.name();
+    }
+    const auto result = run_helper({"attach", "int", name});
     REQUIRE(result.exited);
     CHECK(result.exit_code == smh_test::exit_code_for(smh::errc::not_found));
 }

@@ -74,8 +74,7 @@ TEST_CASE("smh inspect prints one header, and exits 1 for a missing or foreign n
     CHECK(contains(missing.err, "not_found"));
 
     const auto foreign = unique_name();
-    smh_test::segment_guard guard(foreign);
-    smh_test::write_raw_segment(foreign, std::string(512, 'q'));
+    const auto foreign_segment = smh_test::write_raw_segment(foreign, std::string(512, 'q'));
     const auto refused = smh_cli({"inspect", foreign});
     CHECK(refused.result.exit_code == 1);
     CHECK(contains(refused.err, "corrupt_segment"));
@@ -85,8 +84,7 @@ TEST_CASE("smh rm removes smh segments and refuses anything else") {
     auto first = SharedMemoryHandlee<int>::create(unique_name(), 2);
     auto second = SharedMemoryHandlee<int>::create(unique_name(), 2);
     const auto foreign = unique_name();
-    smh_test::segment_guard guard(foreign);
-    smh_test::write_raw_segment(foreign, std::string(512, 'q'));
+    const auto foreign_segment = smh_test::write_raw_segment(foreign, std::string(512, 'q'));
 
     const auto run = smh_cli({"rm", first.name(), foreign, second.name()});
     CHECK(run.result.exit_code == 1); // one of three failed

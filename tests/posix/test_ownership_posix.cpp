@@ -24,26 +24,6 @@ using smh_test::unique_name;
 
 namespace {
 
-// A forked child that creates `name` (owner), reports ready through a pipe,
-// then waits to be killed.
-pid_t start_owner(const std::string& name) {
-    int ready[2];
-    REQUIRE(::pipe(ready) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        auto shm = SharedMemoryHandlee<int>::create(name, 4);
-        shm[0] = 7;
-        (void)!::write(ready[1], "r", 1);
-        for (;;) ::pause();
-    }
-    char byte = 0;
-    REQUIRE(::read(ready[0], &byte, 1) == 1);
-    ::close(ready[0]);
-    ::close(ready[1]);
-    return pid;
-}
-
 std::optional<smh::segment_info> listed(const std::string& name) {
     for (auto& info : smh::list())
         if (info.name == name) return info;
@@ -214,8 +194,8 @@ TEST_CASE("smh::list() describes every smh segment and skips everything else") {
     auto points = SharedMemoryHandlee<geo::Point>::create(3);
     const auto foreign = unique_name();
     const auto fifo = unique_name();
-    smh_test::segment_guard guard_foreign(foreign), guard_fifo(fifo);
-    smh_test::write_raw_segment(foreign, std::string(4096, 'z'));
+    smh_test::segment_guard guard_fifo(fifo);
+    const auto foreign_segment = smh_test::write_raw_segment(foreign, std::string(4096, 'z'));
     // A FIFO could block a reader that opens it without O_NONBLOCK.
     REQUIRE(::mkfifo(("/dev/shm/" + fifo).c_str(), 0600) == 0);
 

@@ -165,7 +165,7 @@ TEST_CASE("remove_orphans removes the segments of owners that were killed, and n
     const auto orphan = unique_name();
     const auto live = unique_name();
     const auto foreign = unique_name();
-    smh_test::segment_guard guard_orphan(orphan), guard_foreign(foreign);
+    smh_test::segment_guard guard_orphan(orphan);
 
     // An owner that dies by SIGKILL leaves its segment behind...
     const auto killed = smh_test::run_helper({"create-kill", orphan, "8"});
@@ -177,7 +177,7 @@ TEST_CASE("remove_orphans removes the segments of owners that were killed, and n
 
     auto live_owner = SharedMemoryHandlee<int>::create(live, 8);
     const std::string foreign_bytes(4096, '\x7f');
-    smh_test::write_raw_segment(foreign, foreign_bytes);
+    const auto foreign_segment = smh_test::write_raw_segment(foreign, foreign_bytes);
 
     const auto removed = smh::remove_orphans();
     CHECK(std::count(removed.begin(), removed.end(), orphan) == 1);

@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -53,10 +54,16 @@ struct segment_guard {
 class raw_segment {
 public:
     explicit raw_segment(std::string name)
-        : guard_(std::move(name)) {}
+        : name_(std::move(name)) {}
+    raw_segment(raw_segment&& other) noexcept
+        : name_(std::exchange(other.name_, std::string())) {}
+    raw_segment& operator=(raw_segment&&) = delete;
+    ~raw_segment() {
+        if (!name_.empty()) ::shm_unlink(("/" + name_).c_str());
+    }
 
 private:
-    segment_guard guard_;
+    std::string name_;
 };
 
 // Creates a segment that is not smh's: exactly `bytes`, mode 0600.

@@ -1,0 +1,120 @@
+// What differs on Windows: a segment is a section of the paging file, not a
+// file, and lives exactly as long as some process holds a handle to it.
+// (POSIX counterparts: posix/test_posix_segments.cpp.)
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "support.hpp"
+
+using smh::SharedMemoryHandlee;
+using smh_test::error_of;
+using smh_test::segment_exists;
+using smh_test::unique_name;
+
+TEST_CASE("on Windows a segment lives while any handle holds it and is gone after the last") {
+    auto owner = std::make_unique<SharedMemoryHandlee<int>>(SharedMemoryHandlee<int>::create(4));
+    const auto name = owner->name();
+    auto attached = smh::attach<int>(name);
+    (*owner)[1] = 11;
+
+    owner.reset();               // the owner's destructor gives up its handle...
+    CHECK(segment_exists(name)); // ...and the attached one keeps the segment
+    CHECK(attached[1] == 11);
+    CHECK(smh::attach<int>(name)[1] == 11);
+
+    attached = SharedMemoryHandlee<int>();
+    CHECK_FALSE(segment_exists(name));
+    CHECK(error_of([&] { (void)smh::attach<int>(name); }) == smh::errc::not_found);
+}
+
+TEST_CASE("on Windows unlink() gives up this object's handle and keeps its mapping") {
+    auto owner = SharedMemoryHandlee<int>::create(4);
+    const auto name = owner.name();
+    auto attached = SharedMemoryHandlee<int>::attach(name);
+
+    CHECK(owner.unlink());       // gave up its handle
+    CHECK_FALSE(owner.unlink()); // nothing left to give up
+    owner[2] = 22;               // the mapping stays valid
+    CHECK(attached[2] == 22);
+    CHECK(segment_exists(name)); // the attached handle still holds it
+
+    // With no handle left the name is gone (Wine keeps it until the last
+    // view is unmapped too, so both objects are emptied).
+    CHECK(attached.unlink());
+    attached = SharedMemoryHandlee<int>();
+    owner = SharedMemoryHandlee<int>();
+    CHECK(error_of([&] { (void)smh::attach<int>(name); }) == smh::errc::not_found);
+}
+
+TEST_CASE("on Windows the segment of a killed owner goes with the process") {
+    const auto name = unique_name();
+    const auto killed = smh_test::run_helper({"create-kill", name, "8"});
+    CHECK(killed.exit_code == smh_test::killed_exit_code);
+    CHECK_FALSE(segment_exists(name));
+    CHECK(error_of([&] { (void)smh::attach<int>(name); }) == smh::errc::not_found);
+}
+
+TEST_CASE("on Windows a name taken by another kind of object is already_exists for create, "
+          "os_error for attach") {
+    const auto name = unique_name();
+    const smh_test::win_handle mutex(::CreateMutexA(nullptr, FALSE, name.c_str()));
+    REQUIRE(mutex.get() != nullptr);
+
+    std::string message;
+    CHECK(error_of([&] { (void)smh::create<int>(name, 4); }, &message) ==
+          smh::errc::already_exists);
+    CHECK_THAT(message, Catch::Contains("another kind of object"));
+    try {
+        (void)smh::attach<int>(name);
+        FAIL("attach did not throw");
+    } catch (const smh::error& e) {
+        CHECK(e.code() == smh::errc::os_error);
+        CHECK(e.native_code().value() == ERROR_INVALID_HANDLE);
+        CHECK_THAT(e.what(), Catch::Contains(name) && Catch::Contains("another kind of object"));
+    }
+}
+
+TEST_CASE("on Windows a segment is native shared memory: no file on disk") {
+    namespace fs = std::filesystem;
+    // Boost.Interprocess's portable shared_memory_object emulates POSIX
+    // segments with files under %ProgramData%/boost_interprocess; a native
+    // section leaves no file there, nor in the temporary directory.
+    const char* program_data = std::getenv("ProgramData");
+    REQUIRE(program_data != nullptr);
+    auto file_named = [&](const std::string& name) {
+        std::error_code error;
+        for (auto it = fs::recursive_directory_iterator(
+                 fs::path(program_data) / "boost_interprocess", error);
+             !error && it != fs::recursive_directory_iterator(); it.increment(error))
+            if (it->path().filename().string() == name) return true;
+        return fs::exists(fs::temp_directory_path() / name, error);
+    };
+    // (Under Wine, Boost's emulation itself fails with library_error, so it
+    // cannot serve here as an example of what the check would find.)
+    const auto name = unique_name();
+    auto shm = smh::create<int>(name, 1000);
+    auto attached = smh::attach<const int>(name);
+    CHECK(attached.size() == 1000);
+    CHECK_FALSE(file_named(name));
+    // It is a kernel section: OpenFileMapping finds it by name.
+    CHECK(segment_exists(name));
+}
+
+TEST_CASE("on Windows errors carry the Win32 code and its message") {
+    const auto name = unique_name();
+    try {
+        (void)smh::attach<int>(name);
+        FAIL("attach did not throw");
+    } catch (const smh::error& e) {
+        CHECK(e.code() == smh::errc::not_found);
+        CHECK(e.native_code().value() == ERROR_FILE_NOT_FOUND);
+        CHECK(e.native_code() == std::errc::no_such_file_or_directory);
+        CHECK_THAT(e.what(),
+                   Catch::Contains("OpenFileMapping") && Catch::Contains("Windows error 2"));
+    }
+}
