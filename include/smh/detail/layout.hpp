@@ -85,7 +85,7 @@ inline std::optional<std::uint64_t> segment_bytes_for(std::uint64_t data_offset,
                                                       std::uint64_t element_size,
                                                       std::uint64_t count) noexcept {
     constexpr std::uint64_t limit =
-        static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max());
+        static_cast<std::uint64_t>((std::numeric_limits<std::ptrdiff_t>::max)());
     if (element_size == 0 || count > (limit - data_offset) / element_size) return std::nullopt;
     return data_offset + count * element_size;
 }

@@ -15,8 +15,10 @@
 #include <boost/interprocess/permissions.hpp>           // security attributes
 #include <boost/interprocess/windows_shared_memory.hpp> // CreateFileMapping owner
 
-// <windows.h> without its min and max macros, which would break
-// std::numeric_limits<T>::max() here and in the code that includes us.
+// <windows.h> without its min and max macros. Our own code also writes
+// (std::numeric_limits<T>::max)(), for programs that included <windows.h>
+// earlier with the macros (MSVC's standard library survives them; MinGW's
+// libstdc++ does not, so that case is not tested here).
 #ifndef NOMINMAX
 #define NOMINMAX
 #define SMH_DEFINED_NOMINMAX
@@ -183,7 +185,7 @@ inline std::uint64_t section_size(const bip::windows_shared_memory& section) noe
 inline opened_segment create_segment(const std::string& name, std::uint64_t bytes,
                                      unsigned permissions) {
     constexpr std::string_view op = "create";
-    if (bytes > std::numeric_limits<std::size_t>::max())
+    if (bytes > (std::numeric_limits<std::size_t>::max)())
         throw_native(ERROR_NOT_ENOUGH_MEMORY, op, name, "CreateFileMapping");
     opened_segment segment;
     try {
@@ -262,7 +264,7 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
 inline void map_segment(opened_segment& segment, std::string_view operation, std::string_view name,
                         bool writable) {
     if (segment.size == 0) return;
-    if (segment.size > std::numeric_limits<std::size_t>::max())
+    if (segment.size > (std::numeric_limits<std::size_t>::max)())
         throw_error(errc::corrupt_segment, operation, name,
                     "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
     try {
