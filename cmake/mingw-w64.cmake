@@ -39,4 +39,4 @@ set(Boost_INCLUDE_DIR ${SMH_HOST_HEADERS} CACHE PATH "Boost headers (the host's)
 set(Boost_NO_BOOST_CMAKE ON CACHE BOOL "")
 set(SMH_CATCH2_HEADERS ${SMH_HOST_HEADERS} CACHE PATH "Catch2 headers (the host's)")
 find_path(SMH_CATCH2_CMAKE_DIR Catch.cmake PATHS /usr/lib/cmake/Catch2 /usr/share/cmake/Catch2
-          NO_CMAKE_FIND_ROOT_PATH NO_DEFAULT_PATH)
+          NO_CMAKE_FIND_ROOT_PATH NO_DEFAULT_PATH REQUIRED)

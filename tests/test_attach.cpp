@@ -194,6 +194,21 @@ TEST_CASE("attach waits for a segment whose creator is still preparing it") {
     }
 }
 
+TEST_CASE("attach gives a segment whose header is never written a second, then "
+          "errc::corrupt_segment") {
+    // All zeros, as a creator leaves it between sizing it and writing the header.
+    const auto name = unique_name();
+    const auto raw = smh_test::write_raw_segment(name, std::string(4096, '\0'));
+    const auto started = std::chrono::steady_clock::now();
+    std::string message;
+    CHECK(smh_test::error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); }, &message) ==
+          smh::errc::corrupt_segment);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    CHECK_THAT(message, Catch::Contains("never written"));
+    CHECK(waited >= std::chrono::milliseconds(500)); // it did wait for the creator...
+    CHECK(waited < std::chrono::milliseconds(4000)); // ...but not the 5 s creation timeout
+}
+
 TEST_CASE("an attached handle keeps the element count it checked at attach") {
     auto created = SharedMemoryHandlee<int>::create(10);
     auto attached = SharedMemoryHandlee<int>::attach(created.name());

@@ -367,11 +367,13 @@ public:
     // taking ownership at the same moment either wins (and keeps the name)
     // or finds the name gone.
     ~SharedMemoryHandlee() {
-        if (token_ == 0 || header_ == nullptr || unlinked_) return;
+        if (token_ == 0 || header_ == nullptr) return;
         const auto mine = me();
         if (!detail::claim_owner(*header_, mine, mine.pid)) return; // not (or no longer) ours
-        const bool gone =
-            detail::os::release_name(name_, hold_) != detail::os::unlink_result::failed;
+        // After unlink() the record is still cleared: on Windows others may
+        // hold the segment on, and must be able to adopt it.
+        const bool gone = unlinked_ || detail::os::release_name(name_, hold_) !=
+                                           detail::os::unlink_result::failed;
         detail::publish_owner(*header_, gone ? detail::owner_record{} : mine);
     }
 
@@ -524,7 +526,7 @@ private:
         return counter.fetch_add(1, std::memory_order_relaxed) + 1;
     }
 
-    boost::interprocess::mapped_region region_;
+    detail::os::mapping region_;
     detail::segment_header* header_ = nullptr; // in the mapping; read-only for const T
     T* elements_ = nullptr;
     std::size_t size_ = 0;

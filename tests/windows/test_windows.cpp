@@ -43,12 +43,28 @@ TEST_CASE("on Windows unlink() gives up this object's handle and keeps its mappi
     CHECK(attached[2] == 22);
     CHECK(segment_exists(name)); // the attached handle still holds it
 
-    // With no handle left the name is gone (Wine keeps it until the last
-    // view is unmapped too, so both objects are emptied).
+    // With no handle left the name is gone, though both still map the memory.
     CHECK(attached.unlink());
-    attached = SharedMemoryHandlee<int>();
-    owner = SharedMemoryHandlee<int>();
+    CHECK_FALSE(segment_exists(name));
     CHECK(error_of([&] { (void)smh::attach<int>(name); }) == smh::errc::not_found);
+    attached[3] = 33;
+    CHECK(owner[3] == 33);
+}
+
+TEST_CASE("on Windows the owner's unlink() alone makes a later attach throw not_found") {
+    auto owner = SharedMemoryHandlee<int>::create(4);
+    CHECK(owner.unlink());
+    CHECK(error_of([&] { (void)smh::attach<int>(owner.name()); }) == smh::errc::not_found);
+    CHECK(owner.is_owner());
+}
+
+TEST_CASE("on Windows an owner that unlinked and is gone leaves the segment to adopt") {
+    auto owner = std::make_unique<SharedMemoryHandlee<int>>(SharedMemoryHandlee<int>::create(4));
+    auto attached = smh::attach<int>(owner->name());
+    owner->unlink();
+    CHECK_FALSE(attached.adopt()); // the owner object still lives
+    owner.reset();
+    CHECK(attached.adopt());
 }
 
 TEST_CASE("on Windows the segment of a killed owner goes with the process") {

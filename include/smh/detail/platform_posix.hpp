@@ -44,11 +44,14 @@ struct file_identity {
     bool operator==(const file_identity&) const = default;
 };
 
+// A mapping of a segment, unmapped on destruction.
+using mapping = bip::mapped_region;
+
 // A segment opened by name and mapped whole. `file` is closed once the caller
 // no longer needs the descriptor; the mapping stays valid without it.
 struct opened_segment {
     bip::shared_memory_object file;
-    bip::mapped_region region;
+    mapping region;
     std::uint64_t size = 0;
     file_identity identity;
     std::chrono::milliseconds unchanged_for{}; // since the last size or content change
@@ -161,7 +164,7 @@ enum class populate { none, read, write };
 
 // Performance hints for a fresh mapping; a kernel that does not know one
 // (EINVAL) is not an error: the mapping works, only without the hint.
-inline void advise(bip::mapped_region& region, bool huge_pages, populate mode) noexcept {
+inline void advise(mapping& region, bool huge_pages, populate mode) noexcept {
     void* base = region.get_address();
     const std::size_t size = region.get_size();
     if (base == nullptr || size == 0) return;

@@ -4,38 +4,24 @@
 // mapped_region (MapViewOfFile). Process liveness uses the Win32 API directly.
 //
 // Lifetime differs from POSIX: a section has no name to unlink. The kernel
-// destroys it, name included, when the last handle to it is closed (Wine
-// also waits for the last view to be unmapped), so every SharedMemoryHandlee
-// keeps its handle open while it lives, and nothing can outlive the processes
-// that use it (there are no orphans to collect).
+// destroys its name when the last handle to it is closed (and its memory
+// once the last view is unmapped too), so every SharedMemoryHandlee keeps
+// its handle open while it lives, and nothing can outlive the processes that
+// use it (there are no orphans to collect).
 #pragma once
 
 #include <boost/interprocess/exceptions.hpp>            // interprocess_exception
-#include <boost/interprocess/mapped_region.hpp>         // MapViewOfFile owner
 #include <boost/interprocess/permissions.hpp>           // security attributes
 #include <boost/interprocess/windows_shared_memory.hpp> // CreateFileMapping owner
 
-// <windows.h> without its min and max macros. Our own code also writes
-// (std::numeric_limits<T>::max)(), for programs that included <windows.h>
-// earlier with the macros (MSVC's standard library survives them; MinGW's
-// libstdc++ does not, so that case is not tested here).
+// <windows.h> without its min and max macros, which clash with the standard
+// library's names. Like Asio, we define NOMINMAX unless the program did; it
+// then stays defined. Include <windows.h> before smh to choose otherwise: our
+// own code writes (std::numeric_limits<T>::max)(), so it works either way.
 #ifndef NOMINMAX
 #define NOMINMAX
-#define SMH_DEFINED_NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#define SMH_DEFINED_WIN32_LEAN_AND_MEAN
 #endif
 #include <windows.h>
-#ifdef SMH_DEFINED_NOMINMAX
-#undef NOMINMAX
-#undef SMH_DEFINED_NOMINMAX
-#endif
-#ifdef SMH_DEFINED_WIN32_LEAN_AND_MEAN
-#undef WIN32_LEAN_AND_MEAN
-#undef SMH_DEFINED_WIN32_LEAN_AND_MEAN
-#endif
 
 #include <atomic>       // the cached start time
 #include <chrono>       // unchanged_for
@@ -65,6 +51,37 @@ struct file_identity {
     bool operator==(const file_identity&) const = default;
 };
 
+// A view of a section (MapViewOfFile), unmapped on destruction. Not Boost's
+// mapped_region: that duplicates the section handle and keeps the copy while
+// mapped, which would keep the name alive after unlink() gave ours up.
+class mapping {
+public:
+    mapping() noexcept = default;
+    mapping(void* address, std::size_t size) noexcept
+        : address_(address),
+          size_(size) {}
+    mapping(mapping&& other) noexcept
+        : address_(std::exchange(other.address_, nullptr)),
+          size_(std::exchange(other.size_, 0)) {}
+    mapping& operator=(mapping&& other) noexcept {
+        mapping(std::move(other)).swap(*this);
+        return *this;
+    }
+    ~mapping() {
+        if (address_) ::UnmapViewOfFile(address_);
+    }
+    void swap(mapping& other) noexcept {
+        std::swap(address_, other.address_);
+        std::swap(size_, other.size_);
+    }
+    void* get_address() const noexcept { return address_; }
+    std::size_t get_size() const noexcept { return size_; }
+
+private:
+    void* address_ = nullptr;
+    std::size_t size_ = 0;
+};
+
 // Sections live on the heap, so that handing one over moves a pointer: Boost's
 // own move of windows_shared_memory copies an uninitialised member (g++ 12
 // reports it under -Werror=maybe-uninitialized).
@@ -72,7 +89,7 @@ using section_ptr = std::unique_ptr<bip::windows_shared_memory>;
 
 struct opened_segment {
     section_ptr file;
-    bip::mapped_region region;
+    mapping region;
     std::uint64_t size = 0;
     file_identity identity;
     // Windows records no change time for a section. Zero lets attach wait (a
@@ -148,6 +165,15 @@ inline int last_native_error() noexcept { return static_cast<int>(::GetLastError
                 std::error_code(value, native_category()));
 }
 
+// Maps the first `size` bytes of the open section.
+inline mapping map_view(const bip::windows_shared_memory& section, bool writable, std::size_t size,
+                        std::string_view operation, std::string_view name) {
+    void* address = ::MapViewOfFile(section.get_mapping_handle().handle,
+                                    writable ? FILE_MAP_WRITE : FILE_MAP_READ, 0, 0, size);
+    if (address == nullptr) throw_native(last_native_error(), operation, name, "MapViewOfFile");
+    return {address, size};
+}
+
 [[noreturn]] inline void rethrow_boost(const bip::interprocess_exception& e,
                                        std::string_view operation, std::string_view name,
                                        std::string_view what_failed) {
@@ -193,17 +219,20 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
             bip::create_only, name.c_str(), bip::read_write, static_cast<std::size_t>(bytes),
             permissions_for(permissions));
     } catch (const bip::interprocess_exception& e) {
+        const std::error_code code(e.get_native_error(), native_category());
         if (names_another_kind_of_object(e))
             throw_error(errc::already_exists, op, name,
-                        "the name belongs to another kind of object (a mutex, an event...)",
-                        std::error_code(e.get_native_error(), native_category()));
+                        "the name belongs to another kind of object (a mutex, an event...)", code);
+        // Our names never reach a namespace that needs a privilege to create
+        // in (no '\\'), so a denial means the section exists and is another
+        // user's: EEXIST on POSIX, whatever the existing file's mode.
+        if (e.get_native_error() == ERROR_ACCESS_DENIED)
+            throw_error(errc::already_exists, op, name,
+                        "the name exists and this user may not open it", code);
         rethrow_boost(e, op, name, "CreateFileMapping");
     }
     segment.size = section_size(*segment.file);
-    try {
-        segment.region =
-            bip::mapped_region(*segment.file, bip::read_write, 0, static_cast<std::size_t>(bytes));
-    } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "MapViewOfFile"); }
+    segment.region = map_view(*segment.file, true, static_cast<std::size_t>(bytes), op, name);
     return segment;
 }
 
@@ -237,7 +266,7 @@ inline void prefetch(void* base, std::size_t size) noexcept {
 // Performance hints for a fresh mapping. Populate reads the pages in with
 // PrefetchVirtualMemory; huge pages are not available here (large-page
 // sections need SEC_LARGE_PAGES at creation and the SeLockMemoryPrivilege).
-inline void advise(bip::mapped_region& region, bool /*huge_pages*/, populate mode) noexcept {
+inline void advise(mapping& region, bool /*huge_pages*/, populate mode) noexcept {
     if (mode != populate::none && region.get_address() != nullptr && region.get_size() != 0)
         prefetch(region.get_address(), region.get_size());
 }
@@ -267,13 +296,8 @@ inline void map_segment(opened_segment& segment, std::string_view operation, std
     if (segment.size > (std::numeric_limits<std::size_t>::max)())
         throw_error(errc::corrupt_segment, operation, name,
                     "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
-    try {
-        segment.region =
-            bip::mapped_region(*segment.file, writable ? bip::read_write : bip::read_only, 0,
-                               static_cast<std::size_t>(segment.size));
-    } catch (const bip::interprocess_exception& e) {
-        rethrow_boost(e, operation, name, "MapViewOfFile");
-    }
+    segment.region =
+        map_view(*segment.file, writable, static_cast<std::size_t>(segment.size), operation, name);
 }
 
 // What a SharedMemoryHandlee keeps of its segment besides the mapping: its
@@ -302,9 +326,12 @@ struct segment_directory {
     static constexpr bool available = false;
 };
 
+// Whether the name is taken: by a section (ours to open or not) or by
+// another kind of object.
 inline bool segment_exists(const std::string& name) noexcept {
     const HANDLE section = ::OpenFileMappingA(FILE_MAP_READ, FALSE, name.c_str());
-    if (section == nullptr) return ::GetLastError() == ERROR_ACCESS_DENIED;
+    if (section == nullptr)
+        return ::GetLastError() == ERROR_ACCESS_DENIED || ::GetLastError() == ERROR_INVALID_HANDLE;
     ::CloseHandle(section);
     return true;
 }
@@ -322,7 +349,7 @@ inline std::optional<header_snapshot> read_header(const std::string& name) {
     try {
         auto segment = open_segment(name, "inspect", false);
         if (segment.size < header_size) return std::nullopt;
-        segment.region = bip::mapped_region(*segment.file, bip::read_only, 0, header_size);
+        segment.region = map_view(*segment.file, false, header_size, "inspect", name);
         header_snapshot snapshot{};
         std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
         snapshot.size = segment.size;
@@ -367,15 +394,18 @@ inline std::uint64_t own_start_time(std::int64_t /*pid*/) noexcept {
 }
 
 // Whether the process recorded as (pid, start_time) still runs; start_time 0
-// checks the pid alone. A process that exists but denies us access is alive.
+// checks the pid alone. PROCESS_QUERY_LIMITED_INFORMATION is granted on
+// nearly every process, other users' included; one that still denies it
+// exists, and counts as alive.
 inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
     if (pid <= 0 || pid > std::int64_t{0xffffffff}) return false;
-    const process_handle process(::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE,
-                                               FALSE, static_cast<DWORD>(pid)));
+    const process_handle process(
+        ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(pid)));
     if (!process.handle) return ::GetLastError() == ERROR_ACCESS_DENIED;
+    if (start_time != 0 && creation_time(process.handle) != start_time) return false; // reused
     // An exited process stays openable while anyone holds a handle to it.
-    if (::WaitForSingleObject(process.handle, 0) != WAIT_TIMEOUT) return false;
-    return start_time == 0 || creation_time(process.handle) == start_time;
+    DWORD exit_code = 0;
+    return ::GetExitCodeProcess(process.handle, &exit_code) && exit_code == STILL_ACTIVE;
 }
 
 // 64 bits from the OS's random source: std::random_device is RtlGenRandom
