@@ -587,10 +587,6 @@ inline bool owner_alive(const segment_header& header) noexcept {
     return header.owner_pid > 0 && os::process_alive(header.owner_pid, header.owner_start_time);
 }
 
-} // namespace detail
-
-namespace detail {
-
 inline segment_info describe(const std::string& name, const os::header_snapshot& snapshot) {
     const auto& header = snapshot.header;
     segment_info info;
@@ -628,10 +624,6 @@ inline os::header_snapshot read_smh_header(std::string_view name, std::string_vi
         throw_error(problem->code, operation, name, problem->why);
     return *snapshot;
 }
-
-} // namespace detail
-
-namespace detail {
 
 // list(), remove() and remove_orphans() need segments that are files in a
 // directory (POSIX). Their template parameter only defers this check to a
