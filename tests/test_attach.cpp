@@ -9,7 +9,10 @@
 #include "support.hpp"
 
 using smh::SharedMemoryHandlee;
+using smh_test::header_of;
+using smh_test::reseal;
 using smh_test::unique_name;
+using smh_test::valid_segment_bytes;
 
 namespace {
 
@@ -18,24 +21,6 @@ smh::errc attach_error(const std::string& name, smh::attach_options options = {}
         (void)SharedMemoryHandlee<int>::attach(name, options);
     } catch (const smh::error& e) { return static_cast<smh::errc>(e.code().value()); }
     return smh::errc{};
-}
-
-// The bytes of a valid segment of `count` ints: header, padding, elements.
-std::string valid_segment_bytes(std::uint64_t count) {
-    auto header = smh::detail::make_header(smh::detail::element_identity::of<int>(), count,
-                                           smh_test::current_pid(), 0, 1, 0);
-    header.state = smh::detail::state_ready;
-    std::string bytes(header.data_offset + count * sizeof(int), '\0');
-    std::memcpy(bytes.data(), &header, sizeof header);
-    return bytes;
-}
-
-smh::detail::segment_header& header_of(std::string& bytes) {
-    return *reinterpret_cast<smh::detail::segment_header*>(bytes.data());
-}
-
-void reseal(std::string& bytes) {
-    header_of(bytes).checksum = smh::detail::header_checksum(header_of(bytes));
 }
 
 } // namespace
@@ -164,49 +149,6 @@ TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt
     }
     // Attaching never writes to what it rejected.
     CHECK(smh_test::read_raw_segment(name, bytes.size() + 1) == before);
-}
-
-TEST_CASE("attach waits for a segment whose creator is still preparing it") {
-    const auto name = unique_name();
-    std::string bytes = valid_segment_bytes(10);
-    header_of(bytes).state = smh::detail::state_creating;
-    const auto raw = smh_test::write_raw_segment(name, bytes);
-
-    SECTION("and attaches once it is ready") {
-        const auto started = std::chrono::steady_clock::now();
-        std::thread creator([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            const std::uint32_t ready = smh::detail::state_ready;
-            smh_test::overwrite_raw_segment(name, offsetof(smh::detail::segment_header, state),
-                                            {reinterpret_cast<const char*>(&ready), sizeof ready});
-        });
-        const auto shm = SharedMemoryHandlee<int>::attach(name);
-        const auto waited = std::chrono::steady_clock::now() - started;
-        creator.join();
-        CHECK(shm.size() == 10);
-        CHECK(waited >= std::chrono::milliseconds(90));
-    }
-    SECTION("and gives up with errc::not_found after the creation timeout") {
-        const auto started = std::chrono::steady_clock::now();
-        CHECK(attach_error(name, {.creation_timeout = std::chrono::milliseconds(200)}) ==
-              smh::errc::not_found);
-        CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(200));
-    }
-}
-
-TEST_CASE("attach gives a segment whose header is never written a second, then "
-          "errc::corrupt_segment") {
-    // All zeros, as a creator leaves it between sizing it and writing the header.
-    const auto name = unique_name();
-    const auto raw = smh_test::write_raw_segment(name, std::string(4096, '\0'));
-    const auto started = std::chrono::steady_clock::now();
-    std::string message;
-    CHECK(smh_test::error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); }, &message) ==
-          smh::errc::corrupt_segment);
-    const auto waited = std::chrono::steady_clock::now() - started;
-    CHECK_THAT(message, Catch::Contains("never written"));
-    CHECK(waited >= std::chrono::milliseconds(500)); // it did wait for the creator...
-    CHECK(waited < std::chrono::milliseconds(4000)); // ...but not the 5 s creation timeout
 }
 
 TEST_CASE("an attached handle keeps the element count it checked at attach") {

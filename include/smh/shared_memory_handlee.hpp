@@ -20,7 +20,7 @@
 #include <algorithm>   // sorting list()
 #include <atomic>      // std::atomic_ref for the header's state, atomic elements
 #include <cassert>     // operator[]'s debug check
-#include <chrono>      // attach's wait for a segment being created
+#include <chrono>      // timeouts, creation times
 #include <cstddef>     // std::size_t, std::byte
 #include <cstdint>     // fixed-width header fields
 #include <cstring>     // std::memcpy of the header
@@ -30,7 +30,7 @@
 #include <stdexcept>   // std::out_of_range from at()
 #include <string>      // names
 #include <string_view> // name parameters
-#include <thread>      // sleep while a segment is being created
+#include <thread>      // waiting out another process's owner change
 #include <type_traits> // element type checks
 #include <utility>     // std::move, std::swap
 #include <vector>      // remove_orphans' result
@@ -66,9 +66,10 @@ struct create_options {
 
 // Options for attach.
 struct attach_options {
-    // How long attach waits for a segment whose creator is still preparing it
-    // (reserving pages for a large segment takes time) before it gives up with
-    // errc::not_found.
+    // Windows only: how long attach waits for a segment whose creator is still
+    // preparing it (a section has its name from the start) before it gives up
+    // with errc::not_found; milliseconds::max() waits as long as it takes. On
+    // POSIX a name appears only for a finished segment, so attach never waits.
     std::chrono::milliseconds creation_timeout{5000};
     // Map every page into this process now, in one call (MADV_POPULATE_READ),
     // instead of one page fault per 4 KiB page at first access.
@@ -92,12 +93,6 @@ template <class T>
 inline constexpr bool needs_construction =
     !std::is_trivially_default_constructible_v<T> && !is_std_atomic<T>::value;
 
-// How recently a segment with no header yet must have been created (or
-// resized) for attach to take it for one whose creator is between shm_open
-// and writing the header: microseconds, unless the creator is descheduled.
-// An older one is corrupt at once.
-inline constexpr std::chrono::milliseconds unwritten_grace{1000};
-
 // Why `name` is not a valid segment name, or nullopt when it is.
 inline std::optional<std::string> name_problem(std::string_view name) {
     if (name.empty()) return "the name is empty";
@@ -105,6 +100,9 @@ inline std::optional<std::string> name_problem(std::string_view name) {
         return "the name has " + std::to_string(name.size()) + " characters, at most " +
                std::to_string(max_name_length) + " are allowed";
     if (name == "." || name == "..") return "'.' and '..' are not segment names";
+    if (name.starts_with(building_name_prefix))
+        return "names starting with '" + std::string(building_name_prefix) +
+               "' are reserved for segments being built";
     for (std::size_t i = 0; i < name.size(); ++i) {
         const char c = name[i];
         if (!is_word_char(c) && c != '.' && c != '-')
@@ -223,122 +221,84 @@ public:
                                     std::to_string(sizeof(T)) + " bytes do not fit in memory");
 
         const std::string name_string(name);
-        auto segment = detail::os::create_segment(name_string, *bytes, options.permissions);
-        SharedMemoryHandlee result;
-        result.hold_ = detail::os::hold(segment);
-        try {
-            auto* base = static_cast<std::byte*>(segment.region.get_address());
+        const auto pid = detail::os::current_pid();
+        const detail::owner_record owner{pid, detail::os::own_start_time(pid), next_token()};
+        const detail::segment_header initial = detail::make_header(
+            element, length, owner.pid, owner.start_time, owner.token, detail::now_unix_ns());
+        T* elements = nullptr;
+        // Writes the whole segment. On POSIX no one can see it yet; on Windows
+        // attachers wait while the state says "being created".
+        auto fill = [&](std::byte* base) {
             auto* header = reinterpret_cast<detail::segment_header*>(base);
-            const auto pid = detail::os::current_pid();
-            const auto token = next_token();
-            detail::segment_header initial =
-                detail::make_header(element, length, pid, detail::os::own_start_time(pid), token,
-                                    detail::now_unix_ns());
-            initial.state = 0;
-            // The header's page first: on a full filesystem, writing into an
-            // unallocated page would SIGBUS; this makes it errc::no_space.
-            detail::os::reserve_space(segment, name, offset);
             std::memcpy(header, &initial, sizeof initial);
-            // From here an attacher waits for us instead of calling the segment corrupt.
-            detail::shared_field(header->state)
-                .store(detail::state_creating, std::memory_order_release);
-
-            if (options.reserve) detail::os::reserve_space(segment, name, *bytes);
-            detail::os::advise(segment.region, options.huge_pages,
-                               options.populate ? detail::os::populate::write
-                                                : detail::os::populate::none);
-            T* elements = reinterpret_cast<T*>(base + offset);
+            elements = reinterpret_cast<T*>(base + offset);
             if constexpr (detail::needs_construction<T>) {
                 for (std::size_t i = 0; i < length; ++i) ::new (elements + i) T;
             }
             detail::shared_field(header->state)
                 .store(detail::state_ready, std::memory_order_release);
+        };
+        const detail::os::create_request request{.permissions = options.permissions,
+                                                  .reserve = options.reserve,
+                                                  .must_have = offset,
+                                                  .huge_pages = options.huge_pages,
+                                                  .populate = options.populate};
+        auto segment = detail::os::create_segment(name_string, *bytes, request, fill);
 
-            result.region_ = std::move(segment.region);
-            result.header_ = header;
-            result.elements_ = elements;
-            result.size_ = length;
-            result.name_ = name_string;
-            result.token_ = token;
-        } catch (...) {
-            (void)detail::os::release_name(name_string, result.hold_);
-            throw;
-        }
+        SharedMemoryHandlee result;
+        result.hold_ = detail::os::hold_created(segment);
+        result.region_ = std::move(segment.region);
+        result.header_ = static_cast<detail::segment_header*>(result.region_.get_address());
+        result.elements_ = elements;
+        result.size_ = length;
+        result.name_ = name_string;
+        result.token_ = owner.token;
+        detail::os::note_owning(result.hold_, result.name_, owner);
         return result;
     }
 
     // Maps the existing segment `name`; its length comes from the segment.
     // Not the owner (see adopt()). For SharedMemoryHandlee<const T> the
     // segment is opened and mapped read-only, which needs only read permission.
-    // Throws smh::error: not_found, type_mismatch (the segment holds another
-    // element type), corrupt_segment, permission_denied.
+    // Never blocks: a FIFO, a symbolic link or anything else that is not a
+    // segment file is corrupt_segment at once. Throws smh::error: not_found,
+    // type_mismatch (the segment holds another element type),
+    // corrupt_segment, permission_denied.
     static SharedMemoryHandlee attach(std::string_view name, const attach_options& options = {}) {
         constexpr std::string_view op = "attach";
         detail::check_name(name, op);
-        const auto& expected = element_identity();
         const std::string name_string(name);
-        using clock = std::chrono::steady_clock;
-        const auto start = clock::now();
-        const auto deadline = start + options.creation_timeout;
-        // No header yet: wait only while the segment is new enough to be ours in
-        // the making, and not longer than the grace in all (a segment that
-        // existed when we started is at least that old by then).
-        auto may_be_unwritten = [&](const detail::os::opened_segment& segment) {
-            const auto now = clock::now();
-            return segment.unchanged_for < detail::unwritten_grace &&
-                   now - start < detail::unwritten_grace && now < deadline;
-        };
-        for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
-            auto segment = detail::os::open_segment(name_string, op, writable);
-            if (segment.size < detail::header_size) {
-                if (may_be_unwritten(segment)) continue;
-                detail::throw_error(errc::corrupt_segment, op, name,
-                                    "it has " + std::to_string(segment.size) +
-                                        " bytes, too few for the " +
-                                        std::to_string(detail::header_size) + "-byte header");
-            }
-            detail::os::map_segment(segment, op, name, writable);
-            auto* base = static_cast<std::byte*>(segment.region.get_address());
-            auto* header = reinterpret_cast<detail::segment_header*>(base);
-            const auto state = detail::shared_field(header->state).load(std::memory_order_acquire);
-
-            if (state == detail::state_ready) {
-                detail::segment_header snapshot;
-                std::memcpy(&snapshot, header, sizeof snapshot);
-                if (const auto problem = detail::check_header(snapshot, segment.size, expected))
-                    detail::throw_error(problem->code, op, name, problem->why);
-                detail::os::advise(segment.region, options.huge_pages,
-                                   options.populate ? detail::os::populate::read
-                                                    : detail::os::populate::none);
-                SharedMemoryHandlee result;
-                result.region_ = std::move(segment.region);
-                result.header_ = header;
-                result.elements_ = reinterpret_cast<T*>(base + snapshot.data_offset);
-                result.size_ = static_cast<std::size_t>(snapshot.element_count);
-                result.name_ = name_string;
-                result.hold_ = detail::os::hold(segment);
-                return result;
-            }
-            if (state == detail::state_creating) {
-                const auto creator = detail::read_owner(*header).value_or(detail::owner_record{});
-                const auto pid = creator.pid;
-                const bool ours =
-                    std::memcmp(header->magic, detail::segment_magic, sizeof header->magic) == 0;
-                if (!ours || !detail::os::process_alive(pid, creator.start_time))
-                    detail::throw_error(errc::corrupt_segment, op, name,
-                                        "its creator (process " + std::to_string(pid) +
-                                            ") stopped before finishing it");
-                if (clock::now() < deadline) continue;
-                detail::throw_error(errc::not_found, op, name,
-                                    "process " + std::to_string(pid) +
-                                        " is still creating it after " +
-                                        std::to_string(options.creation_timeout.count()) + " ms");
-            }
-            if (state == 0 && may_be_unwritten(segment)) continue;
+        auto segment =
+            detail::os::open_segment(name_string, op, writable, options.creation_timeout);
+        if (segment.size < detail::header_size)
             detail::throw_error(errc::corrupt_segment, op, name,
-                                state == 0 ? "its header was never written"
-                                           : "its header is in an unknown state");
-        }
+                                "it has " + std::to_string(segment.size) +
+                                    " bytes, too few for the " +
+                                    std::to_string(detail::header_size) + "-byte header");
+        auto* base = static_cast<std::byte*>(segment.region.get_address());
+        auto* header = reinterpret_cast<detail::segment_header*>(base);
+        const auto state = detail::shared_field(header->state).load(std::memory_order_acquire);
+        if (state != detail::state_ready)
+            detail::throw_error(errc::corrupt_segment, op, name,
+                                state == detail::state_creating
+                                    ? "its creator never finished it"
+                                    : "its header is not marked ready (state " +
+                                          std::to_string(state) + ")");
+        detail::segment_header snapshot;
+        std::memcpy(&snapshot, header, sizeof snapshot);
+        if (const auto problem = detail::check_header(snapshot, segment.size, element_identity()))
+            detail::throw_error(problem->code, op, name, problem->why);
+        detail::os::advise(segment.region, options.huge_pages,
+                           options.populate ? detail::os::populate::read
+                                            : detail::os::populate::none);
+        SharedMemoryHandlee result;
+        result.hold_ = detail::os::hold(segment);
+        result.region_ = std::move(segment.region);
+        result.header_ = header;
+        result.elements_ = reinterpret_cast<T*>(base + snapshot.data_offset);
+        result.size_ = static_cast<std::size_t>(snapshot.element_count);
+        result.name_ = name_string;
+        return result;
     }
 
     SharedMemoryHandlee(const SharedMemoryHandlee&) = delete;
@@ -375,6 +335,7 @@ public:
         const bool gone = unlinked_ || detail::os::release_name(name_, hold_) !=
                                            detail::os::unlink_result::failed;
         detail::publish_owner(*header_, gone ? detail::owner_record{} : mine);
+        // hold_'s destructor then drops the owner's lock.
     }
 
     void swap(SharedMemoryHandlee& other) noexcept {
@@ -409,9 +370,9 @@ public:
     // Returns whether this object was the owner.
     bool release() noexcept requires writable {
         if (token_ == 0 || header_ == nullptr) return false;
-        const auto mine = me();
-        if (!detail::replace_owner(*header_, mine, {.pid = 0})) return false;
+        if (!detail::replace_owner(*header_, me(), {.pid = 0})) return false;
         token_ = 0;
+        detail::os::stop_owning(hold_);
         return true;
     }
 
@@ -490,33 +451,46 @@ private:
         return {pid, detail::os::own_start_time(pid), token != 0 ? token : token_};
     }
 
-    // adopt() (`force` false) and take_ownership() (`force` true).
+    // adopt() (`force` false) and take_ownership() (`force` true). The owner's
+    // lock is taken first, so the segment never looks unowned to
+    // remove_orphans() while the record changes hands.
     bool acquire_ownership(bool force) {
         if (header_ == nullptr) return false;
-        const auto token = next_token();
-        const auto mine = me(token);
+        if (token_ != 0 && is_owner()) return true;
+        detail::os::lock_for_owning(hold_, name_);
+        const auto mine = me(next_token());
+        std::int64_t waited_on = 0; // a claim we are waiting out, and since when
+        auto waiting_since = std::chrono::steady_clock::now();
         for (;;) {
             const auto pid = detail::owner_pid_field(*header_).load(std::memory_order_acquire);
-            if (pid < 0) { // being changed by process -pid
-                if (detail::os::process_alive(-pid, 0)) {
-                    if (!force) return false;
-                    std::this_thread::yield();
+            if (pid < 0) { // being changed by another process, or abandoned
+                const auto now = std::chrono::steady_clock::now();
+                if (pid != waited_on) waited_on = pid, waiting_since = now;
+                const bool abandoned =
+                    !detail::os::process_alive(detail::claimant_of(pid), 0) ||
+                    now - waiting_since >= detail::abandoned_claim_after;
+                if (!abandoned) {
+                    std::this_thread::sleep_for(std::chrono::microseconds(50));
                     continue;
                 }
-                // Its claimant died mid-change: the record is abandoned.
                 if (detail::claim_abandoned(*header_, pid, mine.pid)) break;
                 continue;
             }
             const auto owner = detail::read_owner(*header_);
-            if (!owner) continue;                           // claimed meanwhile: look again
-            if (token_ != 0 && *owner == me()) return true; // already ours
+            if (!owner) continue; // claimed meanwhile: look again
             if (!force && owner->pid != 0 &&
-                detail::os::process_alive(owner->pid, owner->start_time))
-                return false; // a live process owns it (perhaps another object of ours)
+                (detail::os::lock_held_by_others(hold_) ||
+                 detail::os::process_alive(owner->pid, owner->start_time))) {
+                // A live process owns it (perhaps another object of ours).
+                token_ = 0;
+                detail::os::stop_owning(hold_);
+                return false;
+            }
             if (detail::claim_owner(*header_, *owner, mine.pid)) break;
         }
         detail::publish_owner(*header_, mine);
-        token_ = token;
+        token_ = mine.token;
+        detail::os::note_owning(hold_, name_, mine);
         return true;
     }
 
@@ -546,10 +520,10 @@ struct segment_info {
     std::size_t data_offset = 0; // where element 0 starts
     std::size_t bytes = 0;       // the whole segment, header included
     std::int64_t creator_pid = 0;
-    std::int64_t owner_pid = 0;         // 0: no owner (released); -1: being changed
+    std::int64_t owner_pid = 0;         // 0: no owner (released); < 0: being changed
     std::uint64_t owner_start_time = 0; // with owner_pid, identifies the owner process
     bool owner_alive = false;           // the owner (pid and start time) still runs
-    bool ready = false;                 // false while its creator is still preparing it
+    bool ready = false; // header finished (always, on POSIX, once a segment has its name)
     std::chrono::system_clock::time_point created;
 };
 
@@ -560,30 +534,43 @@ struct found_segment {
     os::header_snapshot snapshot;
 };
 
-// The intact smh segments this user can read. Each header is read twice;
-// one whose owner changed in between is skipped this time. Anything that is
-// not an smh segment is skipped without being opened for writing.
-template <class Directory>
-std::vector<found_segment> find_segments() {
-    std::vector<found_segment> found;
-    for (auto& name : Directory::names()) {
-        if (name_problem(name)) continue; // no smh function could take that name
-        const auto first = os::read_header(name);
-        if (!first || check_header_integrity(first->header)) continue;
-        const auto second = os::read_header(name);
+// Whether a read failure means "not one of this user's smh segments" (gone
+// meanwhile, another user's, not a segment file), which a listing skips,
+// rather than a failure to look (no descriptors left), which it reports.
+inline bool skippable_when_listing(const error& e) noexcept {
+    return e.code() == errc::not_found || e.code() == errc::permission_denied ||
+           e.code() == errc::corrupt_segment;
+}
+
+// The intact smh segment `name`, if it is one this user can read. The header
+// is read twice; one whose owner changed in between is skipped this time.
+// Never opens anything for writing.
+inline std::optional<found_segment> find_segment(const std::string& name,
+                                                 std::string_view operation) {
+    if (name_problem(name)) return std::nullopt; // no smh function could take that name
+    try {
+        const auto first = os::read_header(name, operation);
+        if (!first || check_header_integrity(first->header)) return std::nullopt;
+        const auto second = os::read_header(name, operation);
         if (!second || second->identity != first->identity ||
             second->header.owner_pid != first->header.owner_pid ||
             second->header.owner_start_time != first->header.owner_start_time)
-            continue;
-        found.push_back({std::move(name), *second});
+            return std::nullopt;
+        return found_segment{name, *second};
+    } catch (const error& e) {
+        if (skippable_when_listing(e)) return std::nullopt;
+        throw;
     }
-    return found;
 }
 
-// Whether the owner lives; for a record being changed, whether the process
-// changing it lives (if it died mid-change, the record is abandoned).
-inline bool owner_alive(const segment_header& header) noexcept {
-    if (header.owner_pid < 0) return os::process_alive(-header.owner_pid, 0);
+// Whether the owner lives: some process holds the owner's lock on the
+// segment (POSIX; whatever its pid namespace), or the recorded process (pid
+// and start time) still runs. For a record being changed, whether the
+// process changing it lives (if it died mid-change, the record is abandoned).
+inline bool owner_alive(const os::header_snapshot& snapshot) noexcept {
+    if (snapshot.owner_lock_held) return true;
+    const auto& header = snapshot.header;
+    if (header.owner_pid < 0) return os::process_alive(claimant_of(header.owner_pid), 0);
     return header.owner_pid > 0 && os::process_alive(header.owner_pid, header.owner_start_time);
 }
 
@@ -600,26 +587,23 @@ inline segment_info describe(const std::string& name, const os::header_snapshot&
     info.creator_pid = header.creator_pid;
     info.owner_pid = header.owner_pid;
     info.owner_start_time = header.owner_start_time;
-    info.owner_alive = owner_alive(header);
+    info.owner_alive = owner_alive(snapshot);
     info.ready = header.state == state_ready;
+    // Any 64 bits may be there: the conversion to a signed count wraps
+    // (C++20), so a hostile value gives an odd date, never an overflow.
     info.created = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(header.created_at_ns)));
+            std::chrono::nanoseconds(static_cast<std::int64_t>(header.created_at_ns))));
     return info;
 }
 
 // The header of segment `name`, checked to be an intact smh header.
 inline os::header_snapshot read_smh_header(std::string_view name, std::string_view operation) {
     check_name(name, operation);
-    const std::string name_string(name);
-    const auto snapshot = os::read_header(name_string);
-    if (!snapshot) {
-        if (!os::segment_exists(name_string))
-            throw_error(errc::not_found, operation, name, "",
-                        std::make_error_code(std::errc::no_such_file_or_directory));
+    const auto snapshot = os::read_header(std::string(name), operation);
+    if (!snapshot)
         throw_error(errc::corrupt_segment, operation, name,
-                    "not an smh segment: unreadable, or shorter than a header");
-    }
+                    "not an smh segment: shorter than a header");
     if (const auto problem = check_header_integrity(snapshot->header))
         throw_error(problem->code, operation, name, problem->why);
     return *snapshot;
@@ -634,8 +618,11 @@ inline constexpr bool has_segment_directory = Directory::available;
 } // namespace detail
 
 // Every smh segment the calling user can see, sorted by name. Files in the
-// shared-memory directory that are not smh segments are skipped, never an
-// error. Linux: the segments in /dev/shm. Not on Windows (a compile error),
+// shared-memory directory that are not smh segments, or that this user may
+// not read, are skipped. Throws smh::error when the directory or a segment
+// cannot be read for another reason (e.g. os_error for EMFILE,
+// permission_denied for an unreadable directory): a failure is never an empty
+// list. Linux: the segments in /dev/shm. Not on Windows (a compile error),
 // which keeps no listable directory of shared memory.
 template <class Directory = detail::os::segment_directory>
 std::vector<segment_info> list() {
@@ -644,8 +631,10 @@ std::vector<segment_info> list() {
                   "has no list of named shared memory");
     std::vector<segment_info> segments;
     if constexpr (detail::has_segment_directory<Directory>) {
-        for (const auto& [name, snapshot] : detail::find_segments<Directory>())
-            segments.push_back(detail::describe(name, snapshot));
+        constexpr std::string_view op = "list";
+        for (const auto& name : Directory::names(op))
+            if (const auto found = detail::find_segment(name, op))
+                segments.push_back(detail::describe(found->name, found->snapshot));
         std::sort(segments.begin(), segments.end(),
                   [](const segment_info& a, const segment_info& b) { return a.name < b.name; });
     }
@@ -654,7 +643,8 @@ std::vector<segment_info> list() {
 
 // The header of the smh segment `name`, as list() describes it, read without
 // mapping the segment or knowing its element type. Throws smh::error:
-// not_found, corrupt_segment (not an smh segment), invalid_name.
+// not_found, permission_denied, corrupt_segment (not an smh segment),
+// invalid_name, os_error.
 inline segment_info inspect(std::string_view name) {
     return detail::describe(std::string(name), detail::read_smh_header(name, "inspect"));
 }
@@ -663,8 +653,9 @@ inline segment_info inspect(std::string_view name) {
 // does). Processes that have it mapped keep it until they let go. Refuses
 // anything that is not an smh segment (errc::corrupt_segment), so it never
 // removes another program's segment. Throws smh::error: not_found,
-// corrupt_segment, permission_denied, invalid_name. Not on Windows (a compile
-// error): a segment there lives exactly as long as some process holds it.
+// corrupt_segment, permission_denied, invalid_name, os_error. Not on Windows
+// (a compile error): a segment there lives exactly as long as some process
+// holds it.
 template <class Directory = detail::os::segment_directory>
 void remove(std::string_view name) {
     static_assert(detail::has_segment_directory<Directory>,
@@ -686,15 +677,20 @@ void remove(std::string_view name) {
 
 // Removes every smh segment whose owner process no longer runs: the ones left
 // behind when an owner was killed before its destructor could remove the name,
-// and those whose owner record a process died while changing. The owner is
-// recognised by process id and start time, so a reused pid does not keep an
-// orphan alive. Never touches segments with a live owner, segments without an
-// owner (released), or anything that is not an intact smh segment. Processes
-// still attached to a removed orphan keep their mapping until they let go.
-// Returns the names it removed. Linux: the segments in /dev/shm, judged by
-// pids of this pid namespace. Not atomic with adopt(): an orphan adopted while
-// this runs can still lose its name. Not on Windows (a compile error), where
-// the kernel destroys a segment with the last handle to it: no orphans exist.
+// and those whose owner record a process died while changing (or has been
+// changing for longer than any change takes: a claim that names a reused pid
+// or was forged). The owner is recognised by the lock it holds on the segment
+// (Linux: in any pid namespace) or, where it holds none, by process id and
+// start time, so a reused pid does not keep an orphan alive. Also removes
+// what a creator killed while building a segment left (a hidden
+// ".smh-creating-..." file, where segments cannot be built without a name).
+// Never touches segments with a live owner, segments without an owner
+// (released), or anything that is not an intact smh segment. Processes still
+// attached to a removed orphan keep their mapping until they let go. Returns
+// the names it removed. Throws smh::error as list() does. Not atomic with
+// adopt(): an orphan adopted while this runs can still lose its name. Not on
+// Windows (a compile error), where the kernel destroys a segment with the
+// last handle to it: no orphans exist.
 template <class Directory = detail::os::segment_directory>
 std::vector<std::string> remove_orphans() {
     static_assert(detail::has_segment_directory<Directory>,
@@ -702,15 +698,63 @@ std::vector<std::string> remove_orphans() {
                   "Windows destroys a segment with the last handle to it, so none is orphaned");
     std::vector<std::string> removed;
     if constexpr (detail::has_segment_directory<Directory>) {
-        for (const auto& [name, snapshot] : detail::find_segments<Directory>()) {
-            if (snapshot.header.owner_pid == 0 || detail::owner_alive(snapshot.header)) continue;
-            if (Directory::remove_if_same(name, snapshot.identity) ==
+        constexpr std::string_view op = "remove_orphans";
+        auto remove = [&](const detail::found_segment& found) {
+            if (Directory::remove_if_same(found.name, found.snapshot.identity) ==
                 detail::os::unlink_result::removed)
+                removed.push_back(found.name);
+        };
+        // Claims by live processes: abandoned if still unchanged after the
+        // longest a change takes (one wait for all of them).
+        std::vector<detail::found_segment> claimed;
+        for (const auto& name : Directory::names(op)) {
+            if (Directory::remove_abandoned_build(name)) {
                 removed.push_back(name);
+                continue;
+            }
+            auto found = detail::find_segment(name, op);
+            if (!found || found->snapshot.header.owner_pid == 0) continue;
+            if (!detail::owner_alive(found->snapshot))
+                remove(*found);
+            else if (found->snapshot.header.owner_pid < 0 && !found->snapshot.owner_lock_held)
+                claimed.push_back(std::move(*found));
+        }
+        if (!claimed.empty()) std::this_thread::sleep_for(detail::abandoned_claim_after);
+        for (const auto& before : claimed) {
+            const auto now = detail::find_segment(before.name, op);
+            if (now && now->snapshot.identity == before.snapshot.identity &&
+                !now->snapshot.owner_lock_held &&
+                std::memcmp(&now->snapshot.header, &before.snapshot.header,
+                            sizeof before.snapshot.header) == 0)
+                remove(*now);
         }
     }
+    std::sort(removed.begin(), removed.end());
     return removed;
 }
+
+// Makes a process that ends without running destructors leave no segment
+// behind: when it is ended by a signal whose default action ends it (Ctrl-C's
+// SIGINT, SIGTERM, SIGHUP, SIGQUIT, a crash's SIGSEGV or SIGBUS, ...), or by
+// abort() (a failed assert, an uncaught exception), or std::exit(), the names
+// of the segments it owns are removed, as their owners' destructors would
+// have. Only the owning process removes them (never a forked child) and only
+// while the segment still records it as owner. Call it once, early in main,
+// after installing signal handlers of your own: a signal the program handles
+// itself (or ignores) is passed on to that handler (or left ignored) and
+// removes nothing, since the program may go on; such a handler can call
+// smh::remove_owned_segments() before it ends the process. A process ended by
+// the default action still ends by the same signal (exit status, core dump).
+// SIGKILL cannot be caught: remove_orphans() (`smh gc`) collects what it
+// leaves. Off by default, because signal handlers belong to the program.
+// Windows: does nothing (nothing outlives its processes there). Throws
+// nothing.
+inline void cleanup_on_termination() noexcept { detail::os::install_termination_cleanup(); }
+
+// Removes now the names of the segments this process owns, whose owners'
+// destructors have not run: for a signal handler of your own that ends the
+// process. Async-signal-safe.
+inline void remove_owned_segments() noexcept { detail::os::remove_owned_segments_now(); }
 
 // smh::create<T>(...) and smh::attach<T>(name): the static members, spelled
 // for call sites that read better without the class name.

@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from smh_segment import Segment, SegmentError  # noqa: E402
 
 ERRC = {"not_found": 1, "already_exists": 2, "invalid_name": 3, "invalid_length": 4,
-        "type_mismatch": 5, "corrupt_segment": 6}
+        "type_mismatch": 5, "corrupt_segment": 6, "permission_denied": 7, "no_space": 8,
+        "os_error": 9}
 
 
 POINT = "ddi4x"  # struct geo::Point { double x; double y; int32_t id; }: 24 bytes, align 8

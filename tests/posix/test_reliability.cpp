@@ -193,16 +193,14 @@ TEST_CASE("remove_orphans removes the segments of owners that were killed, and n
 }
 
 TEST_CASE("remove_orphans tells a reused pid from the owner that died", "[orphans]") {
+    // An owner that held no lock (an older smh, or no descriptor to spare) is
+    // judged by pid and start time: here an earlier process with this pid.
     const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    auto shm = SharedMemoryHandlee<int>::create(name, 1);
-    // Pretend the owner was an earlier process with this process's pid.
-    auto bytes = smh_test::read_raw_segment(name, smh::detail::header_size);
-    smh::detail::segment_header header{};
-    std::memcpy(&header, bytes.data(), sizeof header);
-    header.owner_start_time -= 1;
-    smh_test::overwrite_raw_segment(name, offsetof(smh::detail::segment_header, owner_start_time),
-                                    {reinterpret_cast<const char*>(&header.owner_start_time), 8});
+    std::string bytes = smh_test::valid_segment_bytes(1);
+    auto& header = smh_test::header_of(bytes);
+    header.owner_pid = ::getpid();
+    header.owner_start_time = smh::detail::os::own_start_time(::getpid()) - 1;
+    const auto raw = smh_test::write_raw_segment(name, bytes);
 
     const auto removed = smh::remove_orphans();
     CHECK(std::count(removed.begin(), removed.end(), name) == 1);

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -98,6 +99,26 @@ smh::errc error_of(F&& operation, std::string* message = nullptr) {
         return static_cast<smh::errc>(e.code().value());
     }
     return smh::errc{};
+}
+
+// The bytes of a valid, ready segment of `count` ints: header, padding,
+// elements; for tests that write segments by hand.
+inline std::string valid_segment_bytes(std::uint64_t count) {
+    auto header = smh::detail::make_header(smh::detail::element_identity::of<int>(), count,
+                                           current_pid(), 0, 1, 0);
+    header.state = smh::detail::state_ready;
+    std::string bytes(header.data_offset + count * sizeof(int), '\0');
+    std::memcpy(bytes.data(), &header, sizeof header);
+    return bytes;
+}
+
+inline smh::detail::segment_header& header_of(std::string& bytes) {
+    return *reinterpret_cast<smh::detail::segment_header*>(bytes.data());
+}
+
+// Recomputes the checksum after a test changed a field it covers.
+inline void reseal(std::string& bytes) {
+    header_of(bytes).checksum = smh::detail::header_checksum(header_of(bytes));
 }
 
 } // namespace smh_test

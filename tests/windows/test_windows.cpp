@@ -3,18 +3,77 @@
 // (POSIX counterparts: posix/test_posix_segments.cpp.)
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "support.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;
+using smh_test::header_of;
 using smh_test::segment_exists;
 using smh_test::unique_name;
+using smh_test::valid_segment_bytes;
+
+// A section has its name from CreateFileMapping on, before its creator has
+// written the header: attach waits for the creator (POSIX never needs to).
+TEST_CASE("on Windows attach waits for a segment whose creator is still preparing it") {
+    const auto name = unique_name();
+    std::string bytes = valid_segment_bytes(10);
+    header_of(bytes).state = smh::detail::state_creating;
+    const auto raw = smh_test::write_raw_segment(name, bytes);
+    auto finish_after = [&](std::chrono::milliseconds delay) {
+        return std::thread([&name, delay] {
+            std::this_thread::sleep_for(delay);
+            const std::uint32_t ready = smh::detail::state_ready;
+            smh_test::overwrite_raw_segment(name, offsetof(smh::detail::segment_header, state),
+                                            {reinterpret_cast<const char*>(&ready), sizeof ready});
+        });
+    };
+
+    SECTION("and attaches once it is ready") {
+        const auto started = std::chrono::steady_clock::now();
+        auto creator = finish_after(std::chrono::milliseconds(100));
+        const auto shm = SharedMemoryHandlee<int>::attach(name);
+        const auto waited = std::chrono::steady_clock::now() - started;
+        creator.join();
+        CHECK(shm.size() == 10);
+        CHECK(waited >= std::chrono::milliseconds(90));
+    }
+    SECTION("with creation_timeout = milliseconds::max() (wait as long as it takes)") {
+        auto creator = finish_after(std::chrono::milliseconds(300));
+        const auto shm = SharedMemoryHandlee<int>::attach(
+            name, {.creation_timeout = std::chrono::milliseconds::max()});
+        creator.join();
+        CHECK(shm.size() == 10);
+    }
+    SECTION("and gives up with errc::not_found after the creation timeout") {
+        const auto started = std::chrono::steady_clock::now();
+        CHECK(error_of([&] {
+                  (void)SharedMemoryHandlee<int>::attach(
+                      name, {.creation_timeout = std::chrono::milliseconds(200)});
+              }) == smh::errc::not_found);
+        CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(200));
+    }
+}
+
+TEST_CASE("on Windows attach gives a section whose header is never written a second, then "
+          "errc::corrupt_segment") {
+    // All zeros, as a creator leaves it between CreateFileMapping and the header.
+    const auto name = unique_name();
+    const auto raw = smh_test::write_raw_segment(name, std::string(4096, '\0'));
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); }) ==
+          smh::errc::corrupt_segment);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(waited >= std::chrono::milliseconds(500)); // it did wait for the creator...
+    CHECK(waited < std::chrono::milliseconds(4000)); // ...but not the 5 s creation timeout
+}
 
 TEST_CASE("on Windows a segment lives while any handle holds it and is gone after the last") {
     auto owner = std::make_unique<SharedMemoryHandlee<int>>(SharedMemoryHandlee<int>::create(4));

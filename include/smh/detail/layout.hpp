@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>      // std::atomic_ref on the owner fields
+#include <chrono>      // how long a claim may last
 #include <cstddef>     // offsetof, std::size_t
 #include <cstdint>     // fixed-width fields
 #include <cstring>     // std::memcpy, std::memcmp
@@ -11,6 +12,7 @@
 #include <optional>    // check_header's verdict
 #include <string>      // messages
 #include <string_view> // type names
+#include <thread>      // waiting out another process's claim
 
 #include "../error.hpp"
 #include "type_name.hpp"
@@ -27,6 +29,9 @@ inline constexpr std::uint32_t state_creating = 0x43524541; // "AERC" in memory
 inline constexpr std::uint32_t state_ready = 0x59444552;    // "REDY" in memory
 inline constexpr std::size_t cache_line = 64;
 inline constexpr std::size_t max_element_align = 4096; // mappings are page-aligned
+// Names starting with this are never segments: POSIX builds a segment under
+// such a name where it cannot build it without one (platform_posix.hpp).
+inline constexpr std::string_view building_name_prefix = ".smh-creating-";
 
 struct segment_header {
     char magic[8];
@@ -174,18 +179,43 @@ inline std::optional<owner_record> read_owner(const segment_header& header) noex
     return std::nullopt;
 }
 
-// Claims the record for process `claimant` if it still is `expected`, all of
-// it. While claimed, no one else can change it.
+// A claim lasts a few stores (and, in a destructor, one unlink). One that
+// has not changed for this long was abandoned, whatever its pid says: a
+// reused pid, or a forged header, must not wedge ownership for ever.
+inline constexpr std::chrono::milliseconds abandoned_claim_after{500};
+
+// The process that claimed a record whose owner_pid is `pid` (< 0); 0 for a
+// value that names no process (INT64_MIN has no negation).
+constexpr std::int64_t claimant_of(std::int64_t pid) noexcept {
+    return pid < 0 && pid != (std::numeric_limits<std::int64_t>::min)() ? -pid : 0;
+}
+
+// Claims the record for process `claimant` if it is `expected`, all of it.
+// While claimed, no one else can change it. A record that is not `expected`
+// is never touched, so an object that lost ownership cannot disturb the
+// owner; a claim in progress is waited out, for a bounded time.
 inline bool claim_owner(segment_header& header, const owner_record& expected,
                         std::int64_t claimant) noexcept {
-    auto pid = expected.pid;
-    if (!owner_pid_field(header).compare_exchange_strong(pid, -claimant, std::memory_order_acq_rel))
+    const auto give_up_at = std::chrono::steady_clock::now() + abandoned_claim_after;
+    for (;;) {
+        const auto owner = read_owner(header);
+        if (!owner) { // being changed: see what it becomes
+            if (std::chrono::steady_clock::now() >= give_up_at) return false;
+            std::this_thread::yield();
+            continue;
+        }
+        if (!(*owner == expected)) return false;
+        auto pid = expected.pid;
+        if (!owner_pid_field(header).compare_exchange_strong(pid, -claimant,
+                                                             std::memory_order_acq_rel))
+            continue; // changed between the read and the swap: look again
+        const auto start = std::atomic_ref(header.owner_start_time).load(std::memory_order_acquire);
+        const auto token = std::atomic_ref(header.owner_token).load(std::memory_order_acquire);
+        if (start == expected.start_time && token == expected.token) return true;
+        // Changed and changed back to this pid meanwhile: not the record we read.
+        owner_pid_field(header).store(expected.pid, std::memory_order_release);
         return false;
-    const auto start = std::atomic_ref(header.owner_start_time).load(std::memory_order_acquire);
-    const auto token = std::atomic_ref(header.owner_token).load(std::memory_order_acquire);
-    if (start == expected.start_time && token == expected.token) return true;
-    owner_pid_field(header).store(expected.pid, std::memory_order_release); // not ours: undo
-    return false;
+    }
 }
 
 // Claims a record that process -`stuck` claimed and abandoned (it died).
@@ -210,6 +240,18 @@ inline bool replace_owner(segment_header& header, const owner_record& expected,
     if (!claim_owner(header, expected, next.pid)) return false;
     publish_owner(header, next);
     return true;
+}
+
+// The moment `timeout` after `start`, saturated: milliseconds::max() means
+// "wait as long as it takes", not an overflow into the past.
+inline std::chrono::steady_clock::time_point
+saturating_deadline(std::chrono::steady_clock::time_point start,
+                    std::chrono::milliseconds timeout) noexcept {
+    using clock = std::chrono::steady_clock;
+    if (timeout <= std::chrono::milliseconds::zero()) return start;
+    const auto room =
+        std::chrono::duration_cast<std::chrono::milliseconds>((clock::time_point::max)() - start);
+    return timeout >= room ? (clock::time_point::max)() : start + timeout;
 }
 
 struct header_problem {

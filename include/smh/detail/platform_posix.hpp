@@ -1,24 +1,26 @@
-// POSIX implementation of the functions detail/platform.hpp promises, on
-// Boost.Interprocess's shared_memory_object (shm_open) and mapped_region (mmap).
-// Where Boost stops (file identity, space reservation, process liveness) the
-// native descriptor is used directly.
+// POSIX implementation of the functions detail/platform.hpp promises. Segments
+// are files in /dev/shm (what shm_open(3) uses on Linux), mapped with
+// Boost.Interprocess's mapped_region and removed with its shm_unlink. Where
+// Boost stops, the native calls are used directly: building a segment before
+// it has a name (O_TMPFILE, linkat), opening without blocking (O_NONBLOCK),
+// file identity, space reservation, the owner's lock and process liveness.
 #pragma once
 
 #include <boost/interprocess/exceptions.hpp>           // interprocess_exception
 #include <boost/interprocess/mapped_region.hpp>        // mmap/munmap owner
-#include <boost/interprocess/permissions.hpp>          // creation mode bits
-#include <boost/interprocess/shared_memory_object.hpp> // shm_open/shm_unlink
+#include <boost/interprocess/shared_memory_object.hpp> // shm_unlink
 
-#include <dirent.h>   // listing /dev/shm
-#include <fcntl.h>    // posix_fallocate, open
-#include <signal.h>   // kill(pid, 0)
-#include <sys/mman.h> // madvise
-#include <sys/stat.h> // fstat, lstat
-#include <unistd.h>   // getpid, getentropy, ftruncate, pread
+#include <dirent.h>       // listing /dev/shm
+#include <fcntl.h>        // open, O_TMPFILE, linkat, posix_fallocate, OFD locks
+#include <signal.h>       // kill(pid, 0)
+#include <sys/mman.h>     // madvise
+#include <sys/resource.h> // RLIMIT_FSIZE
+#include <sys/stat.h>     // fstat, lstat, fchmod
+#include <unistd.h>       // getpid, getentropy, ftruncate, pread, unlink
 
 #include <atomic>       // the cached start time
 #include <cerrno>       // errno values
-#include <chrono>       // creation time
+#include <chrono>       // the age of a half-built segment
 #include <cstdint>      // fixed-width values
 #include <fstream>      // /proc/<pid>/stat
 #include <iterator>     // istreambuf_iterator
@@ -26,10 +28,12 @@
 #include <optional>     // process status
 #include <string>       // names
 #include <system_error> // native codes
+#include <utility>      // std::exchange
 #include <vector>       // listings
 
 #include "../error.hpp"
 #include "layout.hpp"
+#include "termination_posix.hpp"
 
 namespace smh::detail::os {
 
@@ -38,23 +42,68 @@ namespace bip = boost::interprocess;
 // NAME_MAX: the name becomes a file in /dev/shm on Linux.
 inline constexpr std::size_t max_name_length = 255;
 
+// Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
+inline constexpr std::string_view segment_directory_path = "/dev/shm";
+
+inline std::string path_of(std::string_view name) {
+    return std::string(segment_directory_path).append("/").append(name);
+}
+
+// A name appears only once its segment is complete (create builds it
+// unnamed and links it), so attach never waits for a creator.
+inline constexpr bool names_appear_complete = true;
+
 struct file_identity {
     std::uint64_t device = 0;
     std::uint64_t inode = 0;
     bool operator==(const file_identity&) const = default;
 };
 
+// A file descriptor that closes itself.
+class unique_fd {
+public:
+    unique_fd() noexcept = default;
+    explicit unique_fd(int fd) noexcept
+        : fd_(fd) {}
+    unique_fd(unique_fd&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)) {}
+    unique_fd& operator=(unique_fd&& other) noexcept {
+        unique_fd(std::move(other)).swap(*this);
+        return *this;
+    }
+    ~unique_fd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    void swap(unique_fd& other) noexcept { std::swap(fd_, other.fd_); }
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
 // A mapping of a segment, unmapped on destruction.
 using mapping = bip::mapped_region;
 
-// A segment opened by name and mapped whole. `file` is closed once the caller
-// no longer needs the descriptor; the mapping stays valid without it.
+// What bip::mapped_region maps: a plain descriptor (a shared_memory_object
+// would have to open the segment by name, which O_TMPFILE files do not have).
+struct mappable_descriptor {
+    int fd;
+    bip::mapping_handle_t get_mapping_handle() const noexcept {
+        bip::mapping_handle_t handle;
+        handle.handle = fd;
+        handle.is_xsi = false;
+        return handle;
+    }
+};
+
+// A segment opened and mapped whole. The descriptor is kept only where the
+// caller needs it: the owner's lock.
 struct opened_segment {
-    bip::shared_memory_object file;
+    unique_fd file;
     mapping region;
     std::uint64_t size = 0;
     file_identity identity;
-    std::chrono::milliseconds unchanged_for{}; // since the last size or content change
 };
 
 // errno values, as std::system_category() holds them on POSIX.
@@ -95,75 +144,99 @@ inline file_identity identity_of(const struct stat& info) noexcept {
     return {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
 }
 
-// Fills size, identity and the time since the file's size or contents last
-// changed (st_ctim: shm_open, ftruncate and posix_fallocate set it).
-inline void stat_segment(int fd, opened_segment& segment, std::string_view operation,
-                         std::string_view name) {
-    struct stat info {};
-    if (::fstat(fd, &info) != 0) throw_native(errno, operation, name, "fstat");
-    segment.size = static_cast<std::uint64_t>(info.st_size);
-    segment.identity = identity_of(info);
-    const auto changed = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::seconds(info.st_ctim.tv_sec) +
-            std::chrono::nanoseconds(info.st_ctim.tv_nsec)));
-    segment.unchanged_for = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now() - changed);
+// ---------------------------------------------------------------------------
+// The owner's lock. While an object owns a segment it holds a read lock on the
+// segment file's first byte: an open-file-description lock (fcntl(2),
+// F_OFD_SETLK), which the kernel drops when the owner's last descriptor closes,
+// however the process ended. Whether a lock is held answers "does the owner
+// live?" in every pid namespace, where a pid means nothing. Read locks, so an
+// adopter can take its own before the old owner has let go of its.
+
+inline struct flock first_byte(short type) noexcept {
+    struct flock range {};
+    range.l_type = type;
+    range.l_whence = SEEK_SET;
+    range.l_start = 0;
+    range.l_len = 1;
+    return range;
 }
 
-inline int descriptor(const bip::shared_memory_object& file) noexcept {
-    return file.get_mapping_handle().handle;
+inline bool take_owner_lock(int fd) noexcept {
+    auto range = first_byte(F_RDLCK);
+    return ::fcntl(fd, F_OFD_SETLK, &range) == 0;
 }
 
-// Creates `name` exclusively (O_CREAT|O_EXCL: an existing segment is never
-// opened, truncated or adopted), sizes it to `bytes` of zeros with mode
-// `permissions` exactly (Boost fchmods, so the umask cannot widen or narrow
-// it), and maps it read-write. On failure nothing is left behind.
-inline opened_segment create_segment(const std::string& name, std::uint64_t bytes,
-                                     unsigned permissions) {
-    constexpr std::string_view op = "create";
-    opened_segment segment;
-    try {
-        segment.file = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write,
-                                                 bip::permissions(permissions));
-    } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "shm_open"); }
-    try {
-        const int fd = descriptor(segment.file);
-        while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-            if (errno != EINTR) throw_native(errno, op, name, "ftruncate");
-        }
-        stat_segment(fd, segment, op, name);
-        try {
-            segment.region = bip::mapped_region(segment.file, bip::read_write, 0,
-                                                static_cast<std::size_t>(bytes));
-        } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "mmap"); }
-    } catch (...) {
-        bip::shared_memory_object::remove(name.c_str());
-        throw;
+// Gives the lock up explicitly, in the process that took it (`locker`):
+// closing the descriptor is not enough while a mapping made through the same
+// open file description keeps it open. A forked child shares that
+// description, and only closes its copy: the lock stays its parent's.
+inline void drop_owner_lock(unique_fd& fd, std::int64_t locker) noexcept {
+    if (!fd) return;
+    if (locker == static_cast<std::int64_t>(::getpid())) {
+        auto range = first_byte(F_UNLCK);
+        ::fcntl(fd.get(), F_OFD_SETLK, &range);
     }
-    return segment;
+    fd = unique_fd();
 }
 
-// Allocates the pages of the segment's first `bytes` now. tmpfs happily maps a
-// sparse file and SIGBUSes on first touch when it is full; posix_fallocate(3)
-// makes that an ENOSPC here instead. Filesystems that cannot preallocate
-// (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
-inline void reserve_space(const opened_segment& segment, std::string_view name,
-                          std::uint64_t bytes) {
-    int result;
-    do {
-        result = ::posix_fallocate(descriptor(segment.file), 0, static_cast<off_t>(bytes));
-    } while (result == EINTR);
-    // ENOMEM: a memory cgroup's limit, which is where tmpfs pages are charged.
-    if (result == ENOMEM) result = ENOSPC;
-    if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
-        throw_native(result, "create", name, "reserving " + std::to_string(bytes) + " bytes");
+// Whether an open file description other than `fd`'s holds the owner's lock.
+inline bool owner_lock_held_elsewhere(int fd) noexcept {
+    auto range = first_byte(F_WRLCK); // conflicts with any lock others hold
+    return ::fcntl(fd, F_OFD_GETLK, &range) == 0 && range.l_type != F_UNLCK;
 }
 
-enum class populate { none, read, write };
+// ---------------------------------------------------------------------------
+// Create.
+
+// A segment being built under a temporary name (only where O_TMPFILE files
+// cannot be linked): hidden, and recognisable by remove_orphans(), which
+// removes one whose builder no longer holds its lock.
+inline constexpr std::string_view building_prefix = ".smh-creating-";
+// A builder locks its file right after creating it; one unlocked and older
+// than this was left by a builder that died.
+inline constexpr std::chrono::seconds building_lock_grace{2};
+
+inline std::string hex_64(std::uint64_t bits) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string text(16, '0');
+    for (std::size_t i = text.size(); i-- > 0; bits >>= 4) text[i] = digits[bits & 0xf];
+    return text;
+}
+
+// 64 bits from the kernel's random source (getentropy(3)).
+inline std::uint64_t random_64() {
+    std::uint64_t value = 0;
+    if (::getentropy(&value, sizeof value) != 0) throw_native(errno, "create", "", "getentropy");
+    return value;
+}
+
+// What create asks of the new file besides its size.
+struct create_request {
+    unsigned permissions;
+    bool reserve;            // allocate every page now (else only the header's)
+    std::uint64_t must_have; // bytes allocated even without `reserve`: the header
+    bool huge_pages;
+    bool populate;
+};
+
+// Stops a create before it would pass the process's file-size limit: ftruncate
+// and fallocate beyond RLIMIT_FSIZE raise SIGXFSZ, which kills by default.
+inline void check_file_size_limit(std::string_view name, std::uint64_t bytes) {
+    struct rlimit limit {};
+    if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+    if (bytes > static_cast<std::uint64_t>(limit.rlim_cur))
+        throw_error(errc::no_space, "create", name,
+                    "it needs " + std::to_string(bytes) +
+                        " bytes, more than this process's file-size limit (RLIMIT_FSIZE, "
+                        "ulimit -f) of " +
+                        std::to_string(limit.rlim_cur) + " bytes",
+                    std::error_code(EFBIG, native_category()));
+}
 
 // Performance hints for a fresh mapping; a kernel that does not know one
 // (EINVAL) is not an error: the mapping works, only without the hint.
+enum class populate { none, read, write };
+
 inline void advise(mapping& region, bool huge_pages, populate mode) noexcept {
     void* base = region.get_address();
     const std::size_t size = region.get_size();
@@ -177,69 +250,185 @@ inline void advise(mapping& region, bool huge_pages, populate mode) noexcept {
 #endif
 }
 
-// Opens `name` read-write, or read-only (which needs only read permission).
-inline opened_segment open_segment(const std::string& name, std::string_view operation,
-                                   bool writable) {
+// Sizes the nameless (or not yet published) file `fd` to `bytes` of zeros
+// with mode `permissions` exactly (fchmod: the umask changes nothing),
+// allocates its pages, maps it read-write and lets `fill` write it.
+template <class Fill>
+opened_segment build_segment(unique_fd fd, std::string_view name, std::uint64_t bytes,
+                             const create_request& request, Fill& fill) {
+    constexpr std::string_view op = "create";
+    if (::fchmod(fd.get(), static_cast<::mode_t>(request.permissions & 07777)) != 0)
+        throw_native(errno, op, name, "fchmod");
+    while (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
+        if (errno != EINTR) throw_native(errno, op, name, "ftruncate");
+    // tmpfs maps a sparse file happily and SIGBUSes on first touch when it is
+    // full; posix_fallocate(3) makes that ENOSPC here. At least the header's
+    // pages, which fill writes. Filesystems that cannot preallocate
+    // (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
+    const std::uint64_t reserved = request.reserve ? bytes : request.must_have;
+    int result;
+    do {
+        result = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(reserved));
+    } while (result == EINTR);
+    // ENOMEM: a memory cgroup's limit, which is where tmpfs pages are charged.
+    if (result == ENOMEM) result = ENOSPC;
+    if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
+        throw_native(result, op, name, "reserving " + std::to_string(reserved) + " bytes");
+
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) throw_native(errno, op, name, "fstat");
     opened_segment segment;
+    segment.size = bytes;
+    segment.identity = identity_of(info);
     try {
-        segment.file = bip::shared_memory_object(bip::open_only, name.c_str(),
-                                                 writable ? bip::read_write : bip::read_only);
-    } catch (const bip::interprocess_exception& e) {
-        rethrow_boost(e, operation, name, "shm_open");
-    }
-    stat_segment(descriptor(segment.file), segment, operation, name);
+        segment.region = mapping(mappable_descriptor{fd.get()}, bip::read_write, 0,
+                                 static_cast<std::size_t>(bytes));
+    } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "mmap"); }
+    advise(segment.region, request.huge_pages,
+           request.populate ? populate::write : populate::none);
+    fill(static_cast<std::byte*>(segment.region.get_address()));
+    segment.file = std::move(fd);
     return segment;
 }
 
-// Maps what open_segment opened; a zero-length segment is not mapped.
-inline void map_segment(opened_segment& segment, std::string_view operation, std::string_view name,
-                        bool writable) {
-    if (segment.size == 0) return;
+// The fallback where an unnamed file cannot be given a name (no O_TMPFILE, or
+// no /proc to link it through): build under a hidden name, locked, then
+// link(2) it to its name, which fails if the name exists, and drop the
+// temporary name.
+template <class Fill>
+opened_segment create_via_temporary_name(const std::string& name, std::uint64_t bytes,
+                                         const create_request& request, Fill& fill) {
+    constexpr std::string_view op = "create";
+    const std::string temporary = path_of(std::string(building_prefix) + hex_64(random_64()));
+    unique_fd fd(::open(temporary.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC,
+                        0600));
+    if (!fd) throw_native(errno, op, name, "creating a temporary file in /dev/shm");
+    struct remove_temporary {
+        const std::string& path;
+        ~remove_temporary() { ::unlink(path.c_str()); }
+    } cleanup{temporary};
+    (void)take_owner_lock(fd.get()); // tells remove_orphans() a live process builds it
+    auto segment = build_segment(std::move(fd), name, bytes, request, fill);
+    if (::link(temporary.c_str(), path_of(name).c_str()) != 0) throw_native(errno, op, name, "link");
+    return segment;
+}
+
+// Creates the segment `name`: builds it complete as a file without a name
+// (O_TMPFILE), lets `fill` write header and elements, and only then gives it
+// its name with linkat(2), which fails with EEXIST if the name exists. So an
+// existing segment is never opened, truncated or adopted; other processes see
+// the name only for a finished segment; and a create that fails, or a
+// creator killed at any instant, leaves nothing behind. The descriptor stays
+// open (the owner's lock is taken on it).
+template <class Fill>
+opened_segment create_segment(const std::string& name, std::uint64_t bytes,
+                              const create_request& request, Fill&& fill) {
+    constexpr std::string_view op = "create";
+    check_file_size_limit(name, bytes);
+    const std::string directory(segment_directory_path);
+    unique_fd fd(::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (!fd) {
+        // Kernels or filesystems without O_TMPFILE.
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+            return create_via_temporary_name(name, bytes, request, fill);
+        throw_native(errno, op, name, "creating a file in /dev/shm");
+    }
+    auto segment = build_segment(std::move(fd), name, bytes, request, fill);
+    (void)take_owner_lock(segment.file.get());
+    // Linking an unnamed file by descriptor (AT_EMPTY_PATH) needs a privilege;
+    // through /proc/self/fd it does not.
+    const std::string by_descriptor = "/proc/self/fd/" + std::to_string(segment.file.get());
+    if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(name).c_str(),
+                 AT_SYMLINK_FOLLOW) == 0)
+        return segment;
+    if (errno == ENOENT && ::access("/proc/self/fd", F_OK) != 0) // no /proc mounted
+        return create_via_temporary_name(name, bytes, request, fill);
+    throw_native(errno, op, name, "linkat");
+}
+
+// ---------------------------------------------------------------------------
+// Open.
+
+// Opens the file `name` in /dev/shm without ever blocking: O_NONBLOCK, so a
+// FIFO planted under the name cannot block open(2) and a lease makes it fail
+// with EWOULDBLOCK instead of waiting out the lease-break time; O_NOFOLLOW, so
+// a symbolic link is refused. Anything but a regular file is not a segment.
+inline unique_fd open_file(const std::string& name, std::string_view operation, bool writable,
+                           struct stat& info) {
+    const int flags = (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    unique_fd fd(::open(path_of(name).c_str(), flags));
+    if (!fd) {
+        const int error = errno;
+        const std::error_code native(error, native_category());
+        if (error == ELOOP)
+            throw_error(errc::corrupt_segment, operation, name,
+                        "a symbolic link, not a segment", native);
+        if (error == EISDIR || error == ENXIO)
+            throw_error(errc::corrupt_segment, operation, name,
+                        "not a segment: a directory or a special file", native);
+        if (error == EWOULDBLOCK)
+            throw_error(errc::permission_denied, operation, name,
+                        "another process holds a lease on it", native);
+        throw_native(error, operation, name, "open");
+    }
+    if (::fstat(fd.get(), &info) != 0) throw_native(errno, operation, name, "fstat");
+    if (!S_ISREG(info.st_mode))
+        throw_error(errc::corrupt_segment, operation, name,
+                    S_ISFIFO(info.st_mode) ? "not a segment: a FIFO"
+                                           : "not a segment: not a regular file");
+    return fd;
+}
+
+// Opens `name` read-write, or read-only (which needs only read permission),
+// and maps it whole; a zero-length file is not mapped.
+inline opened_segment open_segment(const std::string& name, std::string_view operation,
+                                   bool writable, std::chrono::milliseconds /*creation_timeout*/) {
+    struct stat info {};
+    opened_segment segment;
+    segment.file = open_file(name, operation, writable, info);
+    segment.size = static_cast<std::uint64_t>(info.st_size);
+    segment.identity = identity_of(info);
+    if (segment.size == 0) return segment;
     if (segment.size > std::numeric_limits<std::size_t>::max())
         throw_error(errc::corrupt_segment, operation, name,
                     "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
     try {
-        segment.region =
-            bip::mapped_region(segment.file, writable ? bip::read_write : bip::read_only, 0,
-                               static_cast<std::size_t>(segment.size));
+        segment.region = mapping(mappable_descriptor{segment.file.get()},
+                                 writable ? bip::read_write : bip::read_only, 0,
+                                 static_cast<std::size_t>(segment.size));
     } catch (const bip::interprocess_exception& e) { rethrow_boost(e, operation, name, "mmap"); }
-}
-
-// Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
-inline constexpr std::string_view segment_directory_path = "/dev/shm";
-
-inline bool segment_exists(const std::string& name) noexcept {
-    struct stat info {};
-    return ::lstat((std::string(segment_directory_path) + "/" + name).c_str(), &info) == 0;
+    return segment;
 }
 
 struct header_snapshot {
     segment_header header;
     std::uint64_t size;
     file_identity identity;
+    bool owner_lock_held = false; // some process holds the owner's lock
 };
 
 // The first 256 bytes of segment `name`, read with pread(2), never mapped: a
-// file truncated meanwhile gives a short read, not a SIGBUS. O_NONBLOCK, so a
-// FIFO someone placed in the directory cannot block us. nullopt for anything
-// that is not a readable regular file of at least a header's size.
-inline std::optional<header_snapshot> read_header(const std::string& name) {
-    const std::string path = std::string(segment_directory_path) + "/" + name;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    std::optional<header_snapshot> result;
+// file truncated meanwhile gives a short read, not a SIGBUS. nullopt for a
+// regular file shorter than a header. Throws what open_file throws (not_found,
+// permission_denied, corrupt_segment for what is not a regular file, os_error
+// e.g. for EMFILE): a failure to read is never "nothing there".
+inline std::optional<header_snapshot> read_header(const std::string& name,
+                                                  std::string_view operation) {
     struct stat info {};
+    const auto fd = open_file(name, operation, false, info);
     header_snapshot snapshot{};
-    if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
-        static_cast<std::uint64_t>(info.st_size) >= header_size &&
-        ::pread(fd, &snapshot.header, header_size, 0) == static_cast<ssize_t>(header_size)) {
-        snapshot.size = static_cast<std::uint64_t>(info.st_size);
-        snapshot.identity = identity_of(info);
-        result = snapshot;
-    }
-    ::close(fd);
-    return result;
+    if (static_cast<std::uint64_t>(info.st_size) < header_size) return std::nullopt;
+    const auto got = ::pread(fd.get(), &snapshot.header, header_size, 0);
+    if (got < 0) throw_native(errno, operation, name, "pread");
+    if (static_cast<std::size_t>(got) < header_size) return std::nullopt;
+    snapshot.size = static_cast<std::uint64_t>(info.st_size);
+    snapshot.identity = identity_of(info);
+    snapshot.owner_lock_held = owner_lock_held_elsewhere(fd.get());
+    return snapshot;
 }
+
+// ---------------------------------------------------------------------------
+// Remove.
 
 enum class unlink_result { removed, gone, failed };
 
@@ -252,8 +441,7 @@ inline unlink_result unlink_if_same(const std::string& name,
                                     const file_identity& identity) noexcept {
     try {
         struct stat info {};
-        const std::string path = std::string(segment_directory_path) + "/" + name;
-        if (::lstat(path.c_str(), &info) != 0)
+        if (::lstat(path_of(name).c_str(), &info) != 0)
             return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
         if (!(identity_of(info) == identity)) return unlink_result::gone;
         if (bip::shared_memory_object::remove(name.c_str())) return unlink_result::removed;
@@ -263,17 +451,91 @@ inline unlink_result unlink_if_same(const std::string& name,
 
 // What a SharedMemoryHandlee keeps of its segment besides the mapping: the
 // file's identity, so that it removes the name only while that still names
-// its file. The descriptor itself is closed; the mapping does not need it.
+// its file; and while it owns the segment, the descriptor holding the
+// owner's lock and its entry in the table termination cleanup reads.
 struct segment_hold {
     file_identity identity;
+    unique_fd owner_lock;
+    std::int64_t locker = 0; // the process that took owner_lock
+    owned_entry* entry = nullptr;
+
+    segment_hold() noexcept = default;
+    explicit segment_hold(const file_identity& id) noexcept
+        : identity(id) {}
+    segment_hold(segment_hold&& other) noexcept
+        : identity(other.identity),
+          owner_lock(std::move(other.owner_lock)),
+          locker(other.locker),
+          entry(std::exchange(other.entry, nullptr)) {}
+    segment_hold& operator=(segment_hold&& other) noexcept {
+        segment_hold(std::move(other)).swap(*this);
+        return *this;
+    }
+    ~segment_hold() {
+        forget_owned(entry);
+        drop_owner_lock(owner_lock, locker);
+    }
+    void swap(segment_hold& other) noexcept {
+        std::swap(identity, other.identity);
+        owner_lock.swap(other.owner_lock);
+        std::swap(locker, other.locker);
+        std::swap(entry, other.entry);
+    }
 };
 
-inline segment_hold hold(const opened_segment& segment) noexcept { return {segment.identity}; }
+// An attached (not yet owning) object keeps no descriptor.
+inline segment_hold hold(const opened_segment& segment) noexcept {
+    return segment_hold(segment.identity);
+}
+
+// The creator keeps its locked descriptor.
+inline segment_hold hold_created(opened_segment& segment) noexcept {
+    segment_hold held(segment.identity);
+    held.owner_lock = std::move(segment.file);
+    held.locker = static_cast<std::int64_t>(::getpid());
+    return held;
+}
+
+// Takes the owner's lock for an object about to own its segment: opens the
+// file by name (read-only suffices) if it still is ours. Without it (the name
+// is gone, no descriptor left) liveness falls back to pid and start time.
+inline void lock_for_owning(segment_hold& held, const std::string& name) noexcept {
+    if (held.owner_lock) return;
+    unique_fd fd(::open(path_of(name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat info {};
+    if (!fd || ::fstat(fd.get(), &info) != 0 || !(identity_of(info) == held.identity)) return;
+    if (!take_owner_lock(fd.get())) return;
+    held.owner_lock = std::move(fd);
+    held.locker = static_cast<std::int64_t>(::getpid());
+}
+
+// Whether another object, in this process or another, holds the owner's
+// lock: known only once this one has a descriptor on the file.
+inline bool lock_held_by_others(const segment_hold& held) noexcept {
+    return held.owner_lock && owner_lock_held_elsewhere(held.owner_lock.get());
+}
+
+// Records that this object owns the segment as `owner`: termination cleanup
+// removes the name if the process ends while the segment still says so.
+inline void note_owning(segment_hold& held, const std::string& name,
+                        const owner_record& owner) noexcept {
+    forget_owned(std::exchange(held.entry, nullptr));
+    held.entry = remember_owned(path_of(name), held.identity.device, held.identity.inode, owner);
+}
+
+// This object no longer owns the segment: drops the lock and the entry.
+inline void stop_owning(segment_hold& held) noexcept {
+    forget_owned(std::exchange(held.entry, nullptr));
+    drop_owner_lock(held.owner_lock, held.locker);
+}
 
 // Removes the name of the held segment, unless someone replaced it.
-inline unlink_result release_name(const std::string& name, const segment_hold& hold) noexcept {
-    return unlink_if_same(name, hold.identity);
+inline unlink_result release_name(const std::string& name, const segment_hold& held) noexcept {
+    return unlink_if_same(name, held.identity);
 }
+
+// ---------------------------------------------------------------------------
+// The directory of segments.
 
 // Segments are files in one directory: they can be listed, and they outlive
 // their processes, so orphans exist. smh::list(), smh::remove() and
@@ -283,16 +545,23 @@ struct segment_directory {
     static constexpr bool available = true;
 
     // Names of the regular files in the directory: every segment this user
-    // can see, smh's or not.
-    static std::vector<std::string> names() {
+    // can see, smh's or not. A directory that cannot be read is an error,
+    // never an empty list.
+    static std::vector<std::string> names(std::string_view operation) {
         std::vector<std::string> names;
-        DIR* dir = ::opendir(std::string(segment_directory_path).c_str());
-        if (!dir) return names;
-        while (const dirent* entry = ::readdir(dir)) {
+        const std::string path(segment_directory_path);
+        DIR* dir = ::opendir(path.c_str());
+        if (!dir) throw_native(errno, operation, path, "opening the directory");
+        for (;;) {
+            errno = 0;
+            const dirent* entry = ::readdir(dir);
+            if (!entry) break;
             if (entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN)
                 names.emplace_back(entry->d_name);
         }
+        const int error = errno;
         ::closedir(dir);
+        if (error != 0) throw_native(error, operation, path, "reading the directory");
         return names;
     }
 
@@ -300,19 +569,43 @@ struct segment_directory {
                                         const file_identity& identity) noexcept {
         return unlink_if_same(name, identity);
     }
+
+    // Whether `name` is a segment's temporary name whose builder died: not
+    // locked, and older than a builder needs to lock it.
+    static bool is_abandoned_build(const std::string& name) noexcept {
+        if (name.rfind(building_prefix, 0) != 0) return false;
+        unique_fd fd(::open(path_of(name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        struct stat info {};
+        if (!fd || ::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
+        const auto changed = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::seconds(info.st_ctim.tv_sec) +
+                std::chrono::nanoseconds(info.st_ctim.tv_nsec)));
+        return std::chrono::system_clock::now() - changed > building_lock_grace &&
+               !owner_lock_held_elsewhere(fd.get());
+    }
+
+    static bool remove_abandoned_build(const std::string& name) noexcept {
+        return is_abandoned_build(name) && ::unlink(path_of(name).c_str()) == 0;
+    }
 };
+
+// ---------------------------------------------------------------------------
+// Processes.
 
 inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
 
 struct process_status {
-    char state;               // proc(5) field 3: R, S, D, Z, X, ...
-    std::uint64_t start_time; // proc(5) field 22: clock ticks after boot
+    std::int64_t pid;         // proc(5) field 1, as /proc's pid namespace numbers it
+    char state;               // field 3: R, S, D, Z, X, ...
+    std::uint64_t start_time; // field 22: clock ticks after boot
 };
 
-// Reads /proc/<pid>/stat; nullopt when the process (or /proc) is not there.
-inline std::optional<process_status> read_process_status(std::int64_t pid) noexcept {
+// Reads /proc/<which>/stat (`which`: a pid or "self"); nullopt when the
+// process (or /proc) is not there.
+inline std::optional<process_status> read_process_status(const std::string& which) noexcept {
     try {
-        std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+        std::ifstream stat_file("/proc/" + which + "/stat");
         if (!stat_file) return std::nullopt;
         const std::string text((std::istreambuf_iterator<char>(stat_file)),
                                std::istreambuf_iterator<char>());
@@ -324,8 +617,12 @@ inline std::optional<process_status> read_process_status(std::int64_t pid) noexc
             at = text.find(' ', at + 1);
             if (at == std::string::npos) return std::nullopt;
         }
-        return process_status{state, std::stoull(text.substr(at + 1))};
+        return process_status{std::stoll(text), state, std::stoull(text.substr(at + 1))};
     } catch (...) { return std::nullopt; }
+}
+
+inline std::optional<process_status> read_process_status(std::int64_t pid) noexcept {
+    return read_process_status(std::to_string(pid));
 }
 
 // With the pid, identifies a process even after its pid is reused; 0 where
@@ -335,17 +632,33 @@ inline std::uint64_t process_start_time(std::int64_t pid) noexcept {
     return status ? status->start_time : 0;
 }
 
-// This process's start time, given its pid; read from /proc once per
-// process (a forked child has a new pid, so it reads its own).
-inline std::uint64_t own_start_time(std::int64_t pid) noexcept {
+// What /proc says of this process, read once per process (a forked child has
+// a new pid, so it reads its own): its start time, from /proc/self (which is
+// this process whatever pid namespace /proc belongs to), and whether /proc
+// numbers processes as this process's pid namespace does. In a container that
+// sees the host's /proc it does not, and /proc/<pid> is another process.
+struct own_process {
+    std::uint64_t start_time = 0;
+    bool proc_matches_our_pids = false;
+};
+
+inline own_process own_process_info(std::int64_t pid) noexcept {
     static std::atomic<std::int64_t> cached_pid{0};
     static std::atomic<std::uint64_t> cached_start{0};
+    static std::atomic<bool> cached_match{false};
     if (cached_pid.load(std::memory_order_acquire) == pid)
-        return cached_start.load(std::memory_order_relaxed);
-    const auto start = process_start_time(pid);
-    cached_start.store(start, std::memory_order_relaxed);
+        return {cached_start.load(std::memory_order_relaxed),
+                cached_match.load(std::memory_order_relaxed)};
+    const auto status = read_process_status("self");
+    const own_process info{status ? status->start_time : 0, status && status->pid == pid};
+    cached_start.store(info.start_time, std::memory_order_relaxed);
+    cached_match.store(info.proc_matches_our_pids, std::memory_order_relaxed);
     cached_pid.store(pid, std::memory_order_release);
-    return start;
+    return info;
+}
+
+inline std::uint64_t own_start_time(std::int64_t pid) noexcept {
+    return own_process_info(pid).start_time;
 }
 
 // Threads in process `pid` (/proc/<pid>/status), 0 if unknown.
@@ -362,22 +675,18 @@ inline int thread_count(std::int64_t pid) noexcept {
 // checks the pid alone. A different start time means the pid was reused. A
 // zombie has finished, unless it is a thread-group leader that returned from
 // main with pthread_exit while its other threads run on. Without a readable
-// /proc entry (hidepid), kill(pid, 0) decides: EPERM means it exists.
+// /proc entry (hidepid), or where /proc belongs to another pid namespace,
+// kill(pid, 0) decides: EPERM means it exists.
 inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
     if (pid <= 0 || pid > std::int64_t{0x7fffffff}) return false;
+    const auto probe = [pid] { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; };
+    if (!own_process_info(current_pid()).proc_matches_our_pids) return probe();
     if (const auto status = read_process_status(pid)) {
         if (start_time != 0 && status->start_time != start_time) return false;
         if (status->state == 'Z' || status->state == 'X') return thread_count(pid) > 1;
         return true;
     }
-    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
-}
-
-// 64 bits from the kernel's random source (getentropy(3)).
-inline std::uint64_t random_64() {
-    std::uint64_t value = 0;
-    if (::getentropy(&value, sizeof value) != 0) throw_native(errno, "create", "", "getentropy");
-    return value;
+    return probe();
 }
 
 } // namespace smh::detail::os

@@ -33,6 +33,7 @@
 #include <random>       // std::random_device: RtlGenRandom on Windows
 #include <string>       // names, messages
 #include <system_error> // native codes
+#include <thread>       // waiting for a section's creator
 #include <utility>      // std::move
 
 #include "../error.hpp"
@@ -44,6 +45,10 @@ namespace bip = boost::interprocess;
 
 // A kernel object name may be longer; 255 keeps a name valid on every platform.
 inline constexpr std::size_t max_name_length = 255;
+
+// CreateFileMapping names a section as it creates it, zeroed: attach may see
+// one whose header its creator has not finished, and waits for it.
+inline constexpr bool names_appear_complete = false;
 
 // Sections have no file identity; the handle each object keeps (segment_hold)
 // is what ties it to its segment.
@@ -92,10 +97,6 @@ struct opened_segment {
     mapping region;
     std::uint64_t size = 0;
     file_identity identity;
-    // Windows records no change time for a section. Zero lets attach wait (a
-    // bounded time) for a header that is not written yet; a section is sized
-    // and zeroed in one call, so that is the only unfinished state it can see.
-    std::chrono::milliseconds unchanged_for{};
 };
 
 // Win32 error codes (winerror.h), with messages from FormatMessage and the
@@ -204,12 +205,28 @@ inline std::uint64_t section_size(const bip::windows_shared_memory& section) noe
     return static_cast<std::uint64_t>(section.get_size());
 }
 
+// What create asks of the new section besides its size.
+struct create_request {
+    unsigned permissions;
+    bool reserve;            // nothing to do: a section is committed in full
+    std::uint64_t must_have; // likewise
+    bool huge_pages;         // not available (see advise)
+    bool populate;
+};
+
+enum class populate { none, read, write };
+inline void advise(mapping& region, bool huge_pages, populate mode) noexcept;
+
 // Creates `name` exclusively (CreateFileMapping returns an existing section
 // with ERROR_ALREADY_EXISTS, which Boost turns into a failure without
-// touching it), zeroed and committed, and maps it read-write. On failure the
-// handle closes, which destroys the new section: nothing is left behind.
-inline opened_segment create_segment(const std::string& name, std::uint64_t bytes,
-                                     unsigned permissions) {
+// touching it), zeroed and committed in full (no later first touch can fail;
+// the commit limit is errc::no_space here), maps it read-write and lets
+// `fill` write it. The name exists from the start: attach waits while the
+// header's state says "being created". On failure the handle closes, which
+// destroys the new section: nothing is left behind.
+template <class Fill>
+opened_segment create_segment(const std::string& name, std::uint64_t bytes,
+                              const create_request& request, Fill&& fill) {
     constexpr std::string_view op = "create";
     if (bytes > (std::numeric_limits<std::size_t>::max)())
         throw_native(ERROR_NOT_ENOUGH_MEMORY, op, name, "CreateFileMapping");
@@ -217,7 +234,7 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
     try {
         segment.file = std::make_unique<bip::windows_shared_memory>(
             bip::create_only, name.c_str(), bip::read_write, static_cast<std::size_t>(bytes),
-            permissions_for(permissions));
+            permissions_for(request.permissions));
     } catch (const bip::interprocess_exception& e) {
         const std::error_code code(e.get_native_error(), native_category());
         if (names_another_kind_of_object(e))
@@ -233,34 +250,10 @@ inline opened_segment create_segment(const std::string& name, std::uint64_t byte
     }
     segment.size = section_size(*segment.file);
     segment.region = map_view(*segment.file, true, static_cast<std::size_t>(bytes), op, name);
+    advise(segment.region, request.huge_pages,
+           request.populate ? populate::write : populate::none);
+    fill(static_cast<std::byte*>(segment.region.get_address()));
     return segment;
-}
-
-// Nothing to do: a section backed by the paging file is committed in full by
-// CreateFileMapping, which fails (errc::no_space) when the commit limit would
-// be passed, so no later first touch can fail.
-inline void reserve_space(const opened_segment&, std::string_view, std::uint64_t) noexcept {}
-
-enum class populate { none, read, write };
-
-// PrefetchVirtualMemory (Windows 8 and later), looked up at run time so that
-// the program still starts on systems without it.
-inline void prefetch(void* base, std::size_t size) noexcept {
-    struct memory_range {
-        void* address;
-        SIZE_T bytes;
-    };
-    using prefetch_function = BOOL(WINAPI*)(HANDLE, ULONG_PTR, memory_range*, ULONG);
-    static const auto function = [] {
-        const HMODULE kernel = ::GetModuleHandleA("kernel32.dll");
-        const FARPROC found = kernel ? ::GetProcAddress(kernel, "PrefetchVirtualMemory") : nullptr;
-        prefetch_function typed = nullptr;
-        static_assert(sizeof typed == sizeof found);
-        std::memcpy(&typed, &found, sizeof typed);
-        return typed;
-    }();
-    memory_range range{base, size};
-    if (function) function(::GetCurrentProcess(), 1, &range, 0);
 }
 
 // Performance hints for a fresh mapping. Populate reads the pages in with
@@ -271,8 +264,8 @@ inline void advise(mapping& region, bool /*huge_pages*/, populate mode) noexcept
         prefetch(region.get_address(), region.get_size());
 }
 
-// Opens `name` read-write, or read-only.
-inline opened_segment open_segment(const std::string& name, std::string_view operation,
+// Opens `name` read-write, or read-only, and maps it whole.
+inline opened_segment open_section(const std::string& name, std::string_view operation,
                                    bool writable) {
     opened_segment segment;
     try {
@@ -286,18 +279,50 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
         rethrow_boost(e, operation, name, "OpenFileMapping");
     }
     segment.size = section_size(*segment.file);
-    return segment;
-}
-
-// Maps what open_segment opened; a zero-length segment is not mapped.
-inline void map_segment(opened_segment& segment, std::string_view operation, std::string_view name,
-                        bool writable) {
-    if (segment.size == 0) return;
+    if (segment.size == 0) return segment;
     if (segment.size > (std::numeric_limits<std::size_t>::max)())
         throw_error(errc::corrupt_segment, operation, name,
                     "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
     segment.region =
         map_view(*segment.file, writable, static_cast<std::size_t>(segment.size), operation, name);
+    return segment;
+}
+
+inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept;
+
+// How long a section may show no header at all (state 0) and still be taken
+// for one whose creator is between CreateFileMapping and writing the header:
+// microseconds, unless the creator is descheduled.
+inline constexpr std::chrono::milliseconds unwritten_grace{1000};
+
+// Opens and maps `name`, waiting up to `creation_timeout` while its creator
+// (alive) is still preparing it; the caller checks what it gets. Throws
+// not_found when the wait ends, corrupt_segment when the creator died.
+inline opened_segment open_segment(const std::string& name, std::string_view operation,
+                                   bool writable, std::chrono::milliseconds creation_timeout) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    const auto deadline = saturating_deadline(start, creation_timeout);
+    for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
+        auto segment = open_section(name, operation, writable);
+        if (segment.size < header_size) return segment;
+        const auto& header = *static_cast<const segment_header*>(segment.region.get_address());
+        const auto state =
+            std::atomic_ref(const_cast<std::uint32_t&>(header.state)).load(std::memory_order_acquire);
+        const auto now = clock::now();
+        if (state == 0 && now - start < unwritten_grace && now < deadline) continue;
+        if (state != state_creating) return segment;
+        const auto creator = read_owner(header).value_or(owner_record{});
+        if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0 ||
+            !process_alive(creator.pid, creator.start_time))
+            throw_error(errc::corrupt_segment, operation, name,
+                        "its creator (process " + std::to_string(creator.pid) +
+                            ") stopped before finishing it");
+        if (now < deadline) continue;
+        throw_error(errc::not_found, operation, name,
+                    "process " + std::to_string(creator.pid) + " is still creating it after " +
+                        std::to_string(creation_timeout.count()) + " ms");
+    }
 }
 
 // What a SharedMemoryHandlee keeps of its segment besides the mapping: its
@@ -307,6 +332,17 @@ struct segment_hold {
 };
 
 inline segment_hold hold(opened_segment& segment) noexcept { return {std::move(segment.file)}; }
+inline segment_hold hold_created(opened_segment& segment) noexcept { return hold(segment); }
+
+// Owning changes nothing in what is held: the kernel ends every handle of a
+// process that ends, so liveness needs no lock and nothing needs cleaning up
+// when a process ends without destructors.
+inline void lock_for_owning(segment_hold&, const std::string&) noexcept {}
+inline bool lock_held_by_others(const segment_hold&) noexcept { return false; }
+inline void note_owning(segment_hold&, const std::string&, const owner_record&) noexcept {}
+inline void stop_owning(segment_hold&) noexcept {}
+inline void install_termination_cleanup() noexcept {}
+inline void remove_owned_segments_now() noexcept {}
 
 enum class unlink_result { removed, gone, failed };
 
@@ -326,35 +362,24 @@ struct segment_directory {
     static constexpr bool available = false;
 };
 
-// Whether the name is taken: by a section (ours to open or not) or by
-// another kind of object.
-inline bool segment_exists(const std::string& name) noexcept {
-    const HANDLE section = ::OpenFileMappingA(FILE_MAP_READ, FALSE, name.c_str());
-    if (section == nullptr)
-        return ::GetLastError() == ERROR_ACCESS_DENIED || ::GetLastError() == ERROR_INVALID_HANDLE;
-    ::CloseHandle(section);
-    return true;
-}
-
 struct header_snapshot {
     segment_header header;
     std::uint64_t size;
     file_identity identity;
+    bool owner_lock_held = false; // no owner's lock on Windows: see lock_for_owning
 };
 
 // The first 256 bytes of segment `name`, through a read-only view (a section
-// cannot shrink, so the view cannot fault). nullopt for anything that is not
-// a readable section of at least a header's size.
-inline std::optional<header_snapshot> read_header(const std::string& name) {
-    try {
-        auto segment = open_segment(name, "inspect", false);
-        if (segment.size < header_size) return std::nullopt;
-        segment.region = map_view(*segment.file, false, header_size, "inspect", name);
-        header_snapshot snapshot{};
-        std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
-        snapshot.size = segment.size;
-        return snapshot;
-    } catch (...) { return std::nullopt; }
+// cannot shrink, so the view cannot fault); nullopt for a section shorter
+// than a header. Throws what opening it throws (not_found, permission_denied...).
+inline std::optional<header_snapshot> read_header(const std::string& name,
+                                                  std::string_view operation) {
+    auto segment = open_section(name, operation, false);
+    if (segment.size < header_size) return std::nullopt;
+    header_snapshot snapshot{};
+    std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
+    snapshot.size = segment.size;
+    return snapshot;
 }
 
 inline std::int64_t current_pid() noexcept {
