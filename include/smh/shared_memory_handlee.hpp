@@ -239,10 +239,10 @@ public:
                 .store(detail::state_ready, std::memory_order_release);
         };
         const detail::os::create_request request{.permissions = options.permissions,
-                                                  .reserve = options.reserve,
-                                                  .must_have = offset,
-                                                  .huge_pages = options.huge_pages,
-                                                  .populate = options.populate};
+                                                 .reserve = options.reserve,
+                                                 .must_have = offset,
+                                                 .huge_pages = options.huge_pages,
+                                                 .populate = options.populate};
         auto segment = detail::os::create_segment(name_string, *bytes, request, fill);
 
         SharedMemoryHandlee result;
@@ -466,9 +466,8 @@ private:
             if (pid < 0) { // being changed by another process, or abandoned
                 const auto now = std::chrono::steady_clock::now();
                 if (pid != waited_on) waited_on = pid, waiting_since = now;
-                const bool abandoned =
-                    !detail::os::process_alive(detail::claimant_of(pid), 0) ||
-                    now - waiting_since >= detail::abandoned_claim_after;
+                const bool abandoned = !detail::os::process_alive(detail::claimant_of(pid), 0) ||
+                                       now - waiting_since >= detail::abandoned_claim_after;
                 if (!abandoned) {
                     std::this_thread::sleep_for(std::chrono::microseconds(50));
                     continue;

@@ -78,7 +78,7 @@ TEST_CASE("any other OS failure throws errc::os_error with the native code") {
     // No descriptor left (EMFILE): attach cannot open the segment.
     const auto shm = SharedMemoryHandlee<int>::create(4);
     const auto child = smh_test::run_in_child([&] {
-        const struct rlimit none {0, 0};
+        const struct rlimit none { 0, 0 };
         if (::setrlimit(RLIMIT_NOFILE, &none) != 0) return false;
         try {
             (void)SharedMemoryHandlee<int>::attach(shm.name());

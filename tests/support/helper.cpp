@@ -15,6 +15,28 @@
 //   helper create-release NAME COUNT SEED    create, write SEED, release(), exit
 //   helper create-leader-exit NAME COUNT     create, start a thread, end the main thread
 //                                            (pthread_exit): the process lives on
+//   helper remove-orphans                    smh::remove_orphans(), printing each name
+//   helper create-end NAME COUNT HOW CLEANUP create (CLEANUP "cleanup": after
+//        smh::cleanup_on_termination()), then end HOW: wait (for a signal), abort,
+//        assert (a failed one), throw (uncaught), exit (std::exit(3)), segv
+//   helper create-own-handler NAME           a SIGTERM handler of its own, then
+//        cleanup_on_termination() and create; after SIGTERM: 42 if the segment is still there
+//   helper create-handler-exit NAME          a SIGTERM handler of its own that calls
+//        smh::remove_owned_segments() and _exit(5)
+//   helper create-fork-end NAME              create with cleanup, fork a child, end the
+//        child with SIGTERM: 0 if the parent's segment is still there
+
+// The failed-assert case needs assert() even in release builds.
+#undef NDEBUG
+#include <cassert>
+#include <csignal>
+#include <cstdlib>
+#include <stdexcept>
+#ifndef _WIN32
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
 #include <chrono>
 #include <iostream>
 #include <string>
@@ -30,7 +52,58 @@ namespace {
     for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
+volatile std::sig_atomic_t got_sigterm = 0;
+
+int end_as_told(const std::vector<std::string>& args) {
+    // Installed first: a signal sent once the segment exists finds it in place.
+    if (args[4] == "cleanup") smh::cleanup_on_termination();
+    auto shm = smh::create<int>(args[1], std::stoul(args[2]));
+    const std::string& how = args[3];
+    if (how == "abort") std::abort();
+    if (how == "assert") assert(shm.size() == 0 && "a failed assertion");
+    if (how == "throw") std::thread([] { throw std::runtime_error("nobody catches this"); }).join();
+    if (how == "exit") std::exit(3);
+    if (how == "segv") std::raise(SIGSEGV);
+    if (how == "wait") wait_forever();
+    return 2;
+}
+
 int run(const std::vector<std::string>& args) {
+    if (args.size() == 5 && args[0] == "create-end") return end_as_told(args);
+    if (args.size() == 2 && args[0] == "create-own-handler") {
+        std::signal(SIGTERM, [](int) { got_sigterm = 1; });
+        smh::cleanup_on_termination();
+        auto shm = smh::create<int>(args[1], 4);
+        while (!got_sigterm) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return smh_test::segment_exists(args[1]) ? 42 : 1;
+    }
+    if (args.size() == 2 && args[0] == "create-handler-exit") {
+        std::signal(SIGTERM, [](int) {
+            smh::remove_owned_segments();
+            std::_Exit(5);
+        });
+        auto shm = smh::create<int>(args[1], 4);
+        wait_forever();
+    }
+#ifndef _WIN32
+    if (args.size() == 2 && args[0] == "create-fork-end") {
+        smh::cleanup_on_termination();
+        auto shm = smh::create<int>(args[1], 4);
+        const pid_t child = ::fork();
+        if (child == 0) wait_forever();
+        ::kill(child, SIGTERM);
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        return WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM &&
+                       smh_test::segment_exists(args[1])
+                   ? 0
+                   : 1;
+    }
+#endif
+    if (args.size() == 1 && args[0] == "remove-orphans") {
+        for (const auto& name : smh::remove_orphans()) std::cout << name << '\n';
+        return 0;
+    }
     if (args.size() < 3) return 2;
     const std::string& command = args[0];
     int code = 2;

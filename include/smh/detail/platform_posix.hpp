@@ -284,8 +284,7 @@ opened_segment build_segment(unique_fd fd, std::string_view name, std::uint64_t 
         segment.region = mapping(mappable_descriptor{fd.get()}, bip::read_write, 0,
                                  static_cast<std::size_t>(bytes));
     } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "mmap"); }
-    advise(segment.region, request.huge_pages,
-           request.populate ? populate::write : populate::none);
+    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
     fill(static_cast<std::byte*>(segment.region.get_address()));
     segment.file = std::move(fd);
     return segment;
@@ -300,8 +299,8 @@ opened_segment create_via_temporary_name(const std::string& name, std::uint64_t 
                                          const create_request& request, Fill& fill) {
     constexpr std::string_view op = "create";
     const std::string temporary = path_of(std::string(building_prefix) + hex_64(random_64()));
-    unique_fd fd(::open(temporary.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC,
-                        0600));
+    unique_fd fd(
+        ::open(temporary.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) throw_native(errno, op, name, "creating a temporary file in /dev/shm");
     struct remove_temporary {
         const std::string& path;
@@ -309,7 +308,8 @@ opened_segment create_via_temporary_name(const std::string& name, std::uint64_t 
     } cleanup{temporary};
     (void)take_owner_lock(fd.get()); // tells remove_orphans() a live process builds it
     auto segment = build_segment(std::move(fd), name, bytes, request, fill);
-    if (::link(temporary.c_str(), path_of(name).c_str()) != 0) throw_native(errno, op, name, "link");
+    if (::link(temporary.c_str(), path_of(name).c_str()) != 0)
+        throw_native(errno, op, name, "link");
     return segment;
 }
 
@@ -361,8 +361,8 @@ inline unique_fd open_file(const std::string& name, std::string_view operation, 
         const int error = errno;
         const std::error_code native(error, native_category());
         if (error == ELOOP)
-            throw_error(errc::corrupt_segment, operation, name,
-                        "a symbolic link, not a segment", native);
+            throw_error(errc::corrupt_segment, operation, name, "a symbolic link, not a segment",
+                        native);
         if (error == EISDIR || error == ENXIO)
             throw_error(errc::corrupt_segment, operation, name,
                         "not a segment: a directory or a special file", native);

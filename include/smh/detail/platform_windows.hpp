@@ -250,8 +250,7 @@ opened_segment create_segment(const std::string& name, std::uint64_t bytes,
     }
     segment.size = section_size(*segment.file);
     segment.region = map_view(*segment.file, true, static_cast<std::size_t>(bytes), op, name);
-    advise(segment.region, request.huge_pages,
-           request.populate ? populate::write : populate::none);
+    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
     fill(static_cast<std::byte*>(segment.region.get_address()));
     return segment;
 }
@@ -307,8 +306,8 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
         auto segment = open_section(name, operation, writable);
         if (segment.size < header_size) return segment;
         const auto& header = *static_cast<const segment_header*>(segment.region.get_address());
-        const auto state =
-            std::atomic_ref(const_cast<std::uint32_t&>(header.state)).load(std::memory_order_acquire);
+        const auto state = std::atomic_ref(const_cast<std::uint32_t&>(header.state))
+                               .load(std::memory_order_acquire);
         const auto now = clock::now();
         if (state == 0 && now - start < unwritten_grace && now < deadline) continue;
         if (state != state_creating) return segment;

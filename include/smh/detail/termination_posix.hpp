@@ -37,13 +37,14 @@ struct owned_entry {
 
 inline std::atomic<owned_entry*> owned_entries{nullptr};
 
-static_assert(std::atomic<int>::is_always_lock_free && std::atomic<owned_entry*>::is_always_lock_free,
+static_assert(std::atomic<int>::is_always_lock_free &&
+                  std::atomic<owned_entry*>::is_always_lock_free,
               "the termination cleanup reads the table from a signal handler");
 
 // Records a segment this process owns; nullptr if the path does not fit
 // (names are at most 255 characters, so it always does).
-inline owned_entry* remember_owned(std::string_view path, std::uint64_t device,
-                                   std::uint64_t inode, const owner_record& owner) noexcept {
+inline owned_entry* remember_owned(std::string_view path, std::uint64_t device, std::uint64_t inode,
+                                   const owner_record& owner) noexcept {
     if (path.size() >= sizeof owned_entry::path) return nullptr;
     owned_entry* entry = nullptr;
     for (auto* e = owned_entries.load(std::memory_order_acquire); e && !entry; e = e->next) {
@@ -66,8 +67,7 @@ inline owned_entry* remember_owned(std::string_view path, std::uint64_t device,
     if (fresh) {
         entry->next = owned_entries.load(std::memory_order_relaxed);
         while (!owned_entries.compare_exchange_weak(entry->next, entry, std::memory_order_release,
-                                                    std::memory_order_relaxed)) {
-        }
+                                                    std::memory_order_relaxed)) {}
     }
     return entry;
 }

@@ -1,0 +1,157 @@
+// Every way a process ends, and what happens to the segments it owns. Each
+// case runs the helper program (a real program, with no test framework's
+// signal handlers), kills or ends it, and looks at what is left.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "support.hpp"
+
+using smh::SharedMemoryHandlee;
+using smh_test::segment_exists;
+using smh_test::unique_name;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Starts `helper create-end NAME 4 HOW CLEANUP`, waits until its segment
+// exists, sends `signal` (0: none), and waits for it to end.
+smh_test::process_result end_helper(const std::string& name, const std::string& how, bool cleanup,
+                                    int signal = 0) {
+    const pid_t pid = smh_test::start_program(
+        {SMH_TEST_HELPER, "create-end", name, "4", how, cleanup ? "cleanup" : "no-cleanup"});
+    for (int i = 0; i < 5000 && !segment_exists(name) && signal != 0; ++i)
+        std::this_thread::sleep_for(1ms);
+    if (signal != 0) ::kill(pid, signal);
+    return smh_test::wait_for(pid, 30s);
+}
+
+// Sanitizers install their own handlers for crash signals, which ours then
+// passes a crash to (as it would any program's own handler).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+#else
+constexpr bool sanitized = false;
+#endif
+
+} // namespace
+
+TEST_CASE("by default a process ended by a signal leaves its segment for remove_orphans()",
+          "[orphans]") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const auto ended = end_helper(name, "wait", false, SIGINT);
+    CHECK(ended.signal == SIGINT);
+    REQUIRE(segment_exists(name));
+    const auto removed = smh::remove_orphans();
+    CHECK(std::count(removed.begin(), removed.end(), name) == 1);
+}
+
+TEST_CASE("after cleanup_on_termination(), a process ended by a signal removes its segment and "
+          "still dies of that signal") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    int signal = 0;
+    SECTION("SIGINT (Ctrl-C)") { signal = SIGINT; }
+    SECTION("SIGTERM") { signal = SIGTERM; }
+    SECTION("SIGHUP") { signal = SIGHUP; }
+    SECTION("SIGQUIT") { signal = SIGQUIT; }
+    SECTION("SIGUSR1") { signal = SIGUSR1; }
+    const auto ended = end_helper(name, "wait", true, signal);
+    CHECK(ended.signal == signal);
+    CHECK_FALSE(segment_exists(name));
+}
+
+TEST_CASE("after cleanup_on_termination(), abort(), a failed assert and an uncaught exception "
+          "remove the segment and still end with SIGABRT") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    std::string how;
+    SECTION("abort()") { how = "abort"; }
+    SECTION("a failed assert") { how = "assert"; }
+    SECTION("an uncaught exception") { how = "throw"; }
+    const auto ended = end_helper(name, how, true);
+    CHECK(ended.signal == SIGABRT);
+    CHECK_FALSE(segment_exists(name));
+}
+
+TEST_CASE("after cleanup_on_termination(), std::exit() removes the segment and keeps its exit "
+          "status") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const auto ended = end_helper(name, "exit", true);
+    CHECK(ended.exited);
+    CHECK(ended.exit_code == 3);
+    CHECK_FALSE(segment_exists(name));
+}
+
+TEST_CASE("after cleanup_on_termination(), a crash signal (SIGSEGV) removes the segment and "
+          "still dies of it") {
+    if (sanitized) {
+        WARN("skipped: the sanitizer's own SIGSEGV handler takes the crash");
+        return;
+    }
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const auto ended = end_helper(name, "segv", true);
+    CHECK(ended.signal == SIGSEGV);
+    CHECK_FALSE(segment_exists(name));
+}
+
+TEST_CASE("a signal the program handles itself goes to its handler and removes nothing") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const pid_t pid = smh_test::start_program({SMH_TEST_HELPER, "create-own-handler", name});
+    for (int i = 0; i < 5000 && !segment_exists(name); ++i) std::this_thread::sleep_for(1ms);
+    ::kill(pid, SIGTERM);
+    const auto ended = smh_test::wait_for(pid, 30s);
+    CHECK(ended.exited);
+    CHECK(ended.exit_code == 42);      // the segment was still there after the handler
+    CHECK_FALSE(segment_exists(name)); // and the owner's destructor removed it at exit
+}
+
+TEST_CASE("a handler of the program's own can call remove_owned_segments() before it ends the "
+          "process") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const pid_t pid = smh_test::start_program({SMH_TEST_HELPER, "create-handler-exit", name});
+    for (int i = 0; i < 5000 && !segment_exists(name); ++i) std::this_thread::sleep_for(1ms);
+    ::kill(pid, SIGTERM);
+    const auto ended = smh_test::wait_for(pid, 30s);
+    CHECK(ended.exit_code == 5);
+    CHECK_FALSE(segment_exists(name));
+}
+
+TEST_CASE("a forked child ended by a signal never removes its parent's segment") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const auto ended = smh_test::run_helper({"create-fork-end", name});
+    CHECK(ended.exited);
+    CHECK(ended.exit_code == 0);
+    CHECK_FALSE(segment_exists(name));
+}
+
+TEST_CASE("a segment whose ownership moved to another process survives the old owner's "
+          "termination cleanup") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const pid_t pid =
+        smh_test::start_program({SMH_TEST_HELPER, "create-end", name, "4", "wait", "cleanup"});
+    for (int i = 0; i < 5000 && !segment_exists(name); ++i) std::this_thread::sleep_for(1ms);
+    auto new_owner = SharedMemoryHandlee<int>::attach(name);
+    new_owner.take_ownership();
+    ::kill(pid, SIGTERM);
+    CHECK(smh_test::wait_for(pid, 30s).signal == SIGTERM);
+    CHECK(segment_exists(name));
+    CHECK(new_owner.is_owner());
+}
