@@ -100,10 +100,12 @@ int run(const std::vector<std::string>& args) {
                    : 1;
     }
 #endif
+#ifndef _WIN32
     if (args.size() == 1 && args[0] == "remove-orphans") {
         for (const auto& name : smh::remove_orphans()) std::cout << name << '\n';
         return 0;
     }
+#endif
     if (args.size() < 3) return 2;
     const std::string& command = args[0];
     int code = 2;

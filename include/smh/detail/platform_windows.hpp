@@ -215,7 +215,34 @@ struct create_request {
 };
 
 enum class populate { none, read, write };
-inline void advise(mapping& region, bool huge_pages, populate mode) noexcept;
+
+// PrefetchVirtualMemory (Windows 8 and later), looked up at run time so that
+// the program still starts on systems without it.
+inline void prefetch(void* base, std::size_t size) noexcept {
+    struct memory_range {
+        void* address;
+        SIZE_T bytes;
+    };
+    using prefetch_function = BOOL(WINAPI*)(HANDLE, ULONG_PTR, memory_range*, ULONG);
+    static const auto function = [] {
+        const HMODULE kernel = ::GetModuleHandleA("kernel32.dll");
+        const FARPROC found = kernel ? ::GetProcAddress(kernel, "PrefetchVirtualMemory") : nullptr;
+        prefetch_function typed = nullptr;
+        static_assert(sizeof typed == sizeof found);
+        std::memcpy(&typed, &found, sizeof typed);
+        return typed;
+    }();
+    memory_range range{base, size};
+    if (function) function(::GetCurrentProcess(), 1, &range, 0);
+}
+
+// Performance hints for a fresh mapping. Populate reads the pages in with
+// PrefetchVirtualMemory; huge pages are not available here (large-page
+// sections need SEC_LARGE_PAGES at creation and the SeLockMemoryPrivilege).
+inline void advise(mapping& region, bool /*huge_pages*/, populate mode) noexcept {
+    if (mode != populate::none && region.get_address() != nullptr && region.get_size() != 0)
+        prefetch(region.get_address(), region.get_size());
+}
 
 // Creates `name` exclusively (CreateFileMapping returns an existing section
 // with ERROR_ALREADY_EXISTS, which Boost turns into a failure without
@@ -253,14 +280,6 @@ opened_segment create_segment(const std::string& name, std::uint64_t bytes,
     advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
     fill(static_cast<std::byte*>(segment.region.get_address()));
     return segment;
-}
-
-// Performance hints for a fresh mapping. Populate reads the pages in with
-// PrefetchVirtualMemory; huge pages are not available here (large-page
-// sections need SEC_LARGE_PAGES at creation and the SeLockMemoryPrivilege).
-inline void advise(mapping& region, bool /*huge_pages*/, populate mode) noexcept {
-    if (mode != populate::none && region.get_address() != nullptr && region.get_size() != 0)
-        prefetch(region.get_address(), region.get_size());
 }
 
 // Opens `name` read-write, or read-only, and maps it whole.
