@@ -11,11 +11,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -40,19 +44,44 @@ options:
 exit status: 0 done, 1 an operation failed, 2 bad usage
 )";
 
-std::string json_string(const std::string& text) {
+// Names and type names come from segments that any local user can write: a
+// terminal must not act on them. Shows every byte a terminal could take as a
+// control (C0, DEL, and all bytes from 0x80 on, since some terminals read 0x9b
+// as CSI) as \xNN, and the backslash as \\ so that an escape cannot be forged.
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte == '\\') {
+            out += "\\\\";
+        } else if (byte < 0x20 || byte >= 0x7f) {
+            char buffer[8];
+            std::snprintf(buffer, sizeof buffer, "\\x%02x", byte);
+            out += buffer;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::string json_string(std::string_view text) {
     std::string out = "\"";
     for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
         switch (c) {
         case '"': out += "\\\""; break;
         case '\\': out += "\\\\"; break;
         case '\n': out += "\\n"; break;
         default:
-            // Control bytes, and bytes past ASCII (names are not promised to be
-            // UTF-8), as \u escapes: the output stays valid JSON.
-            if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x80) {
+            // Controls and DEL as \u00NN. Names are not promised to be UTF-8,
+            // and a stray byte would make the output invalid JSON: every byte
+            // from 0x80 on is written as \u00NN of the byte itself (read as
+            // Latin-1), so the output is ASCII and the bytes can be recovered.
+            if (byte < 0x20 || byte >= 0x7f) {
                 char buffer[8];
-                std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned char>(c));
+                std::snprintf(buffer, sizeof buffer, "\\u%04x", byte);
                 out += buffer;
             } else {
                 out += c;
@@ -62,16 +91,31 @@ std::string json_string(const std::string& text) {
     return out + "\"";
 }
 
-long long seconds_since(std::chrono::system_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - t)
-        .count();
+// Whole seconds since 1970, or nullopt before it. created_at_ns is whatever
+// 64 bits a local user wrote; from 2^63 on it wraps to before 1970 (checked
+// before truncating, as 2^64 - 1 is -1 ns, which truncates to 0 s).
+std::optional<long long> unix_seconds(std::chrono::system_clock::time_point t) {
+    if (t.time_since_epoch() < std::chrono::system_clock::duration::zero()) return std::nullopt;
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-std::string human_age(long long seconds) {
-    if (seconds < 120) return std::to_string(seconds) + "s";
-    if (seconds < 7200) return std::to_string(seconds / 60) + "m";
-    if (seconds < 172800) return std::to_string(seconds / 3600) + "h";
-    return std::to_string(seconds / 86400) + "d";
+// Seconds from `t` to now; nullopt when either is before 1970. Both are then
+// non-negative, so the difference cannot overflow.
+std::optional<long long> seconds_since(std::chrono::system_clock::time_point t) {
+    const auto then = unix_seconds(t);
+    const auto now = unix_seconds(std::chrono::system_clock::now());
+    if (!then || !now) return std::nullopt;
+    return *now - *then;
+}
+
+// "?" for a time before 1970 or in the future: not a real creation time.
+std::string human_age(std::optional<long long> seconds) {
+    if (!seconds || *seconds < 0) return "?";
+    const long long s = *seconds;
+    if (s < 120) return std::to_string(s) + "s";
+    if (s < 7200) return std::to_string(s / 60) + "m";
+    if (s < 172800) return std::to_string(s / 3600) + "h";
+    return std::to_string(s / 86400) + "d";
 }
 
 std::string human_bytes(std::size_t bytes) {
@@ -84,24 +128,35 @@ std::string human_bytes(std::size_t bytes) {
     return buffer;
 }
 
-std::string iso_time(std::chrono::system_clock::time_point t) {
-    const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+// nullopt for a time before 1970 or one gmtime cannot convert.
+std::optional<std::string> iso_time(std::chrono::system_clock::time_point t) {
+    const auto seconds = unix_seconds(t);
+    if (!seconds || *seconds > (std::numeric_limits<std::time_t>::max)()) return std::nullopt;
+    const auto when = static_cast<std::time_t>(*seconds);
     std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char buffer[32];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return buffer;
+    if (!gmtime_r(&when, &utc)) return std::nullopt;
+    char buffer[64];
+    if (std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return std::nullopt;
+    return std::string(buffer);
 }
+
+// The process changing a record, from its negated pid: computed unsigned, as
+// a hostile header's INT64_MIN cannot be negated.
+std::uint64_t claimant(std::int64_t owner_pid) { return 0 - static_cast<std::uint64_t>(owner_pid); }
 
 std::string owner_text(const smh::segment_info& s) {
     if (s.owner_pid == 0) return "none";
-    if (s.owner_pid < 0) return "changing";
-    return std::to_string(s.owner_pid) + (s.owner_alive ? "" : " (dead)");
+    const std::string dead = s.owner_alive ? "" : " (dead)";
+    if (s.owner_pid < 0) return "changing " + std::to_string(claimant(s.owner_pid)) + dead;
+    return std::to_string(s.owner_pid) + dead;
 }
 
 bool orphaned(const smh::segment_info& s) { return s.owner_pid != 0 && !s.owner_alive; }
 
+// JSON null where a hostile header's time has no date or age.
 std::string to_json(const smh::segment_info& s) {
+    const auto created = iso_time(s.created);
+    const auto age = seconds_since(s.created);
     std::ostringstream out;
     out << "{\"name\": " << json_string(s.name) << ", \"type\": " << json_string(s.type_name)
         << ", \"element_size\": " << s.element_size << ", \"element_align\": " << s.element_align
@@ -110,8 +165,8 @@ std::string to_json(const smh::segment_info& s) {
         << ", \"owner_pid\": " << s.owner_pid
         << ", \"owner_alive\": " << (s.owner_alive ? "true" : "false")
         << ", \"ready\": " << (s.ready ? "true" : "false")
-        << ", \"created\": " << json_string(iso_time(s.created))
-        << ", \"age_seconds\": " << seconds_since(s.created) << "}";
+        << ", \"created\": " << (created ? json_string(*created) : "null")
+        << ", \"age_seconds\": " << (age ? std::to_string(*age) : "null") << "}";
     return out.str();
 }
 
@@ -123,8 +178,8 @@ void print_table(const std::vector<smh::segment_info>& segments) {
     std::printf("%-32s %-20s %12s %11s %8s %-14s %6s\n", "NAME", "TYPE", "ELEMENTS", "BYTES",
                 "CREATOR", "OWNER", "AGE");
     for (const auto& s : segments) {
-        std::printf("%-32s %-20s %12zu %11s %8lld %-14s %6s\n", s.name.c_str(), s.type_name.c_str(),
-                    s.element_count, human_bytes(s.bytes).c_str(),
+        std::printf("%-32s %-20s %12zu %11s %8lld %-14s %6s\n", printable(s.name).c_str(),
+                    printable(s.type_name).c_str(), s.element_count, human_bytes(s.bytes).c_str(),
                     static_cast<long long>(s.creator_pid), owner_text(s).c_str(),
                     human_age(seconds_since(s.created)).c_str());
     }
@@ -136,8 +191,12 @@ struct options {
     std::vector<std::string> names;
 };
 
+// Messages may quote names and header text: escaped like the rest.
+void report(std::string_view message) { std::cerr << "smh: " << printable(message) << "\n"; }
+
 int fail_usage(const std::string& why) {
-    std::cerr << "smh: " << why << "\n(see smh --help)\n";
+    report(why);
+    std::cerr << "(see smh --help)\n";
     return 2;
 }
 
@@ -155,6 +214,22 @@ int list_command(const options& o) {
     return 0;
 }
 
+std::string owner_description(const smh::segment_info& s) {
+    if (s.owner_pid == 0) return "none (released)";
+    const std::string state = s.owner_alive ? ", running" : ", no longer running";
+    if (s.owner_pid < 0)
+        return "being changed by process " + std::to_string(claimant(s.owner_pid)) + state;
+    return std::to_string(s.owner_pid) + state;
+}
+
+std::string created_text(std::chrono::system_clock::time_point t) {
+    const auto date = iso_time(t);
+    if (!date) return "? (the header holds no valid time)";
+    const auto age = seconds_since(t);
+    if (!age || *age < 0) return *date + " (in the future)";
+    return *date + " (" + human_age(age) + " ago)";
+}
+
 int inspect_command(const options& o) {
     if (o.names.size() != 1) return fail_usage("inspect takes exactly one NAME");
     const auto s = smh::inspect(o.names[0]);
@@ -162,20 +237,15 @@ int inspect_command(const options& o) {
         std::cout << to_json(s) << "\n";
         return 0;
     }
-    std::printf("name           %s\n", s.name.c_str());
+    std::printf("name           %s\n", printable(s.name).c_str());
     std::printf("state          %s\n", s.ready ? "ready" : "being created");
-    std::printf("element type   %s\n", s.type_name.c_str());
+    std::printf("element type   %s\n", printable(s.type_name).c_str());
     std::printf("element size   %zu bytes, alignment %zu\n", s.element_size, s.element_align);
     std::printf("elements       %zu, from offset %zu\n", s.element_count, s.data_offset);
     std::printf("segment size   %zu bytes (%s)\n", s.bytes, human_bytes(s.bytes).c_str());
     std::printf("creator pid    %lld\n", static_cast<long long>(s.creator_pid));
-    std::printf("owner          %s\n", s.owner_pid == 0
-                                           ? "none (released)"
-                                           : (std::to_string(s.owner_pid) +
-                                              (s.owner_alive ? ", running" : ", no longer running"))
-                                                 .c_str());
-    std::printf("created        %s (%s ago)\n", iso_time(s.created).c_str(),
-                human_age(seconds_since(s.created)).c_str());
+    std::printf("owner          %s\n", owner_description(s).c_str());
+    std::printf("created        %s\n", created_text(s.created).c_str());
     return 0;
 }
 
@@ -185,9 +255,9 @@ int remove_command(const options& o) {
     for (const auto& name : o.names) {
         try {
             smh::remove(name);
-            std::cout << "removed " << name << "\n";
+            std::cout << "removed " << printable(name) << "\n";
         } catch (const smh::error& e) {
-            std::cerr << "smh: " << e.what() << "\n";
+            report(e.what());
             status = 1;
         }
     }
@@ -198,6 +268,7 @@ int gc_command(const options& o) {
     if (!o.names.empty()) return fail_usage("gc takes no names");
     std::vector<std::string> names;
     std::vector<std::string> failed; // orphans that are still there afterwards
+    int status = 0;
     if (o.dry_run) {
         for (const auto& s : smh::list())
             if (orphaned(s)) names.push_back(s.name);
@@ -206,23 +277,29 @@ int gc_command(const options& o) {
         for (const auto& s : smh::list())
             if (orphaned(s)) before.push_back(s.name);
         names = smh::remove_orphans();
-        for (const auto& s : smh::list())
-            if (orphaned(s) && std::find(before.begin(), before.end(), s.name) != before.end())
-                failed.push_back(s.name);
+        // Segments are gone by now: if the check fails, still say which.
+        try {
+            for (const auto& s : smh::list())
+                if (orphaned(s) && std::find(before.begin(), before.end(), s.name) != before.end())
+                    failed.push_back(s.name);
+        } catch (const smh::error& e) {
+            report(e.what());
+            status = 1;
+        }
     }
-    for (const auto& name : failed)
-        std::cerr << "smh: could not remove orphaned segment " << name << "\n";
+    for (const auto& name : failed) report("could not remove orphaned segment " + name);
+    if (!failed.empty()) status = 1;
     if (o.json) {
         std::cout << "{\"dry_run\": " << (o.dry_run ? "true" : "false") << ", \"removed\": [";
         for (std::size_t i = 0; i < names.size(); ++i)
             std::cout << (i ? ", " : "") << json_string(names[i]);
         std::cout << "]}\n";
-        return failed.empty() ? 0 : 1;
+        return status;
     }
     for (const auto& name : names)
-        std::cout << (o.dry_run ? "would remove " : "removed ") << name << "\n";
-    if (names.empty() && failed.empty()) std::cout << "no orphaned segments\n";
-    return failed.empty() ? 0 : 1;
+        std::cout << (o.dry_run ? "would remove " : "removed ") << printable(name) << "\n";
+    if (names.empty() && status == 0) std::cout << "no orphaned segments\n";
+    return status;
 }
 
 } // namespace
@@ -259,8 +336,9 @@ int main(int argc, char** argv) {
         if (command == "inspect") return inspect_command(o);
         if (command == "rm") return remove_command(o);
         if (command == "gc") return gc_command(o);
-    } catch (const smh::error& e) {
-        std::cerr << "smh: " << e.what() << "\n";
+    } catch (const std::exception& e) {
+        // smh::error from list(), inspect() or remove_orphans(), or no memory.
+        report(e.what());
         return 1;
     }
     return fail_usage(command.empty() ? "no command" : "unknown command " + command);

@@ -1,7 +1,9 @@
-// libFuzzer target: any bytes at all, placed in a segment, then attached as
-// two element types. attach must either succeed with a mapping that covers
-// every element (each is read, so ASan catches an out-of-bounds count) or
-// throw one of the errors a bad segment deserves. Never crash, never hang.
+// libFuzzer target: any bytes at all, placed in a segment, then inspected
+// and attached as two element types. attach must either succeed with a
+// mapping that covers every element (each is read, so ASan catches an
+// out-of-bounds count) or throw one of the errors a bad segment deserves;
+// inspect must describe any owner and time fields without overflow (UBSan).
+// Never crash, never hang.
 #include <smh/shared_memory_handlee.hpp>
 
 #include <fcntl.h>
@@ -39,7 +41,7 @@ template <class T>
 void attach_and_read() {
     try {
         const auto shm = smh::attach<T>(segment_name(), {.creation_timeout = {}});
-        volatile unsigned char sink = 0;
+        volatile unsigned char sink = shm.is_owner();
         for (const auto& element : shm)
             sink = sink ^ reinterpret_cast<const unsigned char&>(element);
         (void)sink;
@@ -53,10 +55,24 @@ void attach_and_read() {
     }
 }
 
+void inspect_it() {
+    try {
+        const auto info = smh::inspect(segment_name());
+        volatile auto sink = info.owner_alive + info.created.time_since_epoch().count();
+        (void)sink;
+    } catch (const smh::error& e) {
+        if (e.code() != smh::errc::corrupt_segment) {
+            std::fprintf(stderr, "unexpected error: %s\n", e.what());
+            std::abort();
+        }
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     place(data, size);
+    inspect_it();
     attach_and_read<std::int32_t>();
     attach_and_read<Pair>();
     ::shm_unlink(("/" + segment_name()).c_str());

@@ -1,6 +1,11 @@
 // The smh command-line tool, run as a real program.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <sstream>
+
 #include "support.hpp"
 
 using smh::SharedMemoryHandlee;
@@ -16,6 +21,40 @@ smh_test::captured smh_cli(std::vector<std::string> args) {
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
+}
+
+// A byte a terminal could act on: any control but the line end, DEL, and
+// everything from 0x80 on (0x9b is CSI to some terminals).
+bool has_terminal_controls(const std::string& text) {
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if ((byte < 0x20 && byte != '\n') || byte >= 0x7f) return true;
+    }
+    return false;
+}
+
+std::vector<std::string> lines_with(const std::string& text, const std::string& part) {
+    std::vector<std::string> found;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+        if (contains(line, part)) found.push_back(line);
+    return found;
+}
+
+// A ready smh segment of two 4-byte elements whose header says what any local
+// user could write: a type name of any bytes, any owner and creation time.
+[[nodiscard]] smh_test::raw_segment write_forged_segment(const std::string& name,
+                                                         const std::string& type_name,
+                                                         std::int64_t owner_pid,
+                                                         std::uint64_t created_at_ns) {
+    const smh::detail::element_identity element{type_name, smh::detail::fnv1a_64(type_name), 4, 4};
+    auto header = smh::detail::make_header(element, 2, smh_test::current_pid(), 0, 1,
+                                           created_at_ns); // the time is under the checksum
+    header.state = smh::detail::state_ready;
+    header.owner_pid = owner_pid; // the owner is not
+    std::string bytes(header.data_offset + 2 * 4, '\0');
+    std::memcpy(bytes.data(), &header, sizeof header);
+    return smh_test::write_raw_segment(name, bytes);
 }
 
 } // namespace
@@ -118,4 +157,135 @@ TEST_CASE("smh gc removes orphans, and with --dry-run only names them", "[orphan
     CHECK(contains(real.out, "removed " + orphan));
     CHECK_FALSE(segment_exists(orphan));
     CHECK(segment_exists(live.name()));
+}
+
+TEST_CASE("smh ls and inspect show control bytes of a forged type name escaped") {
+    // Terminal escapes (colour, BEL), a line break, CR, DEL, C1 CSI and a backslash.
+    const std::string hostile = "evil\x1b[31m\x07\nline2\r\x7f\x9b\\end";
+    const std::string escaped = R"(evil\x1b[31m\x07\x0aline2\x0d\x7f\x9b\\end)";
+    const std::string json = R"("type": "evil\u001b[31m\u0007\nline2\u000d\u007f\u009b\\end")";
+    const auto name = unique_name();
+    const auto segment = write_forged_segment(name, hostile, 0, smh::detail::now_unix_ns());
+
+    const auto table = smh_cli({"ls"});
+    REQUIRE(table.result.exit_code == 0);
+    CHECK_FALSE(has_terminal_controls(table.out));
+    const auto rows = lines_with(table.out, name);
+    REQUIRE(rows.size() == 1); // the newline did not start a row of its own
+    CHECK(contains(rows[0], escaped));
+    CHECK(lines_with(table.out, "line2").size() == 1);
+
+    const auto text = smh_cli({"inspect", name});
+    REQUIRE(text.result.exit_code == 0);
+    CHECK_FALSE(has_terminal_controls(text.out));
+    CHECK(contains(text.out, "element type   " + escaped + "\n"));
+    CHECK(lines_with(text.out, "").size() == 9);
+
+    const auto listed = smh_cli({"ls", "--json"});
+    REQUIRE(listed.result.exit_code == 0);
+    CHECK_FALSE(has_terminal_controls(listed.out));
+    CHECK(contains(listed.out, json));
+
+    const auto one = smh_cli({"inspect", name, "--json"});
+    REQUIRE(one.result.exit_code == 0);
+    CHECK_FALSE(has_terminal_controls(one.out));
+    CHECK(contains(one.out, json));
+    CHECK(one.out.find('\n') == one.out.size() - 1); // one line of JSON
+}
+
+TEST_CASE("smh error messages show control bytes of names escaped") {
+    const std::string hostile = "x\x1b]0;owned\x07\x9b";
+    const std::string escaped = R"(x\x1b]0;owned\x07\x9b)";
+    for (const char* command : {"inspect", "rm"}) {
+        const auto run = smh_cli({command, hostile});
+        CHECK(run.result.exit_code == 1);
+        CHECK(contains(run.err, "invalid_name"));
+        CHECK(contains(run.err, escaped));
+        CHECK_FALSE(has_terminal_controls(run.err));
+        CHECK_FALSE(has_terminal_controls(run.out));
+    }
+    const auto unknown = smh_cli({hostile});
+    CHECK(unknown.result.exit_code == 2);
+    CHECK(contains(unknown.err, escaped));
+    CHECK_FALSE(has_terminal_controls(unknown.err));
+}
+
+// Two of them have a dead owner, so they are orphans: no gc may run meanwhile.
+TEST_CASE("smh ls and inspect survive a forged owner pid and creation time", "[orphans]") {
+    constexpr auto lowest_pid = (std::numeric_limits<std::int64_t>::min)();
+    const auto far_past = unique_name(); // 2^63 ns: before 1970 once signed
+    const auto wrapped = unique_name();  // 2^64 - 1 ns
+    const auto future = unique_name();   // 2^63 - 1 ns, in the year 2262
+    const auto a = write_forged_segment(far_past, "int32", lowest_pid, std::uint64_t{1} << 63);
+    const auto b = write_forged_segment(wrapped, "int32", lowest_pid,
+                                        (std::numeric_limits<std::uint64_t>::max)());
+    const auto c = write_forged_segment(future, "int32", -smh_test::current_pid(),
+                                        (std::numeric_limits<std::uint64_t>::max)() >> 1);
+    const auto pid = std::to_string(smh_test::current_pid());
+
+    const auto table = smh_cli({"ls"});
+    INFO(table.err);
+    REQUIRE(table.result.exit_code == 0);
+    for (const auto& name : {far_past, wrapped, future}) {
+        const auto rows = lines_with(table.out, name);
+        REQUIRE(rows.size() == 1);
+        CHECK(rows[0].back() == '?'); // the age
+    }
+    CHECK(contains(lines_with(table.out, far_past)[0], "changing 9223372036854775808 (dead)"));
+    CHECK(contains(lines_with(table.out, future)[0], "changing " + pid + " "));
+
+    const auto listed = smh_cli({"ls", "--json"});
+    INFO(listed.err);
+    REQUIRE(listed.result.exit_code == 0);
+    for (const auto& name : {far_past, wrapped}) {
+        const auto rows = lines_with(listed.out, "\"" + name + "\"");
+        REQUIRE(rows.size() == 1);
+        CHECK(contains(rows[0], "\"owner_pid\": -9223372036854775808"));
+        CHECK(contains(rows[0], "\"created\": null, \"age_seconds\": null"));
+    }
+    const auto later = lines_with(listed.out, "\"" + future + "\"");
+    REQUIRE(later.size() == 1);
+    CHECK(contains(later[0], "\"created\": \"2262-04-11T23:47:16Z\", \"age_seconds\": -"));
+
+    for (const auto& name : {far_past, wrapped}) {
+        const auto text = smh_cli({"inspect", name});
+        INFO(text.err);
+        REQUIRE(text.result.exit_code == 0);
+        CHECK(contains(text.out, "owner          being changed by process 9223372036854775808, "
+                                 "no longer running\n"));
+        CHECK(contains(text.out, "created        ? (the header holds no valid time)\n"));
+        const auto json = smh_cli({"inspect", name, "--json"});
+        REQUIRE(json.result.exit_code == 0);
+        CHECK(contains(json.out, "\"created\": null"));
+    }
+    const auto text = smh_cli({"inspect", future});
+    INFO(text.err);
+    REQUIRE(text.result.exit_code == 0);
+    CHECK(contains(text.out, "owner          being changed by process " + pid + ", running\n"));
+    CHECK(contains(text.out, "created        2262-04-11T23:47:16Z (in the future)\n"));
+}
+
+TEST_CASE("smh ls and gc exit 1 with a message when the segment directory cannot be read") {
+    // /dev/shm replaced, in a private mount namespace, by a directory of mode
+    // 000 that the tool cannot read: without DAC capabilities, root cannot
+    // either. Exit 77 where user namespaces (or the tools) are not available.
+    const std::string unreadable_shm = R"(
+command -v unshare >/dev/null && command -v setpriv >/dev/null && unshare -rm true 2>/dev/null || exit 77
+exec unshare -rm sh -c 'mount -t tmpfs -o mode=000 tmpfs /dev/shm || exit 77
+exec setpriv --bounding-set=-dac_override,-dac_read_search "$@"' sh "$@")";
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"ls"}, {"ls", "--json"}, {"gc"}, {"gc", "--dry-run"}, {"gc", "--json"}}) {
+        std::vector<std::string> command{"/bin/sh", "-c", unreadable_shm, "sh", SMH_CLI};
+        command.insert(command.end(), args.begin(), args.end());
+        const auto run = smh_test::run_captured(command);
+        if (run.result.exit_code == 77) {
+            WARN("not run: no user and mount namespaces here");
+            return;
+        }
+        INFO(args[0] << " " << (args.size() > 1 ? args[1] : "") << ": " << run.err);
+        CHECK(run.result.exit_code == 1);
+        CHECK(contains(run.err, "smh: "));
+        CHECK(contains(run.err, "permission_denied"));
+        CHECK(run.out.empty()); // never "no orphaned segments" or an empty list
+    }
 }

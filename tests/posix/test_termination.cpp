@@ -32,14 +32,8 @@ smh_test::process_result end_helper(const std::string& name, const std::string& 
 
 // Sanitizers install their own handlers for crash signals, which ours then
 // passes a crash to (as it would any program's own handler).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef SMH_TEST_SANITIZED
 constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
 #else
 constexpr bool sanitized = false;
 #endif

@@ -23,8 +23,10 @@ inline constexpr char segment_magic[8] = {'S', 'M', 'H', 'S', 'E', 'G', '\0', '\
 inline constexpr std::uint16_t layout_version = 1;
 inline constexpr std::uint32_t endian_marker = 0x01020304;
 // `state` moves from 0 (bytes not written yet) to creating (header written,
-// elements being prepared) to ready (published with a release store). Values
-// that are not small integers, so random bytes rarely look like a state.
+// elements being prepared) to ready (published with a release store). On
+// POSIX a segment gets its name only once ready; Windows sections are named
+// from the start. Values that are not small integers, so random bytes rarely
+// look like a state.
 inline constexpr std::uint32_t state_creating = 0x43524541; // "AERC" in memory
 inline constexpr std::uint32_t state_ready = 0x59444552;    // "REDY" in memory
 inline constexpr std::size_t cache_line = 64;
@@ -152,8 +154,10 @@ inline std::string_view stored_type_name(const segment_header& header) noexcept 
 // still the ones it read, else it puts the pid back); it then writes start
 // time and token, and last the new pid. A reader takes a record only when it
 // read the same non-negative pid before and after the other two fields. A
-// negative pid names the claimant, so a claim left by a process that died is
-// recognised as abandoned.
+// negative pid names the claimant, so a claim left by a process that died, or
+// one unchanged for longer than any claim lasts, is recognised as abandoned.
+// Who is alive is decided elsewhere: on POSIX first by the owner's lock on
+// the segment file (platform_posix.hpp), then by pid and start time.
 struct owner_record {
     std::int64_t pid = 0; // 0: no owner
     std::uint64_t start_time = 0;
