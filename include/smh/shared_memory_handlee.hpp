@@ -242,7 +242,8 @@ public:
                                                  .reserve = options.reserve,
                                                  .must_have = offset,
                                                  .huge_pages = options.huge_pages,
-                                                 .populate = options.populate};
+                                                 .populate = options.populate,
+                                                 .owner = owner};
         auto segment = detail::os::create_segment(name_string, *bytes, request, fill);
 
         SharedMemoryHandlee result;
@@ -252,8 +253,7 @@ public:
         result.elements_ = elements;
         result.size_ = length;
         result.name_ = name_string;
-        result.token_ = owner.token;
-        detail::os::note_owning(result.hold_, result.name_, owner);
+        result.token_ = owner.token; // registered for cleanup before the name existed
         return result;
     }
 

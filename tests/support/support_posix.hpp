@@ -179,13 +179,25 @@ inline process_result run_in_child(const std::function<bool()>& body,
 }
 
 // Starts a program (posix_spawn: a new image, not a fork); returns its pid.
+// It starts with every signal at its default action and none blocked, as
+// from a shell's foreground, whatever the test runner inherited (a runner in
+// the background has SIGINT and SIGQUIT ignored).
 inline pid_t start_program(std::vector<std::string> args) {
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
+    posix_spawnattr_t attributes;
+    ::posix_spawnattr_init(&attributes);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    ::posix_spawnattr_setsigdefault(&attributes, &all);
+    ::posix_spawnattr_setsigmask(&attributes, &none);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     pid_t pid = 0;
-    if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-        throw std::runtime_error("posix_spawn " + args[0] + " failed");
+    const int spawned = ::posix_spawn(&pid, argv[0], nullptr, &attributes, argv.data(), environ);
+    ::posix_spawnattr_destroy(&attributes);
+    if (spawned != 0) throw std::runtime_error("posix_spawn " + args[0] + " failed");
     return pid;
 }
 

@@ -104,6 +104,7 @@ struct opened_segment {
     mapping region;
     std::uint64_t size = 0;
     file_identity identity;
+    owned_entry* entry = nullptr; // create: registered for termination cleanup
 };
 
 // errno values, as std::system_category() holds them on POSIX.
@@ -217,6 +218,7 @@ struct create_request {
     std::uint64_t must_have; // bytes allocated even without `reserve`: the header
     bool huge_pages;
     bool populate;
+    owner_record owner; // as written in the header
 };
 
 // Stops a create before it would pass the process's file-size limit: ftruncate
@@ -308,8 +310,15 @@ opened_segment create_via_temporary_name(const std::string& name, std::uint64_t 
     } cleanup{temporary};
     (void)take_owner_lock(fd.get()); // tells remove_orphans() a live process builds it
     auto segment = build_segment(std::move(fd), name, bytes, request, fill);
-    if (::link(temporary.c_str(), path_of(name).c_str()) != 0)
-        throw_native(errno, op, name, "link");
+    const std::string final_path = path_of(name);
+    // Registered before the name exists: a signal at any instant after finds it.
+    segment.entry =
+        remember_owned(final_path, segment.identity.device, segment.identity.inode, request.owner);
+    if (::link(temporary.c_str(), final_path.c_str()) != 0) {
+        const int error = errno;
+        forget_owned(std::exchange(segment.entry, nullptr));
+        throw_native(error, op, name, "link");
+    }
     return segment;
 }
 
@@ -335,15 +344,21 @@ opened_segment create_segment(const std::string& name, std::uint64_t bytes,
     }
     auto segment = build_segment(std::move(fd), name, bytes, request, fill);
     (void)take_owner_lock(segment.file.get());
+    const std::string final_path = path_of(name);
+    // Registered before the name exists: a signal at any instant after finds it.
+    segment.entry =
+        remember_owned(final_path, segment.identity.device, segment.identity.inode, request.owner);
     // Linking an unnamed file by descriptor (AT_EMPTY_PATH) needs a privilege;
     // through /proc/self/fd it does not.
     const std::string by_descriptor = "/proc/self/fd/" + std::to_string(segment.file.get());
-    if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(name).c_str(),
+    if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, final_path.c_str(),
                  AT_SYMLINK_FOLLOW) == 0)
         return segment;
-    if (errno == ENOENT && ::access("/proc/self/fd", F_OK) != 0) // no /proc mounted
+    const int error = errno;
+    forget_owned(std::exchange(segment.entry, nullptr));
+    if (error == ENOENT && ::access("/proc/self/fd", F_OK) != 0) // no /proc mounted
         return create_via_temporary_name(name, bytes, request, fill);
-    throw_native(errno, op, name, "linkat");
+    throw_native(error, op, name, "linkat");
 }
 
 // ---------------------------------------------------------------------------
@@ -488,11 +503,12 @@ inline segment_hold hold(const opened_segment& segment) noexcept {
     return segment_hold(segment.identity);
 }
 
-// The creator keeps its locked descriptor.
+// The creator keeps its locked descriptor and its cleanup entry.
 inline segment_hold hold_created(opened_segment& segment) noexcept {
     segment_hold held(segment.identity);
     held.owner_lock = std::move(segment.file);
     held.locker = static_cast<std::int64_t>(::getpid());
+    held.entry = std::exchange(segment.entry, nullptr);
     return held;
 }
 

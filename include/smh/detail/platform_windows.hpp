@@ -212,6 +212,7 @@ struct create_request {
     std::uint64_t must_have; // likewise
     bool huge_pages;         // not available (see advise)
     bool populate;
+    owner_record owner; // nothing to register: see note_owning
 };
 
 enum class populate { none, read, write };
