@@ -30,14 +30,6 @@ smh_test::process_result end_helper(const std::string& name, const std::string& 
     return smh_test::wait_for(pid, 30s);
 }
 
-// Sanitizers install their own handlers for crash signals, which ours then
-// passes a crash to (as it would any program's own handler).
-#ifdef SMH_TEST_SANITIZED
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-
 } // namespace
 
 TEST_CASE("by default a process ended by a signal leaves its segment for remove_orphans()",
@@ -91,7 +83,9 @@ TEST_CASE("after cleanup_on_termination(), std::exit() removes the segment and k
 
 TEST_CASE("after cleanup_on_termination(), a crash signal (SIGSEGV) removes the segment and "
           "still dies of it") {
-    if (sanitized) {
+    // Sanitizers install their own handlers for crash signals, which ours
+    // then passes a crash to (as it would any program's own handler).
+    if (smh_test::sanitized_build) {
         WARN("skipped: the sanitizer's own SIGSEGV handler takes the crash");
         return;
     }

@@ -25,6 +25,10 @@
 //        smh::remove_owned_segments() and _exit(5)
 //   helper create-fork-end NAME              create with cleanup, fork a child, end the
 //        child with SIGTERM: 0 if the parent's segment is still there
+//   helper adopt TYPE NAME                   attach, adopt(): 0 if it became the owner (its
+//        destructor then removes the name), 1 if not
+//   helper add-atomic NAME TIMES             attach std::atomic<uint64_t> elements, add 1 to
+//        element 0 TIMES times (fetch_add)
 
 // The failed-assert case needs assert() even in release builds.
 #undef NDEBUG
@@ -68,7 +72,27 @@ int end_as_told(const std::vector<std::string>& args) {
     return 2;
 }
 
+// Subcommands for the Python package's tests (python/tests/); -1: not one of them.
+int run_for_python(const std::vector<std::string>& args) {
+    if (args.size() == 3 && args[0] == "adopt") {
+        int code = 2;
+        const bool known = smh_test::with_type(args[1], [&]<class T>() {
+            auto shm = smh::attach<T>(args[2]);
+            code = shm.adopt() ? 0 : 1;
+        });
+        return known ? code : 2;
+    }
+    if (args.size() == 3 && args[0] == "add-atomic") {
+        auto shm = smh::attach<std::atomic<std::uint64_t>>(args[1]);
+        const unsigned long times = std::stoul(args[2]);
+        for (unsigned long i = 0; i < times; ++i) shm[0].fetch_add(1);
+        return 0;
+    }
+    return -1;
+}
+
 int run(const std::vector<std::string>& args) {
+    if (const int code = run_for_python(args); code >= 0) return code;
     if (args.size() == 5 && args[0] == "create-end") return end_as_told(args);
     if (args.size() == 2 && args[0] == "create-own-handler") {
         std::signal(SIGTERM, [](int) { got_sigterm = 1; });

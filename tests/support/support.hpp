@@ -85,6 +85,14 @@ inline process_result run_helper(std::vector<std::string> args) {
 }
 #endif
 
+// Whether this test build runs under a sanitizer (CMake: SMH_SANITIZE), which
+// a few cases cannot run with; they report "skipped: ...".
+#ifdef SMH_TEST_SANITIZED
+inline constexpr bool sanitized_build = true;
+#else
+inline constexpr bool sanitized_build = false;
+#endif
+
 // The helper's exit code for an smh::error with code `e`.
 inline int exit_code_for(smh::errc e) { return 10 + static_cast<int>(e); }
 
