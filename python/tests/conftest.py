@@ -1,0 +1,68 @@
+"""Shared fixtures for the smh package's tests (pytest).
+
+By default the package is imported from this checkout (python/); with
+SMH_TEST_INSTALLED=1 it must come from an installed copy (the ctest test
+python.installed_package sets it, in a fresh virtual environment).
+SMH_TEST_HELPER and SMH_CLI name the C++ test helper and the smh tool (ctest
+sets them); tests that need them are skipped without them.
+
+Every segment a test makes is named smh-test-<pid>-py-..., so the suite's
+leak check (tests/support/shm_audit.cmake) can tell whose it is; each test
+fails if it leaves one behind, and removes it so the next does not fail too.
+"""
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(HERE)
+if os.environ.get("SMH_TEST_INSTALLED") != "1":
+    if SOURCE not in sys.path:
+        sys.path.insert(0, SOURCE)
+    # For the Python programs the tests start, too.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [SOURCE] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+SHM = "/dev/shm"
+
+
+def prefix():
+    return f"smh-test-{os.getpid()}-py-"
+
+
+def leftovers(tag):
+    return sorted(n for n in os.listdir(SHM) if n.startswith(tag))
+
+
+@pytest.fixture
+def names(request):
+    """A factory of fresh segment names; at the end, fails the test if one of
+    them (or any other of this process's test names) is still in /dev/shm."""
+    counter = iter(range(1, 1 << 30))
+    test_tag = f"{prefix()}{abs(hash(request.node.nodeid)) % 10**8}-"
+
+    def make(suffix=""):
+        return f"{test_tag}{next(counter)}{suffix}"
+
+    yield make
+    left = leftovers(test_tag)
+    for name in left:
+        os.unlink(f"{SHM}/{name}")
+    assert left == [], f"the test left segments behind: {left}"
+
+
+@pytest.fixture
+def helper():
+    path = os.environ.get("SMH_TEST_HELPER")
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip("SMH_TEST_HELPER (the C++ smh_test_helper) is not set")
+    return path
+
+
+@pytest.fixture
+def cli():
+    path = os.environ.get("SMH_CLI")
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip("SMH_CLI (the smh tool) is not set")
+    return path

@@ -1,0 +1,26 @@
+# The smh Python package as a user installs it (README, "From Python"): a
+# fresh virtual environment with the system's packages, one offline pip
+# install, then pytest against the installed copy (SMH_TEST_INSTALLED=1: the
+# checkout is not on sys.path), with the seed examples under every start method.
+# cmake -DPYTHON=<python with pytest> -DSOURCE=<repo>/python -DWORK=<dir> -P installed.cmake
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out
+                  WORKING_DIRECTORY ${WORK})
+  message("${out}")
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${result}): ${ARGN}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+# pip builds in the directory it is given: a copy, so the checkout stays clean.
+file(COPY ${SOURCE}/pyproject.toml ${SOURCE}/README.md DESTINATION ${WORK}/checkout)
+file(COPY ${SOURCE}/smh DESTINATION ${WORK}/checkout PATTERN __pycache__ EXCLUDE)
+run("creating the virtual environment" ${PYTHON} -m venv --system-site-packages ${WORK}/venv)
+run("pip install" ${WORK}/venv/bin/pip install --no-build-isolation --no-index --quiet
+    --disable-pip-version-check ${WORK}/checkout)
+run("pytest against the installed package" ${CMAKE_COMMAND} -E env SMH_TEST_INSTALLED=1
+    PYTHONPATH= ${WORK}/venv/bin/python -m pytest -q -rs -p no:cacheprovider
+    ${SOURCE}/tests/test_installed.py ${SOURCE}/tests/test_seed_examples.py)
+file(REMOVE_RECURSE ${WORK})
