@@ -230,7 +230,12 @@ public:
         // attachers wait while the state says "being created".
         auto fill = [&](std::byte* base) {
             auto* header = reinterpret_cast<detail::segment_header*>(base);
-            std::memcpy(header, &initial, sizeof initial);
+            // State 0 while the bytes go in, then "being created", atomically.
+            detail::segment_header unstated = initial;
+            unstated.state = 0;
+            std::memcpy(header, &unstated, sizeof unstated);
+            detail::shared_field(header->state)
+                .store(detail::state_creating, std::memory_order_release);
             elements = reinterpret_cast<T*>(base + offset);
             if constexpr (detail::needs_construction<T>) {
                 for (std::size_t i = 0; i < length; ++i) ::new (elements + i) T;
@@ -384,6 +389,8 @@ public:
 
     // Becomes the owner whatever the current owner is doing: that object's
     // destructor will no longer remove the name (it checks the segment).
+    // Throws smh::error corrupt_segment if the owner record keeps changing
+    // for two seconds (only a hostile writer does that).
     void take_ownership() requires writable { (void)acquire_ownership(true); }
 
     // Unchecked element access (asserts in debug builds).
@@ -453,21 +460,31 @@ private:
 
     // adopt() (`force` false) and take_ownership() (`force` true). The owner's
     // lock is taken first, so the segment never looks unowned to
-    // remove_orphans() while the record changes hands.
+    // remove_orphans() while the record changes hands. Bounded: claims seen
+    // for longer than any claim lasts are taken as abandoned, and a record
+    // that keeps changing under a hostile writer is given up on.
     bool acquire_ownership(bool force) {
         if (header_ == nullptr) return false;
         if (token_ != 0 && is_owner()) return true;
         detail::os::lock_for_owning(hold_, name_);
         const auto mine = me(next_token());
-        std::int64_t waited_on = 0; // a claim we are waiting out, and since when
-        auto waiting_since = std::chrono::steady_clock::now();
+        using clock = std::chrono::steady_clock;
+        const auto give_up_at = clock::now() + 4 * detail::abandoned_claim_after;
+        std::optional<clock::time_point> first_claim_seen;
+        auto fail = [&](std::string_view why) {
+            token_ = 0;
+            detail::os::stop_owning(hold_);
+            if (force) detail::throw_error(errc::corrupt_segment, "take_ownership", name_, why);
+            return false;
+        };
         for (;;) {
+            const auto now = clock::now();
+            if (now >= give_up_at) return fail("its owner record keeps changing");
             const auto pid = detail::owner_pid_field(*header_).load(std::memory_order_acquire);
             if (pid < 0) { // being changed by another process, or abandoned
-                const auto now = std::chrono::steady_clock::now();
-                if (pid != waited_on) waited_on = pid, waiting_since = now;
+                if (!first_claim_seen) first_claim_seen = now;
                 const bool abandoned = !detail::os::process_alive(detail::claimant_of(pid), 0) ||
-                                       now - waiting_since >= detail::abandoned_claim_after;
+                                       now - *first_claim_seen >= detail::abandoned_claim_after;
                 if (!abandoned) {
                     std::this_thread::sleep_for(std::chrono::microseconds(50));
                     continue;
@@ -479,17 +496,13 @@ private:
             if (!owner) continue; // claimed meanwhile: look again
             if (!force && owner->pid != 0 &&
                 (detail::os::lock_held_by_others(hold_) ||
-                 detail::os::process_alive(owner->pid, owner->start_time))) {
-                // A live process owns it (perhaps another object of ours).
-                token_ = 0;
-                detail::os::stop_owning(hold_);
-                return false;
-            }
+                 detail::os::process_alive(owner->pid, owner->start_time)))
+                return fail("a live process owns it"); // perhaps another object of ours
             if (detail::claim_owner(*header_, *owner, mine.pid)) break;
         }
         detail::publish_owner(*header_, mine);
         token_ = mine.token;
-        detail::os::note_owning(hold_, name_, mine);
+        detail::os::note_owning(hold_, name_, mine, header_);
         return true;
     }
 

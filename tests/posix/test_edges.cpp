@@ -612,3 +612,96 @@ TEST_CASE("remove_orphans() run in another pid namespace leaves this namespace's
     CHECK(gc.out.find(shm.name()) == std::string::npos);
     CHECK(segment_exists(shm.name()));
 }
+
+// --- found by review ---------------------------------------------------------------------
+
+TEST_CASE("a forked child that takes ownership holds a lock of its own, which its parent "
+          "cannot drop") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    auto shm =
+        std::make_unique<SharedMemoryHandlee<int>>(SharedMemoryHandlee<int>::create(name, 4));
+    int took[2], done[2];
+    REQUIRE(::pipe(took) == 0);
+    REQUIRE(::pipe(done) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        shm->take_ownership();
+        const char ok = shm->is_owner() ? 'y' : 'n';
+        (void)!::write(took[1], &ok, 1);
+        char byte = 0;
+        (void)!::read(done[0], &byte, 1);
+        ::_exit(0); // no destructor: the owner "dies"
+    }
+    char ok = 0;
+    REQUIRE(::read(took[0], &ok, 1) == 1);
+    CHECK(ok == 'y');
+    shm.reset(); // the parent's object, no longer the owner, gives up its lock
+    const auto header = smh::detail::os::read_header(name, "test");
+    REQUIRE(header);
+    CHECK(header->owner_lock_held); // the child's own lock
+    CHECK(smh::inspect(name).owner_alive);
+    (void)!::write(done[1], "x", 1);
+    smh_test::wait_for(child, 10s);
+    for (int fd : {took[0], took[1], done[0], done[1]}) ::close(fd);
+    CHECK_FALSE(smh::detail::os::read_header(name, "test")->owner_lock_held);
+}
+
+TEST_CASE("cleanup_on_termination() leaves the program's own signal handlers exactly as they "
+          "were") {
+    const auto child = smh_test::run_in_child([] {
+        struct sigaction own {};
+        own.sa_handler = [](int) {};
+        own.sa_flags = SA_RESETHAND | SA_NODEFER; // and no SA_RESTART
+        sigemptyset(&own.sa_mask);
+        sigaddset(&own.sa_mask, SIGUSR1);
+        if (::sigaction(SIGUSR2, &own, nullptr) != 0) return fail("sigaction");
+        smh::cleanup_on_termination();
+        struct sigaction after {};
+        ::sigaction(SIGUSR2, nullptr, &after);
+        return after.sa_handler == own.sa_handler &&
+               (after.sa_flags & (SA_RESETHAND | SA_NODEFER | SA_RESTART)) ==
+                   (SA_RESETHAND | SA_NODEFER) &&
+               sigismember(&after.sa_mask, SIGUSR1) == 1;
+    });
+    CHECK(child.exited);
+    CHECK(child.exit_code == 0);
+}
+
+TEST_CASE("adopt() and take_ownership() stay bounded while a hostile writer keeps changing the "
+          "owner record") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    auto creator = SharedMemoryHandlee<int>::create(name, 4);
+    REQUIRE(creator.release());
+    auto adopter = SharedMemoryHandlee<int>::attach(name);
+    // Another mapping of the header, written as a hostile process would.
+    auto writer = SharedMemoryHandlee<int>::attach(name);
+    auto* header = reinterpret_cast<smh::detail::segment_header*>(
+        reinterpret_cast<std::byte*>(writer.data().data()) -
+        smh::detail::data_offset_for(alignof(int)));
+    std::atomic<bool> stop{false};
+    std::thread hostile([&] {
+        // Two claims by live processes (init and this one), in turn.
+        for (std::int64_t claim = -1; !stop.load(); claim = claim == -1 ? -::getpid() : -1) {
+            std::atomic_ref(header->owner_pid).store(claim);
+            std::this_thread::sleep_for(20ms);
+        }
+    });
+    SECTION("adopt()") {
+        const auto took = time_of([&] { (void)adopter.adopt(); });
+        CHECK(took < 3s);
+    }
+    SECTION("take_ownership()") {
+        const auto took = time_of([&] {
+            const auto outcome = error_of([&] { adopter.take_ownership(); });
+            CHECK((outcome == smh::errc{} || outcome == smh::errc::corrupt_segment));
+        });
+        CHECK(took < 3s);
+    }
+    stop = true;
+    hostile.join();
+    std::atomic_ref(header->owner_pid).store(0);
+    (void)adopter.unlink();
+}

@@ -25,6 +25,7 @@
 #include <fstream>      // /proc/<pid>/stat
 #include <iterator>     // istreambuf_iterator
 #include <limits>       // the largest mappable size
+#include <memory>       // the open directory
 #include <optional>     // process status
 #include <string>       // names
 #include <system_error> // native codes
@@ -140,6 +141,8 @@ inline int last_native_error() noexcept { return errno; }
     if (native != 0) throw_native(native, operation, name, what_failed);
     throw_error(errc::os_error, operation, name, std::string(what_failed) + ": " + e.what());
 }
+
+inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
 
 inline file_identity identity_of(const struct stat& info) noexcept {
     return {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
@@ -313,7 +316,8 @@ opened_segment create_via_temporary_name(const std::string& name, std::uint64_t 
     const std::string final_path = path_of(name);
     // Registered before the name exists: a signal at any instant after finds it.
     segment.entry =
-        remember_owned(final_path, segment.identity.device, segment.identity.inode, request.owner);
+        remember_owned(final_path, segment.identity.device, segment.identity.inode, request.owner,
+                       static_cast<segment_header*>(segment.region.get_address()));
     if (::link(temporary.c_str(), final_path.c_str()) != 0) {
         const int error = errno;
         forget_owned(std::exchange(segment.entry, nullptr));
@@ -347,7 +351,8 @@ opened_segment create_segment(const std::string& name, std::uint64_t bytes,
     const std::string final_path = path_of(name);
     // Registered before the name exists: a signal at any instant after finds it.
     segment.entry =
-        remember_owned(final_path, segment.identity.device, segment.identity.inode, request.owner);
+        remember_owned(final_path, segment.identity.device, segment.identity.inode, request.owner,
+                       static_cast<segment_header*>(segment.region.get_address()));
     // Linking an unnamed file by descriptor (AT_EMPTY_PATH) needs a privilege;
     // through /proc/self/fd it does not.
     const std::string by_descriptor = "/proc/self/fd/" + std::to_string(segment.file.get());
@@ -516,7 +521,11 @@ inline segment_hold hold_created(opened_segment& segment) noexcept {
 // file by name (read-only suffices) if it still is ours. Without it (the name
 // is gone, no descriptor left) liveness falls back to pid and start time.
 inline void lock_for_owning(segment_hold& held, const std::string& name) noexcept {
-    if (held.owner_lock) return;
+    // A descriptor inherited across fork shares its parent's open file
+    // description, and so the parent's lock, which the parent may give up at
+    // any time: a forked child takes a lock of its own.
+    if (held.owner_lock && held.locker == current_pid()) return;
+    drop_owner_lock(held.owner_lock, held.locker); // closes an inherited one only
     unique_fd fd(::open(path_of(name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     struct stat info {};
     if (!fd || ::fstat(fd.get(), &info) != 0 || !(identity_of(info) == held.identity)) return;
@@ -533,10 +542,11 @@ inline bool lock_held_by_others(const segment_hold& held) noexcept {
 
 // Records that this object owns the segment as `owner`: termination cleanup
 // removes the name if the process ends while the segment still says so.
-inline void note_owning(segment_hold& held, const std::string& name,
-                        const owner_record& owner) noexcept {
+inline void note_owning(segment_hold& held, const std::string& name, const owner_record& owner,
+                        segment_header* header) noexcept {
     forget_owned(std::exchange(held.entry, nullptr));
-    held.entry = remember_owned(path_of(name), held.identity.device, held.identity.inode, owner);
+    held.entry =
+        remember_owned(path_of(name), held.identity.device, held.identity.inode, owner, header);
 }
 
 // This object no longer owns the segment: drops the lock and the entry.
@@ -566,18 +576,16 @@ struct segment_directory {
     static std::vector<std::string> names(std::string_view operation) {
         std::vector<std::string> names;
         const std::string path(segment_directory_path);
-        DIR* dir = ::opendir(path.c_str());
+        const std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), ::closedir);
         if (!dir) throw_native(errno, operation, path, "opening the directory");
         for (;;) {
             errno = 0;
-            const dirent* entry = ::readdir(dir);
+            const dirent* entry = ::readdir(dir.get());
             if (!entry) break;
             if (entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN)
                 names.emplace_back(entry->d_name);
         }
-        const int error = errno;
-        ::closedir(dir);
-        if (error != 0) throw_native(error, operation, path, "reading the directory");
+        if (errno != 0) throw_native(errno, operation, path, "reading the directory");
         return names;
     }
 
@@ -589,7 +597,10 @@ struct segment_directory {
     // Whether `name` is a segment's temporary name whose builder died: not
     // locked, and older than a builder needs to lock it.
     static bool is_abandoned_build(const std::string& name) noexcept {
-        if (name.rfind(building_prefix, 0) != 0) return false;
+        // Exactly the prefix and 16 lowercase hex digits, as create makes them.
+        if (name.size() != building_prefix.size() + 16 || name.rfind(building_prefix, 0) != 0 ||
+            name.find_first_not_of("0123456789abcdef", building_prefix.size()) != std::string::npos)
+            return false;
         unique_fd fd(::open(path_of(name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         struct stat info {};
         if (!fd || ::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
@@ -608,8 +619,6 @@ struct segment_directory {
 
 // ---------------------------------------------------------------------------
 // Processes.
-
-inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
 
 struct process_status {
     std::int64_t pid;         // proc(5) field 1, as /proc's pid namespace numbers it

@@ -358,7 +358,8 @@ inline segment_hold hold_created(opened_segment& segment) noexcept { return hold
 // when a process ends without destructors.
 inline void lock_for_owning(segment_hold&, const std::string&) noexcept {}
 inline bool lock_held_by_others(const segment_hold&) noexcept { return false; }
-inline void note_owning(segment_hold&, const std::string&, const owner_record&) noexcept {}
+inline void note_owning(segment_hold&, const std::string&, const owner_record&,
+                        segment_header*) noexcept {}
 inline void stop_owning(segment_hold&) noexcept {}
 inline void install_termination_cleanup() noexcept {}
 inline void remove_owned_segments_now() noexcept {}

@@ -5,17 +5,18 @@
 // std::exit().
 #pragma once
 
-#include <fcntl.h>    // open
+#include <sched.h>    // sched_yield
 #include <signal.h>   // sigaction, raise
-#include <sys/stat.h> // fstat
-#include <unistd.h>   // pread, unlink, getpid
+#include <sys/stat.h> // lstat
+#include <unistd.h>   // unlink, getpid
 
 #include <atomic>      // the lock-free table
-#include <cstddef>     // offsetof
+#include <cerrno>      // preserved by the cleanup
 #include <cstdint>     // fixed-width values
 #include <cstdlib>     // std::atexit
 #include <cstring>     // std::memcpy
 #include <mutex>       // installing once
+#include <new>         // std::nothrow
 #include <string_view> // paths
 
 #include "layout.hpp"
@@ -24,15 +25,16 @@ namespace smh::detail::os {
 
 // One segment this process owns. Entries are never freed, only reused, so a
 // signal handler can walk the list at any moment; `state` says who may touch
-// the rest: free, being written, in use, or being read by a handler.
+// the rest: free, being written, in use, or being used by a handler.
 struct owned_entry {
-    enum : int { free_slot, writing, in_use, reading };
+    enum : int { free_slot, writing, in_use, cleaning };
     std::atomic<int> state{writing};
     owned_entry* next = nullptr; // set once, before the entry is published
     char path[288] = {};         // "/dev/shm/" + name, NUL-terminated
     std::uint64_t device = 0;
     std::uint64_t inode = 0;
     owner_record owner;
+    segment_header* header = nullptr; // in the owner's mapping, mapped while the entry is used
 };
 
 inline std::atomic<owned_entry*> owned_entries{nullptr};
@@ -44,7 +46,7 @@ static_assert(std::atomic<int>::is_always_lock_free &&
 // Records a segment this process owns; nullptr if the path does not fit
 // (names are at most 255 characters, so it always does).
 inline owned_entry* remember_owned(std::string_view path, std::uint64_t device, std::uint64_t inode,
-                                   const owner_record& owner) noexcept {
+                                   const owner_record& owner, segment_header* header) noexcept {
     if (path.size() >= sizeof owned_entry::path) return nullptr;
     owned_entry* entry = nullptr;
     for (auto* e = owned_entries.load(std::memory_order_acquire); e && !entry; e = e->next) {
@@ -63,6 +65,7 @@ inline owned_entry* remember_owned(std::string_view path, std::uint64_t device, 
     entry->device = device;
     entry->inode = inode;
     entry->owner = owner;
+    entry->header = header;
     entry->state.store(owned_entry::in_use, std::memory_order_release);
     if (fresh) {
         entry->next = owned_entries.load(std::memory_order_relaxed);
@@ -72,8 +75,9 @@ inline owned_entry* remember_owned(std::string_view path, std::uint64_t device, 
     return entry;
 }
 
-// The object no longer owns it. A handler reading the entry in another thread
-// copies it out and puts it back in a few instructions: wait for that.
+// The object no longer owns it. A handler using the entry in another thread
+// (a few system calls, as its process ends) is waited for, so that the
+// mapping the entry points into stays mapped until the handler is done.
 inline void forget_owned(owned_entry* entry) noexcept {
     if (!entry) return;
     for (;;) {
@@ -81,44 +85,54 @@ inline void forget_owned(owned_entry* entry) noexcept {
         if (entry->state.compare_exchange_weak(expected, owned_entry::free_slot,
                                                std::memory_order_release))
             return;
-        if (expected != owned_entry::reading && expected != owned_entry::in_use) return;
+        if (expected != owned_entry::cleaning && expected != owned_entry::in_use) return;
+        ::sched_yield();
     }
 }
 
-// Removes the names of the segments this process still owns, as their owners'
-// destructors would have. Async-signal-safe (open, fstat, pread, unlink,
-// close and lock-free atomics only). A name is removed only while it still
-// names the same file and that file's header still records this object as
-// owner, so a forked child (another pid) never removes its parent's
-// segments, and a segment whose ownership moved on is left to its new owner.
+// Removes the name of one owned segment, as its owner's destructor would:
+// claims the owner record (so a process taking ownership at the same moment
+// either wins and keeps the name, or finds it gone), removes the name if it
+// still names the same file, and clears the record.
+inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
+    const auto& owner = e.owner;
+    if (owner.pid != pid || e.header == nullptr) return; // a forked child's copy
+    auto& header = *e.header;
+    const auto current = read_owner(header);
+    if (!current || !(*current == owner)) return; // ownership moved on, or is moving
+    auto claimed = owner.pid;
+    if (!owner_pid_field(header).compare_exchange_strong(claimed, -pid, std::memory_order_acq_rel))
+        return;
+    const bool unchanged =
+        std::atomic_ref(header.owner_start_time).load(std::memory_order_acquire) ==
+            owner.start_time &&
+        std::atomic_ref(header.owner_token).load(std::memory_order_acquire) == owner.token;
+    struct stat info {};
+    const bool same_file = unchanged && ::lstat(e.path, &info) == 0 &&
+                           static_cast<std::uint64_t>(info.st_dev) == e.device &&
+                           static_cast<std::uint64_t>(info.st_ino) == e.inode;
+    if (same_file && ::unlink(e.path) == 0)
+        publish_owner(header, owner_record{});
+    else
+        owner_pid_field(header).store(owner.pid, std::memory_order_release);
+}
+
+// Removes the names of the segments this process still owns. A forked child
+// (another pid) never removes its parent's segments, and a segment whose
+// ownership moved on is left to its new owner. Async-signal-safe (lstat,
+// unlink, getpid and lock-free atomics); errno is preserved.
 inline void remove_owned_segments_now() noexcept {
+    const int saved_errno = errno;
     const auto pid = static_cast<std::int64_t>(::getpid());
     for (auto* e = owned_entries.load(std::memory_order_acquire); e; e = e->next) {
         int expected = owned_entry::in_use;
-        if (!e->state.compare_exchange_strong(expected, owned_entry::reading,
+        if (!e->state.compare_exchange_strong(expected, owned_entry::cleaning,
                                               std::memory_order_acquire))
             continue;
-        char path[sizeof e->path];
-        std::memcpy(path, e->path, sizeof path);
-        const auto device = e->device;
-        const auto inode = e->inode;
-        const auto owner = e->owner;
+        remove_owned(*e, pid);
         e->state.store(owned_entry::in_use, std::memory_order_release);
-        if (owner.pid != pid) continue;
-
-        const int fd = ::open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0) continue;
-        struct stat info {};
-        segment_header header;
-        const bool ours =
-            ::fstat(fd, &info) == 0 && static_cast<std::uint64_t>(info.st_dev) == device &&
-            static_cast<std::uint64_t>(info.st_ino) == inode &&
-            ::pread(fd, &header, sizeof header, 0) == static_cast<ssize_t>(sizeof header) &&
-            header.owner_pid == owner.pid && header.owner_start_time == owner.start_time &&
-            header.owner_token == owner.token;
-        ::close(fd);
-        if (ours) ::unlink(path);
     }
+    errno = saved_errno;
 }
 
 // Signals whose default action ends the process (signal(7)), except SIGKILL
@@ -127,46 +141,48 @@ inline constexpr int terminating_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGILL,
                                               SIGFPE,  SIGSEGV, SIGPIPE, SIGALRM, SIGTERM, SIGUSR1,
                                               SIGUSR2, SIGXCPU, SIGXFSZ, SIGSYS};
 
-inline constexpr int max_signal = 65;
-inline struct sigaction previous_actions[max_signal] = {};
+// Only one thread cleans up; another one signalled meanwhile waits for it,
+// so that neither ends the process before the names are gone.
+inline std::atomic<int> cleanup_stage{0}; // 0 not begun, 1 running, 2 done
 
-inline void on_terminating_signal(int signal, siginfo_t* info, void* context) {
-    const struct sigaction& previous = previous_actions[signal];
-    if ((previous.sa_flags & SA_SIGINFO) != 0) {
-        // The program handles this signal itself and decides whether to end.
-        previous.sa_sigaction(signal, info, context);
-        return;
+inline void on_terminating_signal(int signal) {
+    int expected = 0;
+    if (cleanup_stage.compare_exchange_strong(expected, 1)) {
+        remove_owned_segments_now();
+        cleanup_stage.store(2);
+    } else {
+        while (cleanup_stage.load() != 2) ::sched_yield();
     }
-    if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
-        previous.sa_handler(signal);
-        return;
-    }
-    remove_owned_segments_now();
     // End as the program would have without us: by the same signal, with its
     // default action (a core dump where that is the default). The signal is
     // blocked while we run and is delivered as soon as we return; a fault
     // (SIGSEGV...) recurs when the faulting instruction runs again.
-    ::sigaction(signal, &previous, nullptr);
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    ::sigaction(signal, &default_action, nullptr);
     ::raise(signal);
 }
 
-// Installs the handlers (once per process): for each terminating signal the
-// program has not set to SIG_IGN, a handler that chains to the program's
-// handler if it had one, and otherwise removes owned segments and ends the
-// process by the same signal; and an std::atexit function, for std::exit().
+// Installs the handlers (once per process) for each terminating signal whose
+// action is still the default. The program's own handlers, and the signals
+// it ignores, stay exactly as they are, flags and masks included (a handler
+// of its own that ends the process can call smh::remove_owned_segments());
+// so does a handler installed later, which replaces ours. And an
+// std::atexit function, for std::exit().
 inline void install_termination_cleanup() {
     static std::once_flag installed;
     std::call_once(installed, [] {
         std::atexit([] { remove_owned_segments_now(); });
         for (const int signal : terminating_signals) {
             struct sigaction current {};
-            if (::sigaction(signal, nullptr, &current) != 0 || current.sa_handler == SIG_IGN)
+            if (::sigaction(signal, nullptr, &current) != 0 ||
+                (current.sa_flags & SA_SIGINFO) != 0 || current.sa_handler != SIG_DFL)
                 continue;
-            previous_actions[signal] = current;
             struct sigaction ours {};
-            ours.sa_sigaction = on_terminating_signal;
-            ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-            sigemptyset(&ours.sa_mask);
+            ours.sa_handler = on_terminating_signal;
+            ours.sa_flags = SA_ONSTACK;
+            sigfillset(&ours.sa_mask); // nothing interrupts the cleanup in this thread
             ::sigaction(signal, &ours, nullptr);
         }
     });
