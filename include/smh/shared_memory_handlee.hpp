@@ -751,11 +751,12 @@ std::vector<std::string> remove_orphans() {
 // abort() (a failed assert, an uncaught exception), or std::exit(), the names
 // of the segments it owns are removed, as their owners' destructors would
 // have. Only the owning process removes them (never a forked child) and only
-// while the segment still records it as owner. Call it once, early in main,
-// after installing signal handlers of your own: a signal the program handles
-// itself (or ignores) is passed on to that handler (or left ignored) and
-// removes nothing, since the program may go on; such a handler can call
-// smh::remove_owned_segments() before it ends the process. A process ended by
+// while the segment still records it as owner. Only signals whose action is
+// still the default are taken: a signal the program handles itself (or
+// ignores) stays exactly as the program set it and removes nothing, since
+// the program may go on; such a handler can call smh::remove_owned_segments()
+// before it ends the process. Call it once, early in main, after installing
+// your own handlers (one installed later replaces ours). A process ended by
 // the default action still ends by the same signal (exit status, core dump).
 // SIGKILL cannot be caught: remove_orphans() (`smh gc`) collects what it
 // leaves. Off by default, because signal handlers belong to the program.
