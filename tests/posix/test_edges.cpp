@@ -580,7 +580,11 @@ TEST_CASE("an owner in another pid namespace that sees this /proc is alive while
     auto removed = smh::remove_orphans();
     CHECK(std::count(removed.begin(), removed.end(), name) == 0);
     CHECK(segment_exists(name));
-    CHECK(SharedMemoryHandlee<int>::attach(name)[0] == 7);
+    // Shared with it: the helper writes 7 right after its create returns.
+    auto attached = SharedMemoryHandlee<int>::attach(name);
+    for (int i = 0; i < 5000 && std::atomic_ref(attached[0]).load() != 7; ++i)
+        std::this_thread::sleep_for(1ms);
+    CHECK(std::atomic_ref(attached[0]).load() == 7);
 
     owner_process.reset();
     bool collected = false;
