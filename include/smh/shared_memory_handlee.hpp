@@ -534,8 +534,8 @@ struct segment_info {
     std::int64_t creator_pid = 0;
     std::int64_t owner_pid = 0;         // 0: no owner (released); < 0: being changed
     std::uint64_t owner_start_time = 0; // with owner_pid, identifies the owner process
-    bool owner_alive = false;           // the owner (pid and start time) still runs
-    bool ready = false; // header finished (always, on POSIX, once a segment has its name)
+    bool owner_alive = false; // the owner still runs: holds its lock, or its pid and start time
+    bool ready = false;       // header finished (always, on POSIX, once a segment has its name)
     std::chrono::system_clock::time_point created;
 };
 
