@@ -296,9 +296,9 @@ TEST_CASE("a name always holds a finished segment on POSIX: one marked unfinishe
 
 TEST_CASE("a creation timeout of milliseconds::max() saturates instead of overflowing") {
     const auto now = std::chrono::steady_clock::now();
-    CHECK(smh::detail::saturating_deadline(now, std::chrono::milliseconds::max()) ==
+    CHECK(smh::detail::os::saturating_deadline(now, std::chrono::milliseconds::max()) ==
           std::chrono::steady_clock::time_point::max());
-    CHECK(smh::detail::saturating_deadline(now, 5s) == now + 5s);
+    CHECK(smh::detail::os::saturating_deadline(now, 5s) == now + 5s);
     const auto shm = SharedMemoryHandlee<int>::create(3);
     CHECK(SharedMemoryHandlee<int>::attach(shm.name(),
                                            {.creation_timeout = std::chrono::milliseconds::max()})
@@ -642,14 +642,15 @@ TEST_CASE("a forked child that takes ownership holds a lock of its own, which it
     REQUIRE(::read(took[0], &ok, 1) == 1);
     CHECK(ok == 'y');
     shm.reset(); // the parent's object, no longer the owner, gives up its lock
-    const auto header = smh::detail::os::read_header(name, "test");
+    const smh::detail::segment_name checked(name, "test");
+    const auto header = smh::detail::os::read_header({"test", checked});
     REQUIRE(header);
     CHECK(header->owner_lock_held); // the child's own lock
     CHECK(smh::inspect(name).owner_alive);
     (void)!::write(done[1], "x", 1);
     smh_test::wait_for(child, 10s);
     for (int fd : {took[0], took[1], done[0], done[1]}) ::close(fd);
-    CHECK_FALSE(smh::detail::os::read_header(name, "test")->owner_lock_held);
+    CHECK_FALSE(smh::detail::os::read_header({"test", checked})->owner_lock_held);
 }
 
 TEST_CASE("cleanup_on_termination() leaves the program's own signal handlers exactly as they "

@@ -3,8 +3,6 @@
 // the two in step.
 #pragma once
 
-#include <atomic>      // std::atomic_ref on the owner fields
-#include <chrono>      // how long a claim may last
 #include <cstddef>     // offsetof, std::size_t
 #include <cstdint>     // fixed-width fields
 #include <cstring>     // std::memcpy, std::memcmp
@@ -12,7 +10,6 @@
 #include <optional>    // check_header's verdict
 #include <string>      // messages
 #include <string_view> // type names
-#include <thread>      // waiting out another process's claim
 
 #include "../error.hpp"
 #include "type_name.hpp"
@@ -31,9 +28,6 @@ inline constexpr std::uint32_t state_creating = 0x43524541; // "AERC" in memory
 inline constexpr std::uint32_t state_ready = 0x59444552;    // "REDY" in memory
 inline constexpr std::size_t cache_line = 64;
 inline constexpr std::size_t max_element_align = 4096; // mappings are page-aligned
-// Names starting with this are never segments: POSIX builds a segment under
-// such a name where it cannot build it without one (platform_posix.hpp).
-inline constexpr std::string_view building_name_prefix = ".smh-creating-";
 
 struct segment_header {
     char magic[8];
@@ -145,117 +139,6 @@ inline std::string_view stored_type_name(const segment_header& header) noexcept 
         static_cast<const char*>(std::memchr(header.type_name, '\0', sizeof header.type_name));
     return {header.type_name,
             end ? static_cast<std::size_t>(end - header.type_name) : sizeof header.type_name};
-}
-
-// The owner fields change after creation (release, adopt), so other
-// processes read them while they may change. A writer claims the record by
-// swapping its own pid, negated, into owner_pid (a compare-and-swap that
-// expects the pid it read, and then checks that start time and token are
-// still the ones it read, else it puts the pid back); it then writes start
-// time and token, and last the new pid. A reader takes a record only when it
-// read the same non-negative pid before and after the other two fields. A
-// negative pid names the claimant, so a claim left by a process that died, or
-// one unchanged for longer than any claim lasts, is recognised as abandoned.
-// Who is alive is decided elsewhere: on POSIX first by the owner's lock on
-// the segment file (platform_posix.hpp), then by pid and start time.
-struct owner_record {
-    std::int64_t pid = 0; // 0: no owner
-    std::uint64_t start_time = 0;
-    std::uint64_t token = 0; // which object of that process
-    bool operator==(const owner_record&) const = default;
-};
-
-inline std::atomic_ref<std::int64_t> owner_pid_field(const segment_header& header) noexcept {
-    // Loads and, on writable mappings only, stores: fine on a read-only map.
-    return std::atomic_ref(const_cast<segment_header&>(header).owner_pid);
-}
-
-// The owner record; nullopt while a process is changing it (or died doing so).
-inline std::optional<owner_record> read_owner(const segment_header& header) noexcept {
-    auto& fields = const_cast<segment_header&>(header);
-    for (int attempt = 0; attempt < 64; ++attempt) {
-        const auto before = owner_pid_field(header).load(std::memory_order_acquire);
-        const auto start = std::atomic_ref(fields.owner_start_time).load(std::memory_order_acquire);
-        const auto token = std::atomic_ref(fields.owner_token).load(std::memory_order_acquire);
-        const auto after = owner_pid_field(header).load(std::memory_order_acquire);
-        if (before == after && before >= 0) return owner_record{before, start, token};
-    }
-    return std::nullopt;
-}
-
-// A claim lasts a few stores (and, in a destructor, one unlink). One that
-// has not changed for this long was abandoned, whatever its pid says: a
-// reused pid, or a forged header, must not wedge ownership for ever.
-inline constexpr std::chrono::milliseconds abandoned_claim_after{500};
-
-// The process that claimed a record whose owner_pid is `pid` (< 0); 0 for a
-// value that names no process (INT64_MIN has no negation).
-constexpr std::int64_t claimant_of(std::int64_t pid) noexcept {
-    return pid < 0 && pid != (std::numeric_limits<std::int64_t>::min)() ? -pid : 0;
-}
-
-// Claims the record for process `claimant` if it is `expected`, all of it.
-// While claimed, no one else can change it. A record that is not `expected`
-// is never touched, so an object that lost ownership cannot disturb the
-// owner; a claim in progress is waited out, for a bounded time.
-inline bool claim_owner(segment_header& header, const owner_record& expected,
-                        std::int64_t claimant) noexcept {
-    const auto give_up_at = std::chrono::steady_clock::now() + abandoned_claim_after;
-    for (;;) {
-        const auto owner = read_owner(header);
-        if (!owner) { // being changed: see what it becomes
-            if (std::chrono::steady_clock::now() >= give_up_at) return false;
-            std::this_thread::yield();
-            continue;
-        }
-        if (!(*owner == expected)) return false;
-        auto pid = expected.pid;
-        if (!owner_pid_field(header).compare_exchange_strong(pid, -claimant,
-                                                             std::memory_order_acq_rel))
-            continue; // changed between the read and the swap: look again
-        const auto start = std::atomic_ref(header.owner_start_time).load(std::memory_order_acquire);
-        const auto token = std::atomic_ref(header.owner_token).load(std::memory_order_acquire);
-        if (start == expected.start_time && token == expected.token) return true;
-        // Changed and changed back to this pid meanwhile: not the record we read.
-        owner_pid_field(header).store(expected.pid, std::memory_order_release);
-        return false;
-    }
-}
-
-// Claims a record that process -`stuck` claimed and abandoned (it died).
-inline bool claim_abandoned(segment_header& header, std::int64_t stuck,
-                            std::int64_t claimant) noexcept {
-    return stuck < 0 && owner_pid_field(header).compare_exchange_strong(stuck, -claimant,
-                                                                        std::memory_order_acq_rel);
-}
-
-// Writes a claimed record: start time, token, and last the pid, which ends
-// the claim.
-inline void publish_owner(segment_header& header, const owner_record& next) noexcept {
-    std::atomic_ref(header.owner_start_time).store(next.start_time, std::memory_order_release);
-    std::atomic_ref(header.owner_token).store(next.token, std::memory_order_release);
-    owner_pid_field(header).store(next.pid, std::memory_order_release);
-}
-
-// Makes `next` the owner if the record is still `expected`; false if another
-// process changed it first. At most one of several racing callers wins.
-inline bool replace_owner(segment_header& header, const owner_record& expected,
-                          const owner_record& next) noexcept {
-    if (!claim_owner(header, expected, next.pid)) return false;
-    publish_owner(header, next);
-    return true;
-}
-
-// The moment `timeout` after `start`, saturated: milliseconds::max() means
-// "wait as long as it takes", not an overflow into the past.
-inline std::chrono::steady_clock::time_point
-saturating_deadline(std::chrono::steady_clock::time_point start,
-                    std::chrono::milliseconds timeout) noexcept {
-    using clock = std::chrono::steady_clock;
-    if (timeout <= std::chrono::milliseconds::zero()) return start;
-    const auto room =
-        std::chrono::duration_cast<std::chrono::milliseconds>((clock::time_point::max)() - start);
-    return timeout >= room ? (clock::time_point::max)() : start + timeout;
 }
 
 struct header_problem {

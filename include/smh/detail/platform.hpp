@@ -1,9 +1,51 @@
-// The library's only platform switch: each platform file defines the same
-// functions in smh::detail::os, so nothing above this line needs an #if.
+// The library's only platform switch, and the check that the file it picks
+// keeps platform_contract.hpp: each function exists once, with the declared
+// type (a drifted signature would be a second overload, ambiguous here).
 #pragma once
+
+#include <type_traits> // std::is_same_v
+
+#include "platform_contract.hpp"
 
 #if defined(_WIN32)
 #include "platform_windows.hpp"
 #else
 #include "platform_posix.hpp"
 #endif
+
+namespace smh::detail::os::contract {
+
+using std::is_same_v;
+using std::chrono::milliseconds;
+
+static_assert(is_same_v<decltype(&native_category), const std::error_category& (*)() noexcept>);
+static_assert(is_same_v<decltype(&errc_from_native), errc (*)(int) noexcept>);
+static_assert(is_same_v<decltype(&last_native_error), int (*)() noexcept>);
+static_assert(is_same_v<decltype(&create_segment),
+                        opened_segment (*)(const segment_operation&, std::uint64_t,
+                                           const create_request&, segment_writer)>);
+static_assert(is_same_v<decltype(&open_segment),
+                        opened_segment (*)(const segment_operation&, bool, milliseconds)>);
+static_assert(is_same_v<decltype(&read_header),
+                        std::optional<header_snapshot> (*)(const segment_operation&)>);
+static_assert(is_same_v<decltype(&advise), void (*)(void*, std::size_t, bool, populate) noexcept>);
+static_assert(is_same_v<decltype(&hold), segment_hold (*)(opened_segment&) noexcept>);
+static_assert(is_same_v<decltype(&hold_created), segment_hold (*)(opened_segment&) noexcept>);
+static_assert(is_same_v<decltype(&release_name),
+                        unlink_result (*)(const segment_name&, segment_hold&) noexcept>);
+static_assert(
+    is_same_v<decltype(&lock_for_owning), void (*)(segment_hold&, const segment_name&) noexcept>);
+static_assert(is_same_v<decltype(&lock_held_by_others), bool (*)(const segment_hold&) noexcept>);
+static_assert(
+    is_same_v<decltype(&note_owning), void (*)(segment_hold&, const segment_name&,
+                                               const owner_record&, segment_header*) noexcept>);
+static_assert(is_same_v<decltype(&stop_owning), void (*)(segment_hold&) noexcept>);
+static_assert(is_same_v<decltype(&install_termination_cleanup), void (*)() noexcept>);
+static_assert(is_same_v<decltype(&remove_owned_segments_now), void (*)() noexcept>);
+static_assert(is_same_v<decltype(&current_pid), std::int64_t (*)() noexcept>);
+static_assert(is_same_v<decltype(&own_start_time), std::uint64_t (*)(std::int64_t) noexcept>);
+static_assert(is_same_v<decltype(&process_alive), bool (*)(std::int64_t, std::uint64_t) noexcept>);
+static_assert(is_same_v<decltype(&random_64), std::uint64_t (*)(std::string_view)>);
+static_assert(std::is_same_v<decltype(segment_directory::available), const bool>);
+
+} // namespace smh::detail::os::contract

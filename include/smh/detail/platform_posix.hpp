@@ -1,4 +1,4 @@
-// POSIX implementation of the functions detail/platform.hpp promises. Segments
+// POSIX implementation of the functions platform_contract.hpp declares. Segments
 // are files in /dev/shm (what shm_open(3) uses on Linux), mapped with
 // Boost.Interprocess's mapped_region and removed with its shm_unlink. Where
 // Boost stops, the native calls are used directly: building a segment before
@@ -34,14 +34,14 @@
 
 #include "../error.hpp"
 #include "layout.hpp"
+#include "ownership.hpp"
+#include "platform_contract.hpp"
+#include "segment_name.hpp"
 #include "termination_posix.hpp"
 
 namespace smh::detail::os {
 
 namespace bip = boost::interprocess;
-
-// NAME_MAX: the name becomes a file in /dev/shm on Linux.
-inline constexpr std::size_t max_name_length = 255;
 
 // Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
 inline constexpr std::string_view segment_directory_path = "/dev/shm";
@@ -49,16 +49,7 @@ inline constexpr std::string_view segment_directory_path = "/dev/shm";
 inline std::string path_of(std::string_view name) {
     return std::string(segment_directory_path).append("/").append(name);
 }
-
-// A name appears only once its segment is complete (create builds it
-// unnamed and links it), so attach never waits for a creator.
-inline constexpr bool names_appear_complete = true;
-
-struct file_identity {
-    std::uint64_t device = 0;
-    std::uint64_t inode = 0;
-    bool operator==(const file_identity&) const = default;
-};
+inline std::string path_of(const segment_name& name) { return path_of(name.str()); }
 
 // A file descriptor that closes itself.
 class unique_fd {
@@ -127,21 +118,6 @@ inline errc errc_from_native(int value) noexcept {
 
 inline int last_native_error() noexcept { return errno; }
 
-[[noreturn]] inline void throw_native(int value, std::string_view operation, std::string_view name,
-                                      std::string_view what_failed) {
-    throw_error(errc_from_native(value), operation, name, what_failed,
-                std::error_code(value, native_category()));
-}
-
-// Boost reports the errno it saw; without one, it is a Boost-level failure.
-[[noreturn]] inline void rethrow_boost(const bip::interprocess_exception& e,
-                                       std::string_view operation, std::string_view name,
-                                       std::string_view what_failed) {
-    const int native = e.get_native_error();
-    if (native != 0) throw_native(native, operation, name, what_failed);
-    throw_error(errc::os_error, operation, name, std::string(what_failed) + ": " + e.what());
-}
-
 inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
 
 inline file_identity identity_of(const struct stat& info) noexcept {
@@ -192,12 +168,8 @@ inline bool owner_lock_held_elsewhere(int fd) noexcept {
 // ---------------------------------------------------------------------------
 // Create.
 
-// A segment being built under a temporary name (only where O_TMPFILE files
-// cannot be linked): hidden, and recognisable by remove_orphans(), which
-// removes one whose builder no longer holds its lock.
-inline constexpr std::string_view building_prefix = ".smh-creating-";
-// A builder locks its file right after creating it; one unlocked and older
-// than this was left by a builder that died.
+// A builder locks its temporary file right after creating it; one unlocked
+// and older than this was left by a builder that died.
 inline constexpr std::chrono::seconds building_lock_grace{2};
 
 inline std::string hex_64(std::uint64_t bits) {
@@ -208,43 +180,31 @@ inline std::string hex_64(std::uint64_t bits) {
 }
 
 // 64 bits from the kernel's random source (getentropy(3)).
-inline std::uint64_t random_64() {
+inline std::uint64_t random_64(std::string_view operation) {
     std::uint64_t value = 0;
-    if (::getentropy(&value, sizeof value) != 0) throw_native(errno, "create", "", "getentropy");
+    if (::getentropy(&value, sizeof value) != 0)
+        throw_error(errc::os_error, operation, "", "getentropy",
+                    std::error_code(errno, native_category()));
     return value;
 }
 
-// What create asks of the new file besides its size.
-struct create_request {
-    unsigned permissions;
-    bool reserve;            // allocate every page now (else only the header's)
-    std::uint64_t must_have; // bytes allocated even without `reserve`: the header
-    bool huge_pages;
-    bool populate;
-    owner_record owner; // as written in the header
-};
-
 // Stops a create before it would pass the process's file-size limit: ftruncate
 // and fallocate beyond RLIMIT_FSIZE raise SIGXFSZ, which kills by default.
-inline void check_file_size_limit(std::string_view name, std::uint64_t bytes) {
+inline void check_file_size_limit(const segment_operation& what, std::uint64_t bytes) {
     struct rlimit limit {};
     if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
     if (bytes > static_cast<std::uint64_t>(limit.rlim_cur))
-        throw_error(errc::no_space, "create", name,
-                    "it needs " + std::to_string(bytes) +
-                        " bytes, more than this process's file-size limit (RLIMIT_FSIZE, "
-                        "ulimit -f) of " +
-                        std::to_string(limit.rlim_cur) + " bytes",
-                    std::error_code(EFBIG, native_category()));
+        what.fail(errc::no_space,
+                  "it needs " + std::to_string(bytes) +
+                      " bytes, more than this process's file-size limit (RLIMIT_FSIZE, "
+                      "ulimit -f) of " +
+                      std::to_string(limit.rlim_cur) + " bytes",
+                  std::error_code(EFBIG, native_category()));
 }
 
-// Performance hints for a fresh mapping; a kernel that does not know one
-// (EINVAL) is not an error: the mapping works, only without the hint.
-enum class populate { none, read, write };
-
-inline void advise(mapping& region, bool huge_pages, populate mode) noexcept {
-    void* base = region.get_address();
-    const std::size_t size = region.get_size();
+// A kernel that does not know a hint (EINVAL) is not an error: the mapping
+// works, only without the hint.
+inline void advise(void* base, std::size_t size, bool huge_pages, populate mode) noexcept {
     if (base == nullptr || size == 0) return;
     if (huge_pages) ::madvise(base, size, MADV_HUGEPAGE);
 #if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
@@ -255,115 +215,115 @@ inline void advise(mapping& region, bool huge_pages, populate mode) noexcept {
 #endif
 }
 
-// Sizes the nameless (or not yet published) file `fd` to `bytes` of zeros
-// with mode `permissions` exactly (fchmod: the umask changes nothing),
-// allocates its pages, maps it read-write and lets `fill` write it.
-template <class Fill>
-opened_segment build_segment(unique_fd fd, std::string_view name, std::uint64_t bytes,
-                             const create_request& request, Fill& fill) {
-    constexpr std::string_view op = "create";
-    if (::fchmod(fd.get(), static_cast<::mode_t>(request.permissions & 07777)) != 0)
-        throw_native(errno, op, name, "fchmod");
-    while (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
-        if (errno != EINTR) throw_native(errno, op, name, "ftruncate");
-    // tmpfs maps a sparse file happily and SIGBUSes on first touch when it is
-    // full; posix_fallocate(3) makes that ENOSPC here. At least the header's
-    // pages, which fill writes. Filesystems that cannot preallocate
-    // (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
+// Gives the new file `fd` mode `permissions` exactly (fchmod: the umask
+// changes nothing), `bytes` of zeros, and its pages. tmpfs maps a sparse
+// file happily and SIGBUSes on first touch when it is full; posix_fallocate(3)
+// makes that ENOSPC here: every page with `reserve`, else at least the
+// header's, which create writes. Filesystems that cannot preallocate
+// (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
+inline void size_new_file(int fd, const segment_operation& what, std::uint64_t bytes,
+                          const create_request& request) {
+    if (::fchmod(fd, static_cast<::mode_t>(request.permissions & 07777)) != 0)
+        throw_native(what, errno, "fchmod");
+    while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+        if (errno != EINTR) throw_native(what, errno, "ftruncate");
     const std::uint64_t reserved = request.reserve ? bytes : request.must_have;
     int result;
-    do {
-        result = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(reserved));
-    } while (result == EINTR);
+    do { result = ::posix_fallocate(fd, 0, static_cast<off_t>(reserved)); } while (result == EINTR);
     // ENOMEM: a memory cgroup's limit, which is where tmpfs pages are charged.
     if (result == ENOMEM) result = ENOSPC;
     if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
-        throw_native(result, op, name, "reserving " + std::to_string(reserved) + " bytes");
+        throw_native(what, result, "reserving " + std::to_string(reserved) + " bytes");
+}
 
+// Maps the whole file, read-write or read-only.
+inline mapping map_whole(int fd, const segment_operation& what, std::uint64_t bytes,
+                         bool writable) {
+    try {
+        return mapping(mappable_descriptor{fd}, writable ? bip::read_write : bip::read_only, 0,
+                       static_cast<std::size_t>(bytes));
+    } catch (const bip::interprocess_exception& e) { rethrow_boost(what, e, "mmap"); }
+}
+
+// Sizes the file that is not yet named, maps it and lets `write` fill it.
+// The creator owns what it creates: the owner's lock is taken, and the
+// segment registered for termination cleanup, before it gets its name.
+inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
+                                    std::uint64_t bytes, const create_request& request,
+                                    segment_writer write) {
+    size_new_file(fd.get(), what, bytes, request);
     struct stat info {};
-    if (::fstat(fd.get(), &info) != 0) throw_native(errno, op, name, "fstat");
+    if (::fstat(fd.get(), &info) != 0) throw_native(what, errno, "fstat");
     opened_segment segment;
     segment.size = bytes;
     segment.identity = identity_of(info);
-    try {
-        segment.region = mapping(mappable_descriptor{fd.get()}, bip::read_write, 0,
-                                 static_cast<std::size_t>(bytes));
-    } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "mmap"); }
-    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
-    fill(static_cast<std::byte*>(segment.region.get_address()));
+    segment.region = map_whole(fd.get(), what, bytes, true);
+    auto* base = static_cast<std::byte*>(segment.region.get_address());
+    advise(base, segment.region.get_size(), request.huge_pages,
+           request.populate ? populate::write : populate::none);
+    write(base);
+    (void)take_owner_lock(fd.get());
     segment.file = std::move(fd);
+    if (request.owner)
+        segment.entry =
+            remember_owned(path_of(what.name), segment.identity.device, segment.identity.inode,
+                           *request.owner, reinterpret_cast<segment_header*>(base));
     return segment;
 }
 
 // The fallback where an unnamed file cannot be given a name (no O_TMPFILE, or
-// no /proc to link it through): build under a hidden name, locked, then
-// link(2) it to its name, which fails if the name exists, and drop the
-// temporary name.
-template <class Fill>
-opened_segment create_via_temporary_name(const std::string& name, std::uint64_t bytes,
-                                         const create_request& request, Fill& fill) {
-    constexpr std::string_view op = "create";
-    const std::string temporary = path_of(std::string(building_prefix) + hex_64(random_64()));
+// no /proc to link it through): build under a hidden name, locked at once
+// (which tells remove_orphans() a live process builds it), then link(2) it to
+// its name, which fails if the name exists, and drop the temporary name.
+inline opened_segment create_via_temporary_name(const segment_operation& what, std::uint64_t bytes,
+                                                const create_request& request,
+                                                segment_writer write) {
+    const std::string temporary =
+        path_of(std::string(building_name_prefix) + hex_64(random_64(what.operation)));
     unique_fd fd(
         ::open(temporary.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd) throw_native(errno, op, name, "creating a temporary file in /dev/shm");
+    if (!fd) throw_native(what, errno, "creating a temporary file in /dev/shm");
     struct remove_temporary {
         const std::string& path;
         ~remove_temporary() { ::unlink(path.c_str()); }
     } cleanup{temporary};
-    (void)take_owner_lock(fd.get()); // tells remove_orphans() a live process builds it
-    auto segment = build_segment(std::move(fd), name, bytes, request, fill);
-    const std::string final_path = path_of(name);
-    // Registered before the name exists: a signal at any instant after finds it.
-    segment.entry =
-        remember_owned(final_path, segment.identity.device, segment.identity.inode, request.owner,
-                       static_cast<segment_header*>(segment.region.get_address()));
-    if (::link(temporary.c_str(), final_path.c_str()) != 0) {
-        const int error = errno;
-        forget_owned(std::exchange(segment.entry, nullptr));
-        throw_native(error, op, name, "link");
-    }
-    return segment;
+    (void)take_owner_lock(fd.get());
+    auto segment = build_segment(std::move(fd), what, bytes, request, write);
+    if (::link(temporary.c_str(), path_of(what.name).c_str()) == 0) return segment;
+    const int error = errno;
+    forget_owned(std::exchange(segment.entry, nullptr));
+    throw_native(what, error, "link");
 }
 
-// Creates the segment `name`: builds it complete as a file without a name
-// (O_TMPFILE), lets `fill` write header and elements, and only then gives it
-// its name with linkat(2), which fails with EEXIST if the name exists. So an
-// existing segment is never opened, truncated or adopted; other processes see
-// the name only for a finished segment; and a create that fails, or a
-// creator killed at any instant, leaves nothing behind. The descriptor stays
-// open (the owner's lock is taken on it).
-template <class Fill>
-opened_segment create_segment(const std::string& name, std::uint64_t bytes,
-                              const create_request& request, Fill&& fill) {
-    constexpr std::string_view op = "create";
-    check_file_size_limit(name, bytes);
+// Builds the segment complete as a file without a name (O_TMPFILE), and only
+// then gives it its name with linkat(2), which fails with EEXIST if the name
+// exists. So an existing segment is never opened, truncated or adopted;
+// other processes see the name only for a finished segment; and a create
+// that fails, or a creator killed at any instant, leaves nothing behind. The
+// descriptor stays open: it holds the owner's lock.
+inline opened_segment create_segment(const segment_operation& what, std::uint64_t bytes,
+                                     const create_request& request, segment_writer write) {
+    check_file_size_limit(what, bytes);
     const std::string directory(segment_directory_path);
     unique_fd fd(::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
     if (!fd) {
         // Kernels or filesystems without O_TMPFILE.
         if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
-            return create_via_temporary_name(name, bytes, request, fill);
-        throw_native(errno, op, name, "creating a file in /dev/shm");
+            return create_via_temporary_name(what, bytes, request, write);
+        throw_native(what, errno, "creating a file in /dev/shm");
     }
-    auto segment = build_segment(std::move(fd), name, bytes, request, fill);
-    (void)take_owner_lock(segment.file.get());
-    const std::string final_path = path_of(name);
-    // Registered before the name exists: a signal at any instant after finds it.
-    segment.entry =
-        remember_owned(final_path, segment.identity.device, segment.identity.inode, request.owner,
-                       static_cast<segment_header*>(segment.region.get_address()));
+    auto segment = build_segment(std::move(fd), what, bytes, request, write);
     // Linking an unnamed file by descriptor (AT_EMPTY_PATH) needs a privilege;
     // through /proc/self/fd it does not.
     const std::string by_descriptor = "/proc/self/fd/" + std::to_string(segment.file.get());
-    if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, final_path.c_str(),
+    if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(what.name).c_str(),
                  AT_SYMLINK_FOLLOW) == 0)
         return segment;
     const int error = errno;
     forget_owned(std::exchange(segment.entry, nullptr));
     if (error == ENOENT && ::access("/proc/self/fd", F_OK) != 0) // no /proc mounted
-        return create_via_temporary_name(name, bytes, request, fill);
-    throw_native(error, op, name, "linkat");
+        return create_via_temporary_name(what, bytes, request, write);
+    throw_native(what, error, "linkat");
 }
 
 // ---------------------------------------------------------------------------
@@ -373,73 +333,59 @@ opened_segment create_segment(const std::string& name, std::uint64_t bytes,
 // FIFO planted under the name cannot block open(2) and a lease makes it fail
 // with EWOULDBLOCK instead of waiting out the lease-break time; O_NOFOLLOW, so
 // a symbolic link is refused. Anything but a regular file is not a segment.
-inline unique_fd open_file(const std::string& name, std::string_view operation, bool writable,
-                           struct stat& info) {
+inline unique_fd open_file(const segment_operation& what, bool writable, struct stat& info) {
     const int flags = (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-    unique_fd fd(::open(path_of(name).c_str(), flags));
+    unique_fd fd(::open(path_of(what.name).c_str(), flags));
     if (!fd) {
         const int error = errno;
         const std::error_code native(error, native_category());
         if (error == ELOOP)
-            throw_error(errc::corrupt_segment, operation, name, "a symbolic link, not a segment",
-                        native);
+            what.fail(errc::corrupt_segment, "a symbolic link, not a segment", native);
         if (error == EISDIR || error == ENXIO)
-            throw_error(errc::corrupt_segment, operation, name,
-                        "not a segment: a directory or a special file", native);
+            what.fail(errc::corrupt_segment, "not a segment: a directory or a special file",
+                      native);
         if (error == EWOULDBLOCK)
-            throw_error(errc::permission_denied, operation, name,
-                        "another process holds a lease on it", native);
-        throw_native(error, operation, name, "open");
+            what.fail(errc::permission_denied, "another process holds a lease on it", native);
+        throw_native(what, error, "open");
     }
-    if (::fstat(fd.get(), &info) != 0) throw_native(errno, operation, name, "fstat");
+    if (::fstat(fd.get(), &info) != 0) throw_native(what, errno, "fstat");
     if (!S_ISREG(info.st_mode))
-        throw_error(errc::corrupt_segment, operation, name,
-                    S_ISFIFO(info.st_mode) ? "not a segment: a FIFO"
-                                           : "not a segment: not a regular file");
+        what.fail(errc::corrupt_segment, S_ISFIFO(info.st_mode)
+                                             ? "not a segment: a FIFO"
+                                             : "not a segment: not a regular file");
     return fd;
 }
 
-// Opens `name` read-write, or read-only (which needs only read permission),
-// and maps it whole; a zero-length file is not mapped.
-inline opened_segment open_segment(const std::string& name, std::string_view operation,
-                                   bool writable, std::chrono::milliseconds /*creation_timeout*/) {
+// Opens the segment read-write, or read-only (which needs only read
+// permission), and maps it whole; a zero-length file is not mapped. A name
+// appears only for a finished segment, so there is no creator to wait for.
+inline opened_segment open_segment(const segment_operation& what, bool writable,
+                                   std::chrono::milliseconds /*creation_timeout*/) {
     struct stat info {};
     opened_segment segment;
-    segment.file = open_file(name, operation, writable, info);
+    segment.file = open_file(what, writable, info);
     segment.size = static_cast<std::uint64_t>(info.st_size);
     segment.identity = identity_of(info);
     if (segment.size == 0) return segment;
     if (segment.size > std::numeric_limits<std::size_t>::max())
-        throw_error(errc::corrupt_segment, operation, name,
-                    "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
-    try {
-        segment.region = mapping(mappable_descriptor{segment.file.get()},
-                                 writable ? bip::read_write : bip::read_only, 0,
-                                 static_cast<std::size_t>(segment.size));
-    } catch (const bip::interprocess_exception& e) { rethrow_boost(e, operation, name, "mmap"); }
+        what.fail(errc::corrupt_segment,
+                  "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
+    segment.region = map_whole(segment.file.get(), what, segment.size, writable);
     return segment;
 }
 
-struct header_snapshot {
-    segment_header header;
-    std::uint64_t size;
-    file_identity identity;
-    bool owner_lock_held = false; // some process holds the owner's lock
-};
-
-// The first 256 bytes of segment `name`, read with pread(2), never mapped: a
+// The first 256 bytes of the segment, read with pread(2), never mapped: a
 // file truncated meanwhile gives a short read, not a SIGBUS. nullopt for a
 // regular file shorter than a header. Throws what open_file throws (not_found,
 // permission_denied, corrupt_segment for what is not a regular file, os_error
 // e.g. for EMFILE): a failure to read is never "nothing there".
-inline std::optional<header_snapshot> read_header(const std::string& name,
-                                                  std::string_view operation) {
+inline std::optional<header_snapshot> read_header(const segment_operation& what) {
     struct stat info {};
-    const auto fd = open_file(name, operation, false, info);
+    const auto fd = open_file(what, false, info);
     header_snapshot snapshot{};
     if (static_cast<std::uint64_t>(info.st_size) < header_size) return std::nullopt;
     const auto got = ::pread(fd.get(), &snapshot.header, header_size, 0);
-    if (got < 0) throw_native(errno, operation, name, "pread");
+    if (got < 0) throw_native(what, errno, "pread");
     if (static_cast<std::size_t>(got) < header_size) return std::nullopt;
     snapshot.size = static_cast<std::uint64_t>(info.st_size);
     snapshot.identity = identity_of(info);
@@ -450,21 +396,19 @@ inline std::optional<header_snapshot> read_header(const std::string& name,
 // ---------------------------------------------------------------------------
 // Remove.
 
-enum class unlink_result { removed, gone, failed };
-
 // Removes `name` only if it still names the file we created or attached: if
 // someone else unlinked ours and created a new segment under the same name,
 // that one is left alone (`gone`: our name no longer exists). lstat needs no
 // permission on the file itself. POSIX cannot unlink by descriptor, so a
 // removal and re-creation between the check and the unlink is not caught.
-inline unlink_result unlink_if_same(const std::string& name,
+inline unlink_result unlink_if_same(const segment_name& name,
                                     const file_identity& identity) noexcept {
     try {
         struct stat info {};
         if (::lstat(path_of(name).c_str(), &info) != 0)
             return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
         if (!(identity_of(info) == identity)) return unlink_result::gone;
-        if (bip::shared_memory_object::remove(name.c_str())) return unlink_result::removed;
+        if (bip::shared_memory_object::remove(name.str().c_str())) return unlink_result::removed;
         return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
     } catch (...) { return unlink_result::failed; }
 }
@@ -504,7 +448,7 @@ struct segment_hold {
 };
 
 // An attached (not yet owning) object keeps no descriptor.
-inline segment_hold hold(const opened_segment& segment) noexcept {
+inline segment_hold hold(opened_segment& segment) noexcept {
     return segment_hold(segment.identity);
 }
 
@@ -520,7 +464,7 @@ inline segment_hold hold_created(opened_segment& segment) noexcept {
 // Takes the owner's lock for an object about to own its segment: opens the
 // file by name (read-only suffices) if it still is ours. Without it (the name
 // is gone, no descriptor left) liveness falls back to pid and start time.
-inline void lock_for_owning(segment_hold& held, const std::string& name) noexcept {
+inline void lock_for_owning(segment_hold& held, const segment_name& name) noexcept {
     // A descriptor inherited across fork shares its parent's open file
     // description, and so the parent's lock, which the parent may give up at
     // any time: a forked child takes a lock of its own.
@@ -542,7 +486,7 @@ inline bool lock_held_by_others(const segment_hold& held) noexcept {
 
 // Records that this object owns the segment as `owner`: termination cleanup
 // removes the name if the process ends while the segment still says so.
-inline void note_owning(segment_hold& held, const std::string& name, const owner_record& owner,
+inline void note_owning(segment_hold& held, const segment_name& name, const owner_record& owner,
                         segment_header* header) noexcept {
     forget_owned(std::exchange(held.entry, nullptr));
     held.entry =
@@ -556,7 +500,7 @@ inline void stop_owning(segment_hold& held) noexcept {
 }
 
 // Removes the name of the held segment, unless someone replaced it.
-inline unlink_result release_name(const std::string& name, const segment_hold& held) noexcept {
+inline unlink_result release_name(const segment_name& name, segment_hold& held) noexcept {
     return unlink_if_same(name, held.identity);
 }
 
@@ -577,7 +521,7 @@ struct segment_directory {
         std::vector<std::string> names;
         const std::string path(segment_directory_path);
         const std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), ::closedir);
-        if (!dir) throw_native(errno, operation, path, "opening the directory");
+        if (!dir) fail(operation, path, "opening the directory");
         for (;;) {
             errno = 0;
             const dirent* entry = ::readdir(dir.get());
@@ -585,11 +529,19 @@ struct segment_directory {
             if (entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN)
                 names.emplace_back(entry->d_name);
         }
-        if (errno != 0) throw_native(errno, operation, path, "reading the directory");
+        if (errno != 0) fail(operation, path, "reading the directory");
         return names;
     }
 
-    static unlink_result remove_if_same(const std::string& name,
+    // The directory itself, not a segment, is what failed.
+    [[noreturn]] static void fail(std::string_view operation, const std::string& path,
+                                  std::string_view what_failed) {
+        const int error = errno;
+        throw_error(errc_from_native(error), operation, path, what_failed,
+                    std::error_code(error, native_category()));
+    }
+
+    static unlink_result remove_if_same(const segment_name& name,
                                         const file_identity& identity) noexcept {
         return unlink_if_same(name, identity);
     }
@@ -598,8 +550,10 @@ struct segment_directory {
     // locked, and older than a builder needs to lock it.
     static bool is_abandoned_build(const std::string& name) noexcept {
         // Exactly the prefix and 16 lowercase hex digits, as create makes them.
-        if (name.size() != building_prefix.size() + 16 || name.rfind(building_prefix, 0) != 0 ||
-            name.find_first_not_of("0123456789abcdef", building_prefix.size()) != std::string::npos)
+        if (name.size() != building_name_prefix.size() + 16 ||
+            name.rfind(building_name_prefix, 0) != 0 ||
+            name.find_first_not_of("0123456789abcdef", building_name_prefix.size()) !=
+                std::string::npos)
             return false;
         unique_fd fd(::open(path_of(name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         struct stat info {};

@@ -1,4 +1,4 @@
-// Windows implementation of the functions detail/platform.hpp promises, on
+// Windows implementation of the functions platform_contract.hpp declares, on
 // Boost.Interprocess's windows_shared_memory (CreateFileMapping backed by the
 // paging file: native named shared memory, no file in any directory) and
 // mapped_region (MapViewOfFile). Process liveness uses the Win32 API directly.
@@ -38,23 +38,13 @@
 
 #include "../error.hpp"
 #include "layout.hpp"
+#include "ownership.hpp"
+#include "platform_contract.hpp"
+#include "segment_name.hpp"
 
 namespace smh::detail::os {
 
 namespace bip = boost::interprocess;
-
-// A kernel object name may be longer; 255 keeps a name valid on every platform.
-inline constexpr std::size_t max_name_length = 255;
-
-// CreateFileMapping names a section as it creates it, zeroed: attach may see
-// one whose header its creator has not finished, and waits for it.
-inline constexpr bool names_appear_complete = false;
-
-// Sections have no file identity; the handle each object keeps (segment_hold)
-// is what ties it to its segment.
-struct file_identity {
-    bool operator==(const file_identity&) const = default;
-};
 
 // A view of a section (MapViewOfFile), unmapped on destruction. Not Boost's
 // mapped_region: that duplicates the section handle and keeps the copy while
@@ -92,6 +82,8 @@ private:
 // reports it under -Werror=maybe-uninitialized).
 using section_ptr = std::unique_ptr<bip::windows_shared_memory>;
 
+// Sections have no file identity; the handle each object keeps (segment_hold)
+// is what ties it to its segment.
 struct opened_segment {
     section_ptr file;
     mapping region;
@@ -160,27 +152,13 @@ inline errc errc_from_native(int value) noexcept {
 
 inline int last_native_error() noexcept { return static_cast<int>(::GetLastError()); }
 
-[[noreturn]] inline void throw_native(int value, std::string_view operation, std::string_view name,
-                                      std::string_view what_failed) {
-    throw_error(errc_from_native(value), operation, name, what_failed,
-                std::error_code(value, native_category()));
-}
-
 // Maps the first `size` bytes of the open section.
-inline mapping map_view(const bip::windows_shared_memory& section, bool writable, std::size_t size,
-                        std::string_view operation, std::string_view name) {
+inline mapping map_view(const segment_operation& what, const bip::windows_shared_memory& section,
+                        bool writable, std::size_t size) {
     void* address = ::MapViewOfFile(section.get_mapping_handle().handle,
                                     writable ? FILE_MAP_WRITE : FILE_MAP_READ, 0, 0, size);
-    if (address == nullptr) throw_native(last_native_error(), operation, name, "MapViewOfFile");
+    if (address == nullptr) throw_native(what, last_native_error(), "MapViewOfFile");
     return {address, size};
-}
-
-[[noreturn]] inline void rethrow_boost(const bip::interprocess_exception& e,
-                                       std::string_view operation, std::string_view name,
-                                       std::string_view what_failed) {
-    const int native = e.get_native_error();
-    if (native != 0) throw_native(native, operation, name, what_failed);
-    throw_error(errc::os_error, operation, name, std::string(what_failed) + ": " + e.what());
 }
 
 // CreateFileMapping and OpenFileMapping fail with ERROR_INVALID_HANDLE when
@@ -205,18 +183,6 @@ inline std::uint64_t section_size(const bip::windows_shared_memory& section) noe
     return static_cast<std::uint64_t>(section.get_size());
 }
 
-// What create asks of the new section besides its size.
-struct create_request {
-    unsigned permissions;
-    bool reserve;            // nothing to do: a section is committed in full
-    std::uint64_t must_have; // likewise
-    bool huge_pages;         // not available (see advise)
-    bool populate;
-    owner_record owner; // nothing to register: see note_owning
-};
-
-enum class populate { none, read, write };
-
 // PrefetchVirtualMemory (Windows 8 and later), looked up at run time so that
 // the program still starts on systems without it.
 inline void prefetch(void* base, std::size_t size) noexcept {
@@ -240,74 +206,69 @@ inline void prefetch(void* base, std::size_t size) noexcept {
 // Performance hints for a fresh mapping. Populate reads the pages in with
 // PrefetchVirtualMemory; huge pages are not available here (large-page
 // sections need SEC_LARGE_PAGES at creation and the SeLockMemoryPrivilege).
-inline void advise(mapping& region, bool /*huge_pages*/, populate mode) noexcept {
-    if (mode != populate::none && region.get_address() != nullptr && region.get_size() != 0)
-        prefetch(region.get_address(), region.get_size());
+inline void advise(void* base, std::size_t size, bool /*huge_pages*/, populate mode) noexcept {
+    if (mode != populate::none && base != nullptr && size != 0) prefetch(base, size);
 }
 
 // Creates `name` exclusively (CreateFileMapping returns an existing section
 // with ERROR_ALREADY_EXISTS, which Boost turns into a failure without
 // touching it), zeroed and committed in full (no later first touch can fail;
 // the commit limit is errc::no_space here), maps it read-write and lets
-// `fill` write it. The name exists from the start: attach waits while the
+// `write` fill it. The name exists from the start: attach waits while the
 // header's state says "being created". On failure the handle closes, which
 // destroys the new section: nothing is left behind.
-template <class Fill>
-opened_segment create_segment(const std::string& name, std::uint64_t bytes,
-                              const create_request& request, Fill&& fill) {
-    constexpr std::string_view op = "create";
+inline opened_segment create_segment(const segment_operation& what, std::uint64_t bytes,
+                                     const create_request& request, segment_writer write) {
     if (bytes > (std::numeric_limits<std::size_t>::max)())
-        throw_native(ERROR_NOT_ENOUGH_MEMORY, op, name, "CreateFileMapping");
+        throw_native(what, ERROR_NOT_ENOUGH_MEMORY, "CreateFileMapping");
     opened_segment segment;
     try {
         segment.file = std::make_unique<bip::windows_shared_memory>(
-            bip::create_only, name.c_str(), bip::read_write, static_cast<std::size_t>(bytes),
-            permissions_for(request.permissions));
+            bip::create_only, what.name.str().c_str(), bip::read_write,
+            static_cast<std::size_t>(bytes), permissions_for(request.permissions));
     } catch (const bip::interprocess_exception& e) {
         const std::error_code code(e.get_native_error(), native_category());
         if (names_another_kind_of_object(e))
-            throw_error(errc::already_exists, op, name,
-                        "the name belongs to another kind of object (a mutex, an event...)", code);
+            what.fail(errc::already_exists,
+                      "the name belongs to another kind of object (a mutex, an event...)", code);
         // Our names never reach a namespace that needs a privilege to create
         // in (no '\\'), so a denial means the section exists and is another
         // user's: EEXIST on POSIX, whatever the existing file's mode.
         if (e.get_native_error() == ERROR_ACCESS_DENIED)
-            throw_error(errc::already_exists, op, name,
-                        "the name exists and this user may not open it", code);
-        rethrow_boost(e, op, name, "CreateFileMapping");
+            what.fail(errc::already_exists, "the name exists and this user may not open it", code);
+        rethrow_boost(what, e, "CreateFileMapping");
     }
     segment.size = section_size(*segment.file);
-    segment.region = map_view(*segment.file, true, static_cast<std::size_t>(bytes), op, name);
-    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
-    fill(static_cast<std::byte*>(segment.region.get_address()));
+    segment.region = map_view(what, *segment.file, true, static_cast<std::size_t>(bytes));
+    auto* base = static_cast<std::byte*>(segment.region.get_address());
+    advise(base, segment.region.get_size(), request.huge_pages,
+           request.populate ? populate::write : populate::none);
+    write(base);
     return segment;
 }
 
 // Opens `name` read-write, or read-only, and maps it whole.
-inline opened_segment open_section(const std::string& name, std::string_view operation,
-                                   bool writable) {
+inline opened_segment open_section(const segment_operation& what, bool writable) {
     opened_segment segment;
     try {
         segment.file = std::make_unique<bip::windows_shared_memory>(
-            bip::open_only, name.c_str(), writable ? bip::read_write : bip::read_only);
+            bip::open_only, what.name.str().c_str(), writable ? bip::read_write : bip::read_only);
     } catch (const bip::interprocess_exception& e) {
         if (names_another_kind_of_object(e))
-            throw_error(errc::os_error, operation, name,
-                        "the name belongs to another kind of object than shared memory",
-                        std::error_code(e.get_native_error(), native_category()));
-        rethrow_boost(e, operation, name, "OpenFileMapping");
+            what.fail(errc::os_error,
+                      "the name belongs to another kind of object than shared memory",
+                      std::error_code(e.get_native_error(), native_category()));
+        rethrow_boost(what, e, "OpenFileMapping");
     }
     segment.size = section_size(*segment.file);
     if (segment.size == 0) return segment;
     if (segment.size > (std::numeric_limits<std::size_t>::max)())
-        throw_error(errc::corrupt_segment, operation, name,
-                    "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
+        what.fail(errc::corrupt_segment,
+                  "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
     segment.region =
-        map_view(*segment.file, writable, static_cast<std::size_t>(segment.size), operation, name);
+        map_view(what, *segment.file, writable, static_cast<std::size_t>(segment.size));
     return segment;
 }
-
-inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept;
 
 // How long a section may show no header at all (state 0) and still be taken
 // for one whose creator is between CreateFileMapping and writing the header:
@@ -317,13 +278,13 @@ inline constexpr std::chrono::milliseconds unwritten_grace{1000};
 // Opens and maps `name`, waiting up to `creation_timeout` while its creator
 // (alive) is still preparing it; the caller checks what it gets. Throws
 // not_found when the wait ends, corrupt_segment when the creator died.
-inline opened_segment open_segment(const std::string& name, std::string_view operation,
-                                   bool writable, std::chrono::milliseconds creation_timeout) {
+inline opened_segment open_segment(const segment_operation& what, bool writable,
+                                   std::chrono::milliseconds creation_timeout) {
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     const auto deadline = saturating_deadline(start, creation_timeout);
     for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
-        auto segment = open_section(name, operation, writable);
+        auto segment = open_section(what, writable);
         if (segment.size < header_size) return segment;
         const auto& header = *static_cast<const segment_header*>(segment.region.get_address());
         const auto state = std::atomic_ref(const_cast<std::uint32_t&>(header.state))
@@ -334,13 +295,12 @@ inline opened_segment open_segment(const std::string& name, std::string_view ope
         const auto creator = read_owner(header).value_or(owner_record{});
         if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0 ||
             !process_alive(creator.pid, creator.start_time))
-            throw_error(errc::corrupt_segment, operation, name,
-                        "its creator (process " + std::to_string(creator.pid) +
-                            ") stopped before finishing it");
+            what.fail(errc::corrupt_segment, "its creator (process " + std::to_string(creator.pid) +
+                                                 ") stopped before finishing it");
         if (now < deadline) continue;
-        throw_error(errc::not_found, operation, name,
-                    "process " + std::to_string(creator.pid) + " is still creating it after " +
-                        std::to_string(creation_timeout.count()) + " ms");
+        what.fail(errc::not_found, "process " + std::to_string(creator.pid) +
+                                       " is still creating it after " +
+                                       std::to_string(creation_timeout.count()) + " ms");
     }
 }
 
@@ -356,20 +316,18 @@ inline segment_hold hold_created(opened_segment& segment) noexcept { return hold
 // Owning changes nothing in what is held: the kernel ends every handle of a
 // process that ends, so liveness needs no lock and nothing needs cleaning up
 // when a process ends without destructors.
-inline void lock_for_owning(segment_hold&, const std::string&) noexcept {}
+inline void lock_for_owning(segment_hold&, const segment_name&) noexcept {}
 inline bool lock_held_by_others(const segment_hold&) noexcept { return false; }
-inline void note_owning(segment_hold&, const std::string&, const owner_record&,
+inline void note_owning(segment_hold&, const segment_name&, const owner_record&,
                         segment_header*) noexcept {}
 inline void stop_owning(segment_hold&) noexcept {}
 inline void install_termination_cleanup() noexcept {}
 inline void remove_owned_segments_now() noexcept {}
 
-enum class unlink_result { removed, gone, failed };
-
 // Windows cannot remove a name others hold: this closes our handle, so the
 // name goes as soon as no other process holds the segment. The mapping stays
 // valid. `removed` when this call gave up a handle, `gone` if none was left.
-inline unlink_result release_name(const std::string& /*name*/, segment_hold& hold) noexcept {
+inline unlink_result release_name(const segment_name& /*name*/, segment_hold& hold) noexcept {
     if (!hold.section) return unlink_result::gone;
     hold.section.reset();
     return unlink_result::removed;
@@ -382,19 +340,11 @@ struct segment_directory {
     static constexpr bool available = false;
 };
 
-struct header_snapshot {
-    segment_header header;
-    std::uint64_t size;
-    file_identity identity;
-    bool owner_lock_held = false; // no owner's lock on Windows: see lock_for_owning
-};
-
 // The first 256 bytes of segment `name`, through a read-only view (a section
 // cannot shrink, so the view cannot fault); nullopt for a section shorter
 // than a header. Throws what opening it throws (not_found, permission_denied...).
-inline std::optional<header_snapshot> read_header(const std::string& name,
-                                                  std::string_view operation) {
-    auto segment = open_section(name, operation, false);
+inline std::optional<header_snapshot> read_header(const segment_operation& what) {
+    auto segment = open_section(what, false);
     if (segment.size < header_size) return std::nullopt;
     header_snapshot snapshot{};
     std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
@@ -455,7 +405,7 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
 
 // 64 bits from the OS's random source: std::random_device is RtlGenRandom
 // with both MSVC's and MinGW's standard libraries, and needs no import library.
-inline std::uint64_t random_64() {
+inline std::uint64_t random_64(std::string_view /*operation*/) {
     std::random_device source;
     return (static_cast<std::uint64_t>(source()) << 32) ^ source();
 }

@@ -15,11 +15,11 @@
 #include <cstdint>     // fixed-width values
 #include <cstdlib>     // std::atexit
 #include <cstring>     // std::memcpy
-#include <mutex>       // installing once
 #include <new>         // std::nothrow
 #include <string_view> // paths
 
 #include "layout.hpp"
+#include "ownership.hpp"
 
 namespace smh::detail::os {
 
@@ -98,17 +98,10 @@ inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
     const auto& owner = e.owner;
     if (owner.pid != pid || e.header == nullptr) return; // a forked child's copy
     auto& header = *e.header;
-    const auto current = read_owner(header);
-    if (!current || !(*current == owner)) return; // ownership moved on, or is moving
-    auto claimed = owner.pid;
-    if (!owner_pid_field(header).compare_exchange_strong(claimed, -pid, std::memory_order_acq_rel))
-        return;
-    const bool unchanged =
-        std::atomic_ref(header.owner_start_time).load(std::memory_order_acquire) ==
-            owner.start_time &&
-        std::atomic_ref(header.owner_token).load(std::memory_order_acquire) == owner.token;
+    // Ownership moved on, or is moving: not ours to remove.
+    if (!try_claim_owner(header, owner, pid)) return;
     struct stat info {};
-    const bool same_file = unchanged && ::lstat(e.path, &info) == 0 &&
+    const bool same_file = ::lstat(e.path, &info) == 0 &&
                            static_cast<std::uint64_t>(info.st_dev) == e.device &&
                            static_cast<std::uint64_t>(info.st_ino) == e.inode;
     if (same_file && ::unlink(e.path) == 0)
@@ -170,22 +163,21 @@ inline void on_terminating_signal(int signal) {
 // of its own that ends the process can call smh::remove_owned_segments());
 // so does a handler installed later, which replaces ours. And an
 // std::atexit function, for std::exit().
-inline void install_termination_cleanup() {
-    static std::once_flag installed;
-    std::call_once(installed, [] {
-        std::atexit([] { remove_owned_segments_now(); });
-        for (const int signal : terminating_signals) {
-            struct sigaction current {};
-            if (::sigaction(signal, nullptr, &current) != 0 ||
-                (current.sa_flags & SA_SIGINFO) != 0 || current.sa_handler != SIG_DFL)
-                continue;
-            struct sigaction ours {};
-            ours.sa_handler = on_terminating_signal;
-            ours.sa_flags = SA_ONSTACK;
-            sigfillset(&ours.sa_mask); // nothing interrupts the cleanup in this thread
-            ::sigaction(signal, &ours, nullptr);
-        }
-    });
+inline void install_termination_cleanup() noexcept {
+    static std::atomic<bool> installed{false};
+    if (installed.exchange(true)) return;
+    std::atexit([] { remove_owned_segments_now(); });
+    for (const int signal : terminating_signals) {
+        struct sigaction current {};
+        if (::sigaction(signal, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) != 0 ||
+            current.sa_handler != SIG_DFL)
+            continue;
+        struct sigaction ours {};
+        ours.sa_handler = on_terminating_signal;
+        ours.sa_flags = SA_ONSTACK;
+        sigfillset(&ours.sa_mask); // nothing interrupts the cleanup in this thread
+        ::sigaction(signal, &ours, nullptr);
+    }
 }
 
 } // namespace smh::detail::os

@@ -245,6 +245,13 @@ struct is_std_atomic : std::false_type {};
 template <class U>
 struct is_std_atomic<std::atomic<U>> : std::true_type {};
 
+// Only these work across processes: a locking atomic's lock lives in one.
+template <class T>
+inline constexpr bool is_lock_free_atomic = false;
+template <class U>
+inline constexpr bool is_lock_free_atomic<std::atomic<U>> =
+    std::is_trivially_copyable_v<U>&& std::atomic<U>::is_always_lock_free;
+
 template <class T>
 struct is_std_array : std::false_type {};
 template <class U, std::size_t N>

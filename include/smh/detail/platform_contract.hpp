@@ -1,0 +1,181 @@
+// What the library asks of an operating system, declared once: the shared
+// vocabulary, and every function platform_posix.hpp and platform_windows.hpp
+// define in smh::detail::os. platform.hpp picks the file and checks at
+// compile time that it defines these functions with exactly these types.
+// Layers above the platform (ownership.hpp) are written against this file
+// alone. Every function that can fail reports it for a segment_operation,
+// which the caller names: no public operation name is spelled down here.
+#pragma once
+
+#include <boost/interprocess/exceptions.hpp> // interprocess_exception
+
+#include <chrono>       // creation timeouts
+#include <cstddef>      // std::byte
+#include <cstdint>      // fixed-width values
+#include <optional>     // a header that is not there
+#include <string>       // messages
+#include <string_view>  // operation names
+#include <system_error> // native codes
+#include <vector>       // directory listings
+
+#include "../error.hpp"
+#include "layout.hpp"
+#include "segment_name.hpp"
+
+namespace smh::detail {
+struct owner_record; // ownership.hpp
+} // namespace smh::detail
+
+namespace smh::detail::os {
+
+// ---------------------------------------------------------------------------
+// Vocabulary.
+
+// Which file a name led to: a name removed and created again names another
+// file. Windows sections have no identity: all compare equal there.
+struct file_identity {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    bool operator==(const file_identity&) const = default;
+};
+
+// A segment's header as read without mapping the segment (list, inspect, gc).
+struct header_snapshot {
+    segment_header header;
+    std::uint64_t size = 0; // of the whole segment
+    file_identity identity;
+    bool owner_lock_held = false; // some process holds the owner's lock (POSIX)
+};
+
+// What create asks of a new segment besides its size.
+struct create_request {
+    unsigned permissions = 0600; // applied exactly: the umask changes nothing
+    bool reserve = true;         // allocate every page now
+    std::uint64_t must_have = 0; // bytes allocated even without `reserve`: the header's
+    bool huge_pages = false;
+    bool populate = false; // map every page into this process now
+    // The creator's record: POSIX registers it for termination cleanup
+    // before the name exists, so a signal at any instant after finds it.
+    const owner_record* owner = nullptr;
+};
+
+// The moment `timeout` after `start`, saturated: milliseconds::max() means
+// "wait as long as it takes", not an overflow into the past.
+inline std::chrono::steady_clock::time_point
+saturating_deadline(std::chrono::steady_clock::time_point start,
+                    std::chrono::milliseconds timeout) noexcept {
+    using clock = std::chrono::steady_clock;
+    if (timeout <= std::chrono::milliseconds::zero()) return start;
+    const auto room =
+        std::chrono::duration_cast<std::chrono::milliseconds>((clock::time_point::max)() - start);
+    return timeout >= room ? (clock::time_point::max)() : start + timeout;
+}
+
+// Performance hints for a fresh mapping.
+enum class populate { none, read, write };
+
+enum class unlink_result {
+    removed, // this call removed the name (Windows: gave up this object's handle)
+    gone,    // the name was already gone, or names another segment now
+    failed,  // the OS refused; last_native_error() says why
+};
+
+// Writes a new segment's bytes while no other process can see them:
+// create_segment calls it once the segment is mapped, with the mapping's
+// base. A borrowed callable, so that create_segment itself is compiled
+// once, not once per caller.
+class segment_writer {
+public:
+    template <class Write>
+    explicit segment_writer(Write& write) noexcept
+        : context_(&write),
+          call_([](void* context, std::byte* base) { (*static_cast<Write*>(context))(base); }) {}
+    void operator()(std::byte* base) const { call_(context_, base); }
+
+private:
+    void* context_;
+    void (*call_)(void*, std::byte*);
+};
+
+// Defined by each platform file.
+struct opened_segment;    // a segment opened and mapped whole
+struct segment_hold;      // what keeps a segment's name an object's own (POSIX) or alive (Windows)
+struct segment_directory; // POSIX: segments are files in a directory; `available` says so
+
+// ---------------------------------------------------------------------------
+// Errors.
+
+// The category of the OS's own error numbers (errno, GetLastError).
+inline const std::error_category& native_category() noexcept;
+inline errc errc_from_native(int native) noexcept;
+inline int last_native_error() noexcept;
+
+[[noreturn]] inline void throw_native(const segment_operation& what, int native,
+                                      std::string_view what_failed) {
+    what.fail(errc_from_native(native), what_failed, std::error_code(native, native_category()));
+}
+
+// Boost reports the native error it saw; without one, it failed on its own.
+[[noreturn]] inline void rethrow_boost(const segment_operation& what,
+                                       const boost::interprocess::interprocess_exception& e,
+                                       std::string_view what_failed) {
+    if (const int native = e.get_native_error(); native != 0)
+        throw_native(what, native, what_failed);
+    what.fail(errc::os_error, std::string(what_failed) + ": " + e.what());
+}
+
+// ---------------------------------------------------------------------------
+// Segments.
+
+// Creates `what.name` exclusively, `bytes` long, zeroed, and calls `write`
+// before any other process can use it. Throws already_exists, leaving the
+// existing segment untouched; a failed create leaves nothing behind.
+inline opened_segment create_segment(const segment_operation& what, std::uint64_t bytes,
+                                     const create_request& request, segment_writer write);
+
+// Opens and maps the existing segment whole, read-write or read-only. Never
+// blocks on POSIX; on Windows waits up to `creation_timeout` for a creator.
+inline opened_segment open_segment(const segment_operation& what, bool writable,
+                                   std::chrono::milliseconds creation_timeout);
+
+// The header of a segment, read without mapping it; nullopt when shorter
+// than a header. Throws what opening it throws.
+inline std::optional<header_snapshot> read_header(const segment_operation& what);
+
+inline void advise(void* base, std::size_t size, bool huge_pages, populate mode) noexcept;
+
+// What an object keeps of the segment it attached, or created and owns.
+inline segment_hold hold(opened_segment& segment) noexcept;
+inline segment_hold hold_created(opened_segment& segment) noexcept;
+
+// Removes the held segment's name, unless it now names another segment.
+inline unlink_result release_name(const segment_name& name, segment_hold& held) noexcept;
+
+// ---------------------------------------------------------------------------
+// Owning (POSIX: the owner's lock and termination cleanup; Windows: nothing
+// to do, since nothing outlives its processes there).
+
+// Takes the owner's lock for an object about to own its segment.
+inline void lock_for_owning(segment_hold& held, const segment_name& name) noexcept;
+// Whether another object, in any process, holds the owner's lock.
+inline bool lock_held_by_others(const segment_hold& held) noexcept;
+// This object owns the segment as `owner`: cleanup at termination removes it.
+inline void note_owning(segment_hold& held, const segment_name& name, const owner_record& owner,
+                        segment_header* header) noexcept;
+// This object no longer owns it: drops the lock and the cleanup entry.
+inline void stop_owning(segment_hold& held) noexcept;
+inline void install_termination_cleanup() noexcept;
+inline void remove_owned_segments_now() noexcept;
+
+// ---------------------------------------------------------------------------
+// Processes.
+
+inline std::int64_t current_pid() noexcept;
+// With the pid, identifies a process after its pid is reused; 0 if unknown.
+inline std::uint64_t own_start_time(std::int64_t pid) noexcept;
+// Whether (pid, start_time) still runs; start_time 0 checks the pid alone.
+inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept;
+// 64 bits from the OS's random source, for names.
+inline std::uint64_t random_64(std::string_view operation);
+
+} // namespace smh::detail::os

@@ -1,0 +1,157 @@
+// What one SharedMemoryHandlee holds, whatever its element type, and the
+// create and attach protocols, compiled once for every element type: the
+// class template contributes only its type's identity and, for elements that
+// need it, a constructor.
+#pragma once
+
+#include <atomic>      // std::atomic_ref on the header's state
+#include <chrono>      // creation times
+#include <cstddef>     // std::byte, std::size_t
+#include <cstdint>     // fixed-width fields
+#include <cstring>     // std::memcpy of the header
+#include <stdexcept>   // std::out_of_range
+#include <string>      // messages, generated names
+#include <string_view> // operation names
+
+#include "../error.hpp"
+#include "../options.hpp"
+#include "layout.hpp"
+#include "ownership.hpp"
+#include "platform.hpp"
+#include "segment_name.hpp"
+
+namespace smh::detail {
+
+// What an element type contributes to create.
+struct element_shape {
+    const element_identity& identity; // name, hash, size, alignment
+    // Constructs `count` elements at `first`; nullptr where zero bytes are
+    // already a valid value (arithmetic types, atomics, their aggregates).
+    void (*construct)(void* first, std::size_t count) = nullptr;
+};
+
+// Everything one SharedMemoryHandlee holds, so that moving and swapping one
+// is one line. A default-constructed state is an empty handle.
+struct segment_state {
+    os::mapping region;
+    std::byte* elements = nullptr; // element 0, in `region`
+    std::size_t size = 0;          // number of elements
+    os::segment_hold hold;
+    ownership owner;
+};
+
+// at()'s failure, out of line so that at() stays small.
+[[noreturn]] inline void throw_index_error(std::size_t index, std::size_t size,
+                                           const std::string& name) {
+    throw std::out_of_range("smh: index " + std::to_string(index) + " is out of range for \"" +
+                            name + "\", which has " + std::to_string(size) + " elements");
+}
+
+inline std::uint64_t now_unix_ns() noexcept {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+// Writes a new segment: the header with state 0 while its bytes go in, then
+// "being created" while the elements are constructed, then ready, each
+// published with a release store (Windows attachers may be watching).
+inline void write_new_segment(std::byte* base, const segment_header& initial,
+                              const element_shape& shape, std::size_t length) {
+    auto* header = reinterpret_cast<segment_header*>(base);
+    segment_header unstated = initial;
+    unstated.state = 0;
+    std::memcpy(header, &unstated, sizeof unstated);
+    std::atomic_ref(header->state).store(state_creating, std::memory_order_release);
+    if (shape.construct) shape.construct(base + initial.data_offset, length);
+    std::atomic_ref(header->state).store(state_ready, std::memory_order_release);
+}
+
+// Creates `what.name` with `length` elements; the result is its owner.
+inline segment_state create_segment(const segment_operation& what, std::size_t length,
+                                    const element_shape& shape, const create_options& options) {
+    if (length == 0) what.fail(errc::invalid_length, "length is 0");
+    const auto& element = shape.identity;
+    const auto offset = data_offset_for(static_cast<std::size_t>(element.align));
+    const auto bytes = segment_bytes_for(offset, element.size, length);
+    if (!bytes)
+        what.fail(errc::invalid_length, std::to_string(length) + " elements of " +
+                                            std::to_string(element.size) +
+                                            " bytes do not fit in memory");
+    const auto owner = this_process(next_owner_token());
+    const auto initial =
+        make_header(element, length, owner.pid, owner.start_time, owner.token, now_unix_ns());
+    auto write = [&](std::byte* base) { write_new_segment(base, initial, shape, length); };
+    const os::create_request request{.permissions = options.permissions,
+                                     .reserve = options.reserve,
+                                     .must_have = offset,
+                                     .huge_pages = options.huge_pages,
+                                     .populate = options.populate,
+                                     .owner = &owner};
+    auto opened = os::create_segment(what, *bytes, request, os::segment_writer(write));
+    segment_state state;
+    state.hold = os::hold_created(opened);
+    state.region = std::move(opened.region);
+    auto* base = static_cast<std::byte*>(state.region.get_address());
+    state.elements = base + offset;
+    state.size = length;
+    state.owner = {reinterpret_cast<segment_header*>(base), what.name, owner.token, false};
+    return state;
+}
+
+// A fresh name holding 64 random bits.
+inline std::string generated_name() {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::uint64_t bits = os::random_64("create");
+    std::string name = "smh-0000000000000000";
+    for (std::size_t i = name.size(); i-- > 4; bits >>= 4) name[i] = digits[bits & 0xf];
+    return name;
+}
+
+// Creates under a fresh name; one taken already (a 2^-64 chance) is retried.
+inline segment_state create_segment(std::size_t length, const element_shape& shape,
+                                    const create_options& options) {
+    for (int attempt = 0;; ++attempt) {
+        try {
+            const segment_name name(generated_name(), "create");
+            return create_segment({"create", name}, length, shape, options);
+        } catch (const error& e) {
+            if (e.code() != errc::already_exists || attempt == 8) throw;
+        }
+    }
+}
+
+// Maps the existing segment `what.name` and checks that it holds `expected`
+// elements. Checks a private copy of the header, so a hostile writer cannot
+// change what was checked.
+inline segment_state attach_segment(const segment_operation& what, const element_identity& expected,
+                                    bool writable, const attach_options& options) {
+    auto opened = os::open_segment(what, writable, options.creation_timeout);
+    if (opened.size < header_size)
+        what.fail(errc::corrupt_segment, "it has " + std::to_string(opened.size) +
+                                             " bytes, too few for the " +
+                                             std::to_string(header_size) + "-byte header");
+    auto* base = static_cast<std::byte*>(opened.region.get_address());
+    auto* header = reinterpret_cast<segment_header*>(base);
+    const auto state = std::atomic_ref(header->state).load(std::memory_order_acquire);
+    if (state != state_ready)
+        what.fail(errc::corrupt_segment,
+                  state == state_creating
+                      ? "its creator never finished it"
+                      : "its header is not marked ready (state " + std::to_string(state) + ")");
+    segment_header snapshot;
+    std::memcpy(&snapshot, header, sizeof snapshot);
+    if (const auto problem = check_header(snapshot, opened.size, expected))
+        what.fail(problem->code, problem->why);
+    os::advise(base, opened.region.get_size(), options.huge_pages,
+               options.populate ? os::populate::read : os::populate::none);
+    segment_state result;
+    result.hold = os::hold(opened);
+    result.region = std::move(opened.region);
+    result.elements = base + snapshot.data_offset;
+    result.size = static_cast<std::size_t>(snapshot.element_count);
+    result.owner = {header, what.name, 0, false};
+    return result;
+}
+
+} // namespace smh::detail

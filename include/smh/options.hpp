@@ -1,0 +1,63 @@
+// smh/options.hpp: the values smh's functions take and give besides the
+// segment itself: what create and attach may be asked, and what list() and
+// inspect() report. Included by <smh/shared_memory_handlee.hpp>.
+#pragma once
+
+#include <chrono>  // timeouts, creation times
+#include <cstddef> // std::size_t
+#include <cstdint> // process ids
+#include <string>  // names
+
+namespace smh {
+
+// Options for create. Default: the segment is readable and writable by its
+// creator's user only.
+struct create_options {
+    // Permission bits of the new segment, as for chmod(2), applied exactly
+    // (the umask does not change them). 0600 unless you widen it on purpose.
+    unsigned permissions = 0600;
+    // Allocate every page now, so a full shared-memory filesystem is
+    // errc::no_space here rather than a SIGBUS at first touch. Costs time
+    // proportional to the size (the OS zeroes the pages); false leaves the
+    // segment sparse and allocated page by page as it is first written.
+    bool reserve = true;
+    // Also map every page into this process now (MADV_POPULATE_WRITE), so
+    // first writes take no page faults.
+    bool populate = false;
+    // Ask for transparent huge pages (MADV_HUGEPAGE); the kernel honours it
+    // only where /sys/kernel/mm/transparent_hugepage/shmem_enabled allows.
+    bool huge_pages = false;
+};
+
+// Options for attach.
+struct attach_options {
+    // Windows only: how long attach waits for a segment whose creator is still
+    // preparing it (a section has its name from the start) before it gives up
+    // with errc::not_found; milliseconds::max() waits as long as it takes. On
+    // POSIX a name appears only for a finished segment, so attach never waits.
+    std::chrono::milliseconds creation_timeout{5000};
+    // Map every page into this process now, in one call (MADV_POPULATE_READ),
+    // instead of one page fault per 4 KiB page at first access.
+    bool populate = false;
+    // Ask for transparent huge pages, as create_options::huge_pages.
+    bool huge_pages = false;
+};
+
+// One smh segment, as smh::list() and smh::inspect() report it.
+struct segment_info {
+    std::string name;      // what attach() takes
+    std::string type_name; // the element type's portable name (docs/layout.md)
+    std::size_t element_size = 0;
+    std::size_t element_align = 0;
+    std::size_t element_count = 0;
+    std::size_t data_offset = 0; // where element 0 starts
+    std::size_t bytes = 0;       // the whole segment, header included
+    std::int64_t creator_pid = 0;
+    std::int64_t owner_pid = 0;         // 0: no owner (released); < 0: being changed
+    std::uint64_t owner_start_time = 0; // with owner_pid, identifies the owner process
+    bool owner_alive = false; // the owner still runs: holds its lock, or its pid and start time
+    bool ready = false;       // header finished (always, on POSIX, once a segment has its name)
+    std::chrono::system_clock::time_point created;
+};
+
+} // namespace smh
