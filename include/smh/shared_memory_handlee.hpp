@@ -57,7 +57,7 @@ inline constexpr std::size_t max_name_length = detail::max_name_length;
 // Elements are shared, not synchronised: use std::atomic<U> elements, or your
 // own protocol, when processes write the same element concurrently.
 template <class T>
-class SharedMemoryHandlee {
+class SharedMemoryHandlee : private detail::segment_handle {
     using element_type = std::remove_const_t<T>;
     static constexpr bool writable = !std::is_const_v<T>;
     static constexpr bool is_atomic = detail::is_std_atomic<element_type>::value;
@@ -126,55 +126,43 @@ public:
             detail::attach_segment({"attach", checked}, identity(), writable, options));
     }
 
-    SharedMemoryHandlee(SharedMemoryHandlee&& other) noexcept
-        : state_(std::exchange(other.state_, {})) {}
-    SharedMemoryHandlee& operator=(SharedMemoryHandlee&& other) noexcept {
-        SharedMemoryHandlee(std::move(other)).swap(*this); // ours ends with the temporary
-        return *this;
-    }
-    void swap(SharedMemoryHandlee& other) noexcept { std::swap(state_, other.state_); }
+    // Move-only. Destruction unmaps; the owner, in its own process, also
+    // removes the name unless unlink() already did. A process taking
+    // ownership at the same moment either wins (and keeps the name) or finds
+    // the name gone.
+    SharedMemoryHandlee(SharedMemoryHandlee&&) noexcept = default;
+    SharedMemoryHandlee& operator=(SharedMemoryHandlee&&) noexcept = default;
+    ~SharedMemoryHandlee() = default;
+    void swap(SharedMemoryHandlee& other) noexcept { segment_handle::swap(other); }
     friend void swap(SharedMemoryHandlee& a, SharedMemoryHandlee& b) noexcept { a.swap(b); }
 
-    // Unmaps; the owner, in its own process, also removes the name unless
-    // unlink() already did. A process taking ownership at the same moment
-    // either wins (and keeps the name) or finds the name gone.
-    ~SharedMemoryHandlee() { detail::end_ownership(state_.owner, state_.hold); }
-
     // The segment's name: what another process passes to attach().
-    const std::string& name() const noexcept { return state_.owner.name.str(); }
+    const std::string& name() const noexcept { return segment_handle::name(); }
 
     // Number of elements (0 for an empty handle).
-    std::size_t size() const noexcept { return state_.size; }
+    std::size_t size() const noexcept { return view_.count; }
 
     // True for the object that created or adopted the segment, in that
     // process, while the segment still records this process as its owner.
-    bool is_owner() const noexcept { return detail::is_owner(state_.owner); }
+    bool is_owner() const noexcept { return segment_handle::is_owner(); }
 
     // Gives up ownership: the segment outlives this object and its process
     // (a producer that publishes data and exits). Afterwards the segment has no
     // owner, so remove_orphans() leaves it alone until someone adopts it.
     // Returns whether this object was the owner.
-    bool release() noexcept requires writable {
-        return detail::release_ownership(state_.owner, state_.hold);
-    }
+    bool release() noexcept requires writable { return segment_handle::release(); }
 
     // Becomes the owner of a segment that has none (released) or whose owner
     // process has ended; from then on this object's destructor removes the
     // name. Returns false, changing nothing, while a live process (this one
     // included, through another object) owns it.
-    bool adopt() requires writable {
-        return detail::acquire_ownership(state_.owner, state_.hold, {"adopt", state_.owner.name},
-                                         false);
-    }
+    bool adopt() requires writable { return acquire("adopt", false); }
 
     // Becomes the owner whatever the current owner is doing: that object's
     // destructor will no longer remove the name (it checks the segment).
     // Throws smh::error corrupt_segment if the owner record keeps changing
     // for two seconds (only a hostile writer does that).
-    void take_ownership() requires writable {
-        (void)detail::acquire_ownership(state_.owner, state_.hold,
-                                        {"take_ownership", state_.owner.name}, true);
-    }
+    void take_ownership() requires writable { (void)acquire("take_ownership", true); }
 
     // Unchecked element access (asserts in debug builds).
     T& operator[](std::size_t index) noexcept {
@@ -212,18 +200,16 @@ public:
     // removed while others hold the segment; this gives up this object's
     // hold (the name goes when no process holds it) and returns whether it
     // had one.
-    bool unlink() noexcept { return detail::unlink_name(state_.owner, state_.hold); }
+    bool unlink() noexcept { return segment_handle::unlink(); }
 
 private:
-    explicit SharedMemoryHandlee(detail::segment_state&& state) noexcept
-        : state_(std::move(state)) {}
+    explicit SharedMemoryHandlee(detail::segment_handle&& handle) noexcept
+        : segment_handle(std::move(handle)) {}
 
-    T* elements() const noexcept { return reinterpret_cast<T*>(state_.elements); }
+    T* elements() const noexcept { return reinterpret_cast<T*>(view_.first); }
 
-    // Built once: the type name is the same for the whole program.
     static const detail::element_identity& identity() {
-        static const auto built = detail::element_identity::of<element_type>();
-        return built;
+        return detail::identity_of<element_type>();
     }
 
     // A segment starts as zero bytes. That is already the value of arithmetic
@@ -239,8 +225,6 @@ private:
                             ::new (static_cast<void*>(element)) T;
                     }};
     }
-
-    detail::segment_state state_;
 };
 
 // Every smh segment the calling user can see, sorted by name. Files in the

@@ -98,13 +98,22 @@ struct element_identity {
     std::uint64_t size;
     std::uint64_t align;
 
+    static element_identity named(std::string name, std::size_t size, std::size_t align) {
+        const std::uint64_t hash = fnv1a_64(name);
+        return {std::move(name), hash, size, align};
+    }
     template <class T>
     static element_identity of() {
-        std::string name = element_type_name<T>::value();
-        const std::uint64_t hash = fnv1a_64(name);
-        return {std::move(name), hash, sizeof(T), alignof(T)};
+        return named(element_type_name<T>::value(), sizeof(T), alignof(T));
     }
 };
+
+// T's identity, built once: the type name is the same for the whole program.
+template <class T>
+const element_identity& identity_of() {
+    static const element_identity built = element_identity::of<T>();
+    return built;
+}
 
 inline segment_header make_header(const element_identity& element, std::uint64_t count,
                                   std::int64_t pid, std::uint64_t start_time,

@@ -9,9 +9,11 @@
 #include <cstddef>     // std::byte, std::size_t
 #include <cstdint>     // fixed-width fields
 #include <cstring>     // std::memcpy of the header
+#include <memory>      // the state behind a handle
 #include <stdexcept>   // std::out_of_range
 #include <string>      // messages, generated names
 #include <string_view> // operation names
+#include <utility>     // std::exchange, std::swap
 
 #include "../error.hpp"
 #include "../options.hpp"
@@ -30,8 +32,7 @@ struct element_shape {
     void (*construct)(void* first, std::size_t count) = nullptr;
 };
 
-// Everything one SharedMemoryHandlee holds, so that moving and swapping one
-// is one line. A default-constructed state is an empty handle.
+// Everything one SharedMemoryHandlee holds about its segment.
 struct segment_state {
     os::mapping region;
     std::byte* elements = nullptr; // element 0, in `region`
@@ -46,6 +47,54 @@ struct segment_state {
     throw std::out_of_range("smh: index " + std::to_string(index) + " is out of range for \"" +
                             name + "\", which has " + std::to_string(size) + " elements");
 }
+
+// What every SharedMemoryHandlee<T> is, whatever T: where the elements are,
+// inline so that element access is a raw pointer's, and the rest of the
+// segment's state behind one pointer, so that moving, swapping and ending
+// a handle is the same few instructions for every element type.
+class segment_handle {
+public:
+    segment_handle() noexcept = default;
+    explicit segment_handle(std::unique_ptr<segment_state> state) noexcept
+        : view_{state->elements, state->size},
+          state_(std::move(state)) {}
+    segment_handle(segment_handle&& other) noexcept
+        : view_(std::exchange(other.view_, {})),
+          state_(std::move(other.state_)) {}
+    segment_handle& operator=(segment_handle&& other) noexcept {
+        segment_handle(std::move(other)).swap(*this); // ours ends with the temporary
+        return *this;
+    }
+    ~segment_handle() {
+        if (state_) end_ownership(state_->owner, state_->hold);
+    }
+    void swap(segment_handle& other) noexcept {
+        std::swap(view_, other.view_);
+        state_.swap(other.state_);
+    }
+
+    const std::string& name() const noexcept {
+        static const std::string none;
+        return state_ ? state_->owner.name.str() : none;
+    }
+    bool is_owner() const noexcept { return state_ && detail::is_owner(state_->owner); }
+    bool release() noexcept { return state_ && release_ownership(state_->owner, state_->hold); }
+    bool acquire(std::string_view operation, bool force) {
+        return state_ && acquire_ownership(state_->owner, state_->hold,
+                                           {operation, state_->owner.name}, force);
+    }
+    bool unlink() noexcept { return state_ && unlink_name(state_->owner, state_->hold); }
+
+protected:
+    struct elements_view {
+        std::byte* first = nullptr;
+        std::size_t count = 0;
+    };
+    elements_view view_;
+
+private:
+    std::unique_ptr<segment_state> state_;
+};
 
 inline std::uint64_t now_unix_ns() noexcept {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -68,8 +117,8 @@ inline void write_new_segment(std::byte* base, const segment_header& initial,
 }
 
 // Creates `what.name` with `length` elements; the result is its owner.
-inline segment_state create_segment(const segment_operation& what, std::size_t length,
-                                    const element_shape& shape, const create_options& options) {
+inline segment_handle create_segment(const segment_operation& what, std::size_t length,
+                                     const element_shape& shape, const create_options& options) {
     if (length == 0) what.fail(errc::invalid_length, "length is 0");
     const auto& element = shape.identity;
     const auto offset = data_offset_for(static_cast<std::size_t>(element.align));
@@ -89,14 +138,14 @@ inline segment_state create_segment(const segment_operation& what, std::size_t l
                                      .populate = options.populate,
                                      .owner = &owner};
     auto opened = os::create_segment(what, *bytes, request, os::segment_writer(write));
-    segment_state state;
-    state.hold = os::hold_created(opened);
-    state.region = std::move(opened.region);
-    auto* base = static_cast<std::byte*>(state.region.get_address());
-    state.elements = base + offset;
-    state.size = length;
-    state.owner = {reinterpret_cast<segment_header*>(base), what.name, owner.token, false};
-    return state;
+    auto state = std::make_unique<segment_state>();
+    state->hold = os::hold_created(opened);
+    state->region = std::move(opened.region);
+    auto* base = static_cast<std::byte*>(state->region.get_address());
+    state->elements = base + offset;
+    state->size = length;
+    state->owner = {reinterpret_cast<segment_header*>(base), what.name, owner.token, false};
+    return segment_handle(std::move(state));
 }
 
 // A fresh name holding 64 random bits.
@@ -109,8 +158,8 @@ inline std::string generated_name() {
 }
 
 // Creates under a fresh name; one taken already (a 2^-64 chance) is retried.
-inline segment_state create_segment(std::size_t length, const element_shape& shape,
-                                    const create_options& options) {
+inline segment_handle create_segment(std::size_t length, const element_shape& shape,
+                                     const create_options& options) {
     for (int attempt = 0;; ++attempt) {
         try {
             const segment_name name(generated_name(), "create");
@@ -124,8 +173,9 @@ inline segment_state create_segment(std::size_t length, const element_shape& sha
 // Maps the existing segment `what.name` and checks that it holds `expected`
 // elements. Checks a private copy of the header, so a hostile writer cannot
 // change what was checked.
-inline segment_state attach_segment(const segment_operation& what, const element_identity& expected,
-                                    bool writable, const attach_options& options) {
+inline segment_handle attach_segment(const segment_operation& what,
+                                     const element_identity& expected, bool writable,
+                                     const attach_options& options) {
     auto opened = os::open_segment(what, writable, options.creation_timeout);
     if (opened.size < header_size)
         what.fail(errc::corrupt_segment, "it has " + std::to_string(opened.size) +
@@ -145,13 +195,13 @@ inline segment_state attach_segment(const segment_operation& what, const element
         what.fail(problem->code, problem->why);
     os::advise(base, opened.region.get_size(), options.huge_pages,
                options.populate ? os::populate::read : os::populate::none);
-    segment_state result;
-    result.hold = os::hold(opened);
-    result.region = std::move(opened.region);
-    result.elements = base + snapshot.data_offset;
-    result.size = static_cast<std::size_t>(snapshot.element_count);
-    result.owner = {header, what.name, 0, false};
-    return result;
+    auto result = std::make_unique<segment_state>();
+    result->hold = os::hold(opened);
+    result->region = std::move(opened.region);
+    result->elements = base + snapshot.data_offset;
+    result->size = static_cast<std::size_t>(snapshot.element_count);
+    result->owner = {header, what.name, 0, false};
+    return segment_handle(std::move(result));
 }
 
 } // namespace smh::detail
