@@ -156,6 +156,36 @@ inline std::string drop_casts_before_numbers(std::string text) {
     return text;
 }
 
+// Each compiler's anonymous namespace, spelled "(anonymous)".
+inline std::string with_one_anonymous_spelling(std::string_view raw) {
+    std::string spelled(raw);
+    for (const std::string_view anonymous :
+         {"(anonymous namespace)", "{anonymous}", "`anonymous namespace'"}) {
+        for (auto at = spelled.find(anonymous); at != std::string::npos;
+             at = spelled.find(anonymous))
+            spelled.replace(at, anonymous.size(), "(anonymous)");
+    }
+    return spelled;
+}
+
+// The standard libraries' inline namespaces, which the canonical name omits.
+inline bool is_inline_std_namespace(std::string_view word) noexcept {
+    return word == "__cxx11" || word == "_V2" || word == "__1";
+}
+
+// One identifier or number as the canonical name spells it; empty for the
+// class-key tags MSVC writes ("struct ", "class ").
+inline std::string_view canonical_word(std::string_view word) noexcept {
+    if (word == "struct" || word == "class" || word == "enum" || word == "union") return {};
+    if (word == "float") return "float32";
+    if (word == "double") return "float64";
+    if (word.front() >= '0' && word.front() <= '9')
+        while (!word.empty() && (word.back() == 'u' || word.back() == 'U' || word.back() == 'l' ||
+                                 word.back() == 'L'))
+            word.remove_suffix(1);
+    return word;
+}
+
 // Rewrites a compiler's spelling into the portable form: one space only
 // between two words, ", " between arguments, "(anonymous)" for an anonymous
 // namespace, no standard-library inline namespaces (std::__cxx11, _V2, __1),
@@ -163,15 +193,7 @@ inline std::string drop_casts_before_numbers(std::string text) {
 // builtin arithmetic types by representation, and no MSVC "struct "/"class "
 // tags.
 inline std::string canonical_type_name(std::string_view raw) {
-    std::string spelled(raw);
-    for (const std::string_view anonymous :
-         {"(anonymous namespace)", "{anonymous}", "`anonymous namespace'"}) {
-        for (auto at = spelled.find(anonymous); at != std::string::npos;
-             at = spelled.find(anonymous)) {
-            spelled.replace(at, anonymous.size(), "(anonymous)");
-        }
-    }
-
+    const std::string spelled = with_one_anonymous_spelling(raw);
     std::string out;
     integer_run integer;
     auto append_word = [&out](std::string_view word) {
@@ -182,59 +204,34 @@ inline std::string canonical_type_name(std::string_view raw) {
         if (integer.active) append_word(integer.name());
         integer = {};
     };
-
     for (std::size_t i = 0; i < spelled.size();) {
         const char c = spelled[i];
         if (c == ' ') {
             ++i;
-            continue;
-        }
-        if (c == '\'') {
+        } else if (c == '\'') {
             flush_integer();
             append_word(std::to_string(char_literal_value(spelled, i, i)));
-            continue;
-        }
-        if (!is_word_char(c)) {
+        } else if (!is_word_char(c)) {
             flush_integer();
             out += c;
             if (c == ',') out += ' ';
             ++i;
-            continue;
-        }
-        std::size_t end = i;
-        while (end < spelled.size() && is_word_char(spelled[end])) ++end;
-        std::string_view word(spelled.data() + i, end - i);
-        i = end;
-
-        if (word == "double" && integer.active && integer.longs == 1) {
-            integer = {};
-            append_word("long double");
-            continue;
-        }
-        if (integer.take(word)) continue;
-        flush_integer();
-
-        if (word == "struct" || word == "class" || word == "enum" || word == "union") continue;
-        if ((word == "__cxx11" || word == "_V2" || word == "__1") &&
-            spelled.compare(i, 2, "::") == 0) {
-            i += 2;
-            continue;
-        }
-        if (word == "float") {
-            append_word("float32");
-            continue;
-        }
-        if (word == "double") {
-            append_word("float64");
-            continue;
-        }
-        if (word.front() >= '0' && word.front() <= '9') {
-            while (!word.empty() && (word.back() == 'u' || word.back() == 'U' ||
-                                     word.back() == 'l' || word.back() == 'L')) {
-                word.remove_suffix(1);
+        } else {
+            std::size_t end = i;
+            while (end < spelled.size() && is_word_char(spelled[end])) ++end;
+            const std::string_view word(spelled.data() + i, end - i);
+            i = end;
+            if (word == "double" && integer.active && integer.longs == 1) {
+                integer = {};
+                append_word("long double");
+            } else if (!integer.take(word)) {
+                flush_integer();
+                if (is_inline_std_namespace(word) && spelled.compare(i, 2, "::") == 0)
+                    i += 2;
+                else if (const auto kept = canonical_word(word); !kept.empty())
+                    append_word(kept);
             }
         }
-        append_word(word);
     }
     flush_integer();
     return drop_casts_before_numbers(std::move(out));
