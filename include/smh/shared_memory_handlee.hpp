@@ -59,8 +59,11 @@ struct create_options {
     // Also map every page into this process now (MADV_POPULATE_WRITE), so
     // first writes take no page faults.
     bool populate = false;
-    // Ask for transparent huge pages (MADV_HUGEPAGE); the kernel honours it
-    // only where /sys/kernel/mm/transparent_hugepage/shmem_enabled allows.
+    // Ask for 2 MiB pages. Linux gives them only where the shared-memory
+    // filesystem allows (see huge_page_policy()); there the file is rounded up
+    // to whole huge pages and, on huge=advise, reserved through an advised
+    // mapping. Elsewhere (the default /dev/shm, Windows) it changes nothing:
+    // check huge_page_bytes() to know what you got.
     bool huge_pages = false;
 };
 
@@ -74,9 +77,19 @@ struct attach_options {
     // Map every page into this process now, in one call (MADV_POPULATE_READ),
     // instead of one page fault per 4 KiB page at first access.
     bool populate = false;
-    // Ask for transparent huge pages, as create_options::huge_pages.
+    // Advise huge pages for this mapping (MADV_HUGEPAGE). Where the creator
+    // got them, the kernel maps them whole without it; see huge_page_bytes().
     bool huge_pages = false;
 };
+
+// Whether the shared-memory filesystem gives segments huge pages: Linux,
+// /dev/shm's tmpfs mount option huge= (never, the default; advise;
+// within_size; always), unless /sys/kernel/mm/transparent_hugepage/
+// shmem_enabled says deny (never) or force (always). Always never on Windows.
+using huge_page_policy = detail::os::huge_policy;
+inline huge_page_policy segment_huge_page_policy() noexcept {
+    return detail::os::segment_huge_policy();
+}
 
 namespace detail {
 
@@ -360,6 +373,14 @@ public:
 
     // Number of elements (0 for an empty handle).
     std::size_t size() const noexcept { return size_; }
+
+    // Bytes of this object's mapping that this process maps with huge pages
+    // now (Linux: /proc/self/smaps; pages not yet touched count as none, so
+    // ask after populate or after a pass over the data). 0 on Windows.
+    std::size_t huge_page_bytes() const noexcept {
+        return static_cast<std::size_t>(
+            detail::os::mapped_huge_bytes(region_.get_address(), region_.get_size()));
+    }
 
     // True for the object that created or adopted the segment, in that
     // process, while the segment still records this process as its owner.

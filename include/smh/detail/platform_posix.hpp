@@ -33,6 +33,7 @@
 #include <vector>       // listings
 
 #include "../error.hpp"
+#include "huge_pages.hpp"
 #include "layout.hpp"
 #include "termination_posix.hpp"
 
@@ -262,6 +263,12 @@ template <class Fill>
 opened_segment build_segment(unique_fd fd, std::string_view name, std::uint64_t bytes,
                              const create_request& request, Fill& fill) {
     constexpr std::string_view op = "create";
+    // Huge pages: what the mount needs for them (huge_pages.hpp).
+    const auto huge = request.huge_pages ? segment_huge_policy() : huge_policy::never;
+    if (huge != huge_policy::never) {
+        bytes = rounded_to_huge_pages(bytes);
+        check_file_size_limit(name, bytes);
+    }
     if (::fchmod(fd.get(), static_cast<::mode_t>(request.permissions & 07777)) != 0)
         throw_native(errno, op, name, "fchmod");
     while (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
@@ -270,7 +277,10 @@ opened_segment build_segment(unique_fd fd, std::string_view name, std::uint64_t 
     // full; posix_fallocate(3) makes that ENOSPC here. At least the header's
     // pages, which fill writes. Filesystems that cannot preallocate
     // (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
-    const std::uint64_t reserved = request.reserve ? bytes : request.must_have;
+    // huge=advise: reserved below, through the advised mapping.
+    const std::uint64_t reserved = huge == huge_policy::advise ? 0
+                                   : request.reserve           ? bytes
+                                                               : request.must_have;
     int result;
     do {
         result = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(reserved));
@@ -289,6 +299,13 @@ opened_segment build_segment(unique_fd fd, std::string_view name, std::uint64_t 
         segment.region = mapping(mappable_descriptor{fd.get()}, bip::read_write, 0,
                                  static_cast<std::size_t>(bytes));
     } catch (const bip::interprocess_exception& e) { rethrow_boost(e, op, name, "mmap"); }
+    if (huge == huge_policy::advise) {
+        const std::uint64_t touched = request.reserve ? bytes : huge_page_size;
+        if (const int error =
+                reserve_by_touching(segment.region.get_address(),
+                                    static_cast<std::size_t>(touched < bytes ? touched : bytes)))
+            throw_native(error, op, name, "reserving " + std::to_string(touched) + " bytes");
+    }
     advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
     fill(static_cast<std::byte*>(segment.region.get_address()));
     segment.file = std::move(fd);

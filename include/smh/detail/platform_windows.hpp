@@ -245,6 +245,12 @@ inline void advise(mapping& region, bool /*huge_pages*/, populate mode) noexcept
         prefetch(region.get_address(), region.get_size());
 }
 
+// Huge pages (huge_pages.hpp on Linux): a section backed by the paging file
+// never has them here, and no mapping reports any.
+enum class huge_policy { never, advise, within_size, always };
+inline huge_policy segment_huge_policy() noexcept { return huge_policy::never; }
+inline std::uint64_t mapped_huge_bytes(const void*, std::size_t) noexcept { return 0; }
+
 // Creates `name` exclusively (CreateFileMapping returns an existing section
 // with ERROR_ALREADY_EXISTS, which Boost turns into a failure without
 // touching it), zeroed and committed in full (no later first touch can fail;
