@@ -64,22 +64,22 @@ inline huge_policy huge_policy_of(std::string_view directory) noexcept {
         std::ifstream mounts("/proc/self/mounts");
         huge_policy policy = huge_policy::never;
         for (std::string line; std::getline(mounts, line);) {
-            // device mount-point type options dump pass
-            const auto first = line.find(' ');
-            if (first == std::string::npos) continue;
-            const auto second = line.find(' ', first + 1);
-            if (second == std::string::npos ||
-                std::string_view(line).substr(first + 1, second - first - 1) != directory)
-                continue;
-            const auto third = line.find(' ', second + 1);
-            const auto options_end =
-                third == std::string::npos ? line.npos : line.find(' ', third + 1);
-            const std::string options = "," + line.substr(third + 1, options_end - third - 1) + ",";
-            const auto huge = options.find(",huge=");
-            policy = huge == std::string::npos
-                         ? huge_policy::never
-                         : huge_policy_named(std::string_view(options).substr(
-                               huge + 6, options.find(',', huge + 1) - huge - 6));
+            // "device mount-point type options dump pass": fields 2 and 4.
+            std::string_view fields[4];
+            std::string_view rest = line;
+            for (auto& field : fields) {
+                const auto space = rest.find(' ');
+                field = rest.substr(0, space);
+                rest = space == rest.npos ? std::string_view() : rest.substr(space + 1);
+            }
+            if (fields[1] != directory) continue;
+            policy = huge_policy::never; // a later mount of the path covers earlier ones
+            for (std::string_view options = fields[3]; !options.empty();) {
+                const auto comma = options.find(',');
+                const auto option = options.substr(0, comma);
+                if (option.starts_with("huge=")) policy = huge_policy_named(option.substr(5));
+                options = comma == options.npos ? std::string_view() : options.substr(comma + 1);
+            }
         }
         return policy;
     } catch (...) { return huge_policy::never; }
