@@ -7,8 +7,10 @@
 #include <benchmark/benchmark.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,6 +74,15 @@ struct raw_segment {
     void unmap() { ::munmap(base, bytes); }
     void unlink() const { ::shm_unlink(("/" + name).c_str()); }
 };
+
+// Moves this process (and the children it starts later) into a mount
+// namespace of its own, once, so that benchmarks can mount a tmpfs over
+// /dev/shm without anyone else seeing it. Needs root; false without.
+inline bool private_mount_namespace() {
+    static const bool done = ::geteuid() == 0 && ::unshare(CLONE_NEWNS) == 0 &&
+                             ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    return done;
+}
 
 // Runs `self --child args...` with posix_spawn and waits; returns the exit code.
 inline int spawn_and_wait(const std::string& self, std::vector<std::string> args) {
