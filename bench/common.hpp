@@ -124,6 +124,7 @@ void register_first_touch(const config&);
 void register_scaling(const config&);
 void register_python_equivalent(const config&);
 void register_steps(const config&);
+void register_scale(const config&);
 int run_child(int argc, char** argv);
 
 } // namespace bench
