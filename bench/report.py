@@ -52,7 +52,9 @@ def main():
     results = sys.argv[1]
     context, t = load(results)
     out = [f"Machine: {context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
-           f"{context.get('host_name', '')}, {context.get('date')}. Ratios below 1 mean smh is "
+           f"{context.get('host_name', '')}, {context.get('date')}, load average "
+           f"{', '.join(f'{x:.1f}' for x in context.get('load_avg', []))} at the start. "
+           "Ratios below 1 mean smh is "
            "faster; every ratio compares two figures from this one run.\n"]
 
     # 1. Element access.
