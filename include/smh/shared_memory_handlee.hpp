@@ -60,7 +60,7 @@ struct create_options {
     // first writes take no page faults.
     bool populate = false;
     // Ask for 2 MiB pages. Linux gives them only where the shared-memory
-    // filesystem allows (see huge_page_policy()); there the file is rounded up
+    // filesystem allows (segment_huge_page_policy()); there the file is rounded up
     // to whole huge pages and, on huge=advise, reserved through an advised
     // mapping. Elsewhere (the default /dev/shm, Windows) it changes nothing:
     // check huge_page_bytes() to know what you got.
