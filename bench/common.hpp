@@ -7,8 +7,10 @@
 #include <benchmark/benchmark.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,6 +75,15 @@ struct raw_segment {
     void unlink() const { ::shm_unlink(("/" + name).c_str()); }
 };
 
+// Moves this process (and the children it starts later) into a mount
+// namespace of its own, once, so that benchmarks can mount a tmpfs over
+// /dev/shm without anyone else seeing it. Needs root; false without.
+inline bool private_mount_namespace() {
+    static const bool done = ::geteuid() == 0 && ::unshare(CLONE_NEWNS) == 0 &&
+                             ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    return done;
+}
+
 // Runs `self --child args...` with posix_spawn and waits; returns the exit code.
 inline int spawn_and_wait(const std::string& self, std::vector<std::string> args) {
     args.insert(args.begin(), {self, "--child"});
@@ -112,6 +123,8 @@ void register_handoff(const config&);
 void register_first_touch(const config&);
 void register_scaling(const config&);
 void register_python_equivalent(const config&);
+void register_steps(const config&);
+void register_scale(const config&);
 int run_child(int argc, char** argv);
 
 } // namespace bench

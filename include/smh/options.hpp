@@ -24,8 +24,11 @@ struct create_options {
     // Also map every page into this process now (MADV_POPULATE_WRITE), so
     // first writes take no page faults.
     bool populate = false;
-    // Ask for transparent huge pages (MADV_HUGEPAGE); the kernel honours it
-    // only where /sys/kernel/mm/transparent_hugepage/shmem_enabled allows.
+    // Ask for 2 MiB pages. Linux gives them only where the shared-memory
+    // filesystem allows (segment_huge_page_policy()); there the file is
+    // rounded up to whole huge pages and, on huge=advise, reserved through an
+    // advised mapping. Elsewhere (the default /dev/shm, Windows) it changes
+    // nothing: huge_page_bytes() tells what a mapping got.
     bool huge_pages = false;
 };
 
@@ -39,9 +42,16 @@ struct attach_options {
     // Map every page into this process now, in one call (MADV_POPULATE_READ),
     // instead of one page fault per 4 KiB page at first access.
     bool populate = false;
-    // Ask for transparent huge pages, as create_options::huge_pages.
+    // Advise huge pages for this mapping (MADV_HUGEPAGE). Where the creator
+    // got them, the kernel maps them whole without it; see huge_page_bytes().
     bool huge_pages = false;
 };
+
+// Whether the shared-memory filesystem gives segments huge pages: on Linux,
+// /dev/shm's tmpfs mount option huge= (never, the default; advise;
+// within_size; always), unless /sys/kernel/mm/transparent_hugepage/
+// shmem_enabled says deny (never) or force (always). Always never on Windows.
+enum class huge_page_policy { never, advise, within_size, always };
 
 // One smh segment, as smh::list() and smh::inspect() report it.
 struct segment_info {

@@ -146,6 +146,11 @@ public:
     // process, while the segment still records this process as its owner.
     bool is_owner() const noexcept { return segment_handle::is_owner(); }
 
+    // Bytes of this object's mapping that this process maps with huge pages
+    // now (Linux: /proc/self/smaps; pages not yet touched count as none, so
+    // ask after populate or after a pass over the data). 0 on Windows.
+    std::size_t huge_page_bytes() const noexcept { return segment_handle::huge_page_bytes(); }
+
     // Gives up ownership: the segment outlives this object and its process
     // (a producer that publishes data and exits). Afterwards the segment has no
     // owner, so remove_orphans() leaves it alone until someone adopts it.
@@ -287,6 +292,12 @@ std::vector<std::string> remove_orphans() {
                   "Windows destroys a segment with the last handle to it, so none is orphaned");
     if constexpr (Directory::available) return detail::remove_orphan_segments<Directory>();
     return {};
+}
+
+// Whether segments created now can get huge pages (create_options::huge_pages):
+// what /dev/shm's mount allows on Linux; huge_page_policy::never on Windows.
+inline huge_page_policy segment_huge_page_policy() noexcept {
+    return detail::os::segment_huge_policy();
 }
 
 // Makes a process that ends without running destructors leave no segment

@@ -5,7 +5,7 @@
 #include <sys/mount.h>
 
 #include <algorithm>
-#include <fstream>
+#include <string_view>
 
 #include "support.hpp"
 
@@ -14,13 +14,6 @@ using smh::SharedMemoryHandlee;
 namespace {
 constexpr std::size_t mib = 1 << 20;
 
-std::string shmem_huge_page_mode() {
-    std::ifstream file("/sys/kernel/mm/transparent_hugepage/shmem_enabled");
-    std::string all;
-    std::getline(file, all);
-    const auto open = all.find('['), close = all.find(']');
-    return open == std::string::npos ? "" : all.substr(open + 1, close - open - 1);
-}
 } // namespace
 
 TEST_CASE("create_options.reserve = false leaves the segment sparse until first written") {
@@ -56,21 +49,44 @@ TEST_CASE("populate maps every page at create and at attach, and without it page
     CHECK(smh_test::resident_bytes(eager.data().data()) >= 16 * mib);
 }
 
-TEST_CASE("huge_pages asks for transparent huge pages where the kernel allows it") {
+TEST_CASE("huge_pages gets huge pages where /dev/shm's mount gives them, and "
+          "huge_page_bytes() says so") {
     auto shm = SharedMemoryHandlee<char>::create(16 * mib, {.huge_pages = true});
     std::fill(shm.begin(), shm.end(), 'h');
     CHECK(std::all_of(shm.begin(), shm.end(), [](char c) { return c == 'h'; }));
     auto again = SharedMemoryHandlee<char>::attach(shm.name(), {.huge_pages = true});
     CHECK(again[16 * mib - 1] == 'h');
+    if (smh::segment_huge_page_policy() == smh::huge_page_policy::never)
+        CHECK(shm.huge_page_bytes() == 0);
+    else
+        CHECK(shm.huge_page_bytes() >= 16 * mib);
+}
 
-    const auto mode = shmem_huge_page_mode();
-    if (mode == "never" || mode == "deny" || mode.empty()) {
-        WARN("shmem_enabled is '" << mode << "': the kernel ignores huge-page requests here");
+TEST_CASE("huge_pages on a tmpfs mounted with huge=within_size or huge=advise maps every "
+          "page huge in creator and attacher, and without huge= none") {
+    if (::geteuid() != 0) {
+        WARN("skipped: needs root to mount a tmpfs on /dev/shm in a private namespace");
         return;
     }
-    std::ifstream smaps("/proc/self/smaps_rollup");
-    std::size_t pmd_mapped = 0;
-    for (std::string line; std::getline(smaps, line);)
-        if (line.rfind("ShmemPmdMapped:", 0) == 0) pmd_mapped = std::stoull(line.substr(15));
-    CHECK(pmd_mapped > 0);
+    for (const char* options : {"huge=within_size,size=64m", "huge=advise,size=64m", "size=64m"}) {
+        CAPTURE(options);
+        const auto child = smh_test::run_in_child([options] {
+            if (::unshare(CLONE_NEWNS) != 0 ||
+                ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+                ::mount("tmpfs", "/dev/shm", "tmpfs", 0, options) != 0)
+                return false;
+            const bool huge = std::string_view(options).starts_with("huge=");
+            if ((smh::segment_huge_page_policy() != smh::huge_page_policy::never) != huge)
+                return false;
+            // 5 MiB and the header: rounded up to three whole huge pages.
+            auto shm = SharedMemoryHandlee<char>::create(5 * mib, {.huge_pages = true});
+            std::fill(shm.begin(), shm.end(), 'h');
+            auto reader = SharedMemoryHandlee<const char>::attach(shm.name(), {.populate = true});
+            const std::size_t expected = huge ? 6 * mib : 0;
+            return shm.size() == 5 * mib && shm.huge_page_bytes() == expected &&
+                   reader.huge_page_bytes() == expected && reader[5 * mib - 1] == 'h';
+        });
+        CHECK(child.exited);
+        CHECK(child.exit_code == 0);
+    }
 }

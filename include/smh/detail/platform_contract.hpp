@@ -19,6 +19,7 @@
 #include <vector>       // directory listings
 
 #include "../error.hpp"
+#include "../options.hpp"
 #include "layout.hpp"
 #include "segment_name.hpp"
 
@@ -143,6 +144,11 @@ inline opened_segment open_segment(const segment_operation& what, bool writable,
 inline std::optional<header_snapshot> read_header(const segment_operation& what);
 
 inline void advise(void* base, std::size_t size, bool huge_pages, populate mode) noexcept;
+
+// Whether the shared-memory filesystem gives segments huge pages.
+inline huge_page_policy segment_huge_policy() noexcept;
+// Bytes of [base, base + size) this process maps with huge pages now.
+inline std::uint64_t mapped_huge_bytes(const void* base, std::size_t size) noexcept;
 
 // What an object keeps of the segment it attached, or created and owns.
 inline segment_hold hold(opened_segment& segment) noexcept;

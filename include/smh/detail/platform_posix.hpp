@@ -33,6 +33,7 @@
 #include <vector>       // listings
 
 #include "../error.hpp"
+#include "huge_pages.hpp"
 #include "layout.hpp"
 #include "ownership.hpp"
 #include "platform_contract.hpp"
@@ -215,25 +216,38 @@ inline void advise(void* base, std::size_t size, bool huge_pages, populate mode)
 #endif
 }
 
-// Gives the new file `fd` mode `permissions` exactly (fchmod: the umask
-// changes nothing), `bytes` of zeros, and its pages. tmpfs maps a sparse
-// file happily and SIGBUSes on first touch when it is full; posix_fallocate(3)
-// makes that ENOSPC here: every page with `reserve`, else at least the
-// header's, which create writes. Filesystems that cannot preallocate
-// (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
+// Gives the new file `bytes` of zeros and reserves its pages. tmpfs maps a
+// sparse file happily and SIGBUSes on first touch when it is full;
+// posix_fallocate(3) makes that ENOSPC here: every page with `reserve`, else
+// at least the header's, which create writes. It also sizes the file, so
+// where it reserves the whole file no ftruncate is needed. Filesystems that
+// cannot preallocate (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
+// On huge=advise nothing is reserved here: see reserve_advised_huge_pages.
 inline void size_new_file(int fd, const segment_operation& what, std::uint64_t bytes,
-                          const create_request& request) {
-    if (::fchmod(fd, static_cast<::mode_t>(request.permissions & 07777)) != 0)
-        throw_native(what, errno, "fchmod");
-    while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
-        if (errno != EINTR) throw_native(what, errno, "ftruncate");
-    const std::uint64_t reserved = request.reserve ? bytes : request.must_have;
-    int result;
-    do { result = ::posix_fallocate(fd, 0, static_cast<off_t>(reserved)); } while (result == EINTR);
+                          const create_request& request, huge_policy huge) {
+    const std::uint64_t reserved = huge == huge_policy::advise ? 0
+                                   : request.reserve           ? bytes
+                                                               : request.must_have;
+    int result = EINVAL;
+    while (reserved != 0 &&
+           (result = ::posix_fallocate(fd, 0, static_cast<off_t>(reserved))) == EINTR) {}
     // ENOMEM: a memory cgroup's limit, which is where tmpfs pages are charged.
     if (result == ENOMEM) result = ENOSPC;
     if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
         throw_native(what, result, "reserving " + std::to_string(reserved) + " bytes");
+    if (result == 0 && reserved == bytes) return;
+    while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+        if (errno != EINTR) throw_native(what, errno, "ftruncate");
+}
+
+// The new file was opened with the requested mode, which the umask may have
+// narrowed: fchmod only then (rarely: 0600 under a umask of 022 is 0600), so
+// the mode is exact whatever the umask.
+inline void give_exact_mode(int fd, const segment_operation& what, const struct stat& info,
+                            unsigned permissions) {
+    const auto mode = static_cast<::mode_t>(permissions & 07777);
+    if ((info.st_mode & 07777) != mode && ::fchmod(fd, mode) != 0)
+        throw_native(what, errno, "fchmod");
 }
 
 // Maps the whole file, read-write or read-only.
@@ -245,20 +259,38 @@ inline mapping map_whole(int fd, const segment_operation& what, std::uint64_t by
     } catch (const bip::interprocess_exception& e) { rethrow_boost(what, e, "mmap"); }
 }
 
+// huge=advise gives huge pages only to pages first touched through a mapping
+// that asked for them, never to pages posix_fallocate allocates: reserve
+// them by touching them through the advised mapping instead.
+inline void reserve_advised_huge_pages(std::byte* base, const segment_operation& what,
+                                       std::uint64_t bytes, const create_request& request) {
+    const std::uint64_t touched =
+        request.reserve || bytes < huge_page_size ? bytes : huge_page_size;
+    if (const int error = reserve_by_touching(base, static_cast<std::size_t>(touched)))
+        throw_native(what, error, "reserving " + std::to_string(touched) + " bytes");
+}
+
 // Sizes the file that is not yet named, maps it and lets `write` fill it.
 // The creator owns what it creates: the owner's lock is taken, and the
 // segment registered for termination cleanup, before it gets its name.
 inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
                                     std::uint64_t bytes, const create_request& request,
                                     segment_writer write) {
-    size_new_file(fd.get(), what, bytes, request);
+    const auto huge = request.huge_pages ? segment_huge_policy() : huge_policy::never;
+    if (huge != huge_policy::never) {
+        bytes = rounded_to_huge_pages(bytes); // within_size: only whole huge pages get one
+        check_file_size_limit(what, bytes);
+    }
+    size_new_file(fd.get(), what, bytes, request, huge);
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) throw_native(what, errno, "fstat");
+    give_exact_mode(fd.get(), what, info, request.permissions);
     opened_segment segment;
     segment.size = bytes;
     segment.identity = identity_of(info);
     segment.region = map_whole(fd.get(), what, bytes, true);
     auto* base = static_cast<std::byte*>(segment.region.get_address());
+    if (huge == huge_policy::advise) reserve_advised_huge_pages(base, what, bytes, request);
     advise(base, segment.region.get_size(), request.huge_pages,
            request.populate ? populate::write : populate::none);
     write(base);
@@ -305,7 +337,10 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
                                      const create_request& request, segment_writer write) {
     check_file_size_limit(what, bytes);
     const std::string directory(segment_directory_path);
-    unique_fd fd(::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    // No other process can open the file before it has a name, so its mode
+    // is set (and made exact, whatever the umask) before that.
+    unique_fd fd(::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC,
+                        static_cast<::mode_t>(request.permissions & 0777)));
     if (!fd) {
         // Kernels or filesystems without O_TMPFILE.
         if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)

@@ -210,6 +210,11 @@ inline void advise(void* base, std::size_t size, bool /*huge_pages*/, populate m
     if (mode != populate::none && base != nullptr && size != 0) prefetch(base, size);
 }
 
+// Huge pages (huge_pages.hpp on Linux): a section backed by the paging file
+// never has them here, and no mapping reports any.
+inline huge_page_policy segment_huge_policy() noexcept { return huge_page_policy::never; }
+inline std::uint64_t mapped_huge_bytes(const void*, std::size_t) noexcept { return 0; }
+
 // Creates `name` exclusively (CreateFileMapping returns an existing section
 // with ERROR_ALREADY_EXISTS, which Boost turns into a failure without
 // touching it), zeroed and committed in full (no later first touch can fail;

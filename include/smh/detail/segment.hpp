@@ -84,6 +84,11 @@ public:
                                            {operation, state_->owner.name}, force);
     }
     bool unlink() noexcept { return state_ && unlink_name(state_->owner, state_->hold); }
+    std::size_t huge_page_bytes() const noexcept {
+        return state_ ? static_cast<std::size_t>(os::mapped_huge_bytes(state_->region.get_address(),
+                                                                       state_->region.get_size()))
+                      : 0;
+    }
 
 protected:
     struct elements_view {
