@@ -20,7 +20,7 @@
 #include <random>
 #include <thread>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;
@@ -264,10 +264,9 @@ TEST_CASE("a symbolic link or a directory under the name is corrupt_segment, nev
         REQUIRE(::symlink(shm_path(target.name()).c_str(), shm_path(name).c_str()) == 0);
     }
     SECTION("a directory") { REQUIRE(::mkdir(shm_path(name).c_str(), 0700) == 0); }
-    std::string message;
-    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); }, &message) ==
-          smh::errc::corrupt_segment);
-    CHECK_THAT(message, Catch::Contains(name));
+    const auto thrown = error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); });
+    CHECK(thrown == smh::errc::corrupt_segment);
+    CHECK_THAT(thrown.what, Catch::Contains(name));
     CHECK(error_of([&] { (void)SharedMemoryHandlee<const int>::attach(name); }) ==
           smh::errc::corrupt_segment);
     CHECK(error_of([&] { (void)smh::inspect(name); }) == smh::errc::corrupt_segment);
@@ -312,11 +311,9 @@ TEST_CASE("create beyond the file-size limit (RLIMIT_FSIZE) throws no_space inst
     const auto child = smh_test::run_in_child([] {
         const struct rlimit limit { 1 << 20, 1 << 20 };
         if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return fail("setrlimit");
-        std::string message;
-        if (error_of([] { (void)SharedMemoryHandlee<char>::create(4 << 20); }, &message) !=
-            smh::errc::no_space)
-            return fail("no no_space");
-        if (message.find("RLIMIT_FSIZE") == std::string::npos) return fail(message.c_str());
+        const auto thrown = error_of([] { (void)SharedMemoryHandlee<char>::create(4 << 20); });
+        if (thrown != smh::errc::no_space) return fail("no no_space");
+        if (thrown.what.find("RLIMIT_FSIZE") == std::string::npos) return fail(thrown.what.c_str());
         if (!smh_test::segments_created_by(::getpid()).empty()) return fail("left a segment");
         struct sigaction action {};
         ::sigaction(SIGXFSZ, nullptr, &action);
@@ -341,10 +338,8 @@ TEST_CASE("inspect() and remove() of another user's segment say permission_denie
     const auto shm = SharedMemoryHandlee<int>::create(4); // 0600, root's
     const auto child = smh_test::run_in_child([&] {
         if (::setgid(65534) != 0 || ::setuid(65534) != 0) return fail("dropping to uid 65534");
-        std::string message;
-        if (error_of([&] { (void)smh::inspect(shm.name()); }, &message) !=
-            smh::errc::permission_denied)
-            return fail(message.c_str());
+        const auto thrown = error_of([&] { (void)smh::inspect(shm.name()); });
+        if (thrown != smh::errc::permission_denied) return fail(thrown.what.c_str());
         if (error_of([&] { smh::remove(shm.name()); }) != smh::errc::permission_denied)
             return fail("remove");
         // list() skips what this user may not read, without failing.
@@ -375,13 +370,9 @@ TEST_CASE("with no descriptor left, list(), remove_orphans(), inspect() and remo
         const struct rlimit none { 0, 0 };
         if (::setrlimit(RLIMIT_NOFILE, &none) != 0) return fail("setrlimit");
         auto emfile = [](auto&& operation) {
-            try {
-                operation();
-            } catch (const smh::error& e) {
-                return e.code() == smh::errc::os_error &&
-                       e.native_code() == std::error_code(EMFILE, std::system_category());
-            }
-            return false;
+            const auto thrown = error_of(operation);
+            return thrown == smh::errc::os_error &&
+                   thrown.native_code == std::error_code(EMFILE, std::system_category());
         };
         return emfile([] { (void)smh::list(); }) && emfile([] { (void)smh::remove_orphans(); }) &&
                emfile([&] { (void)smh::inspect(shm.name()); }) &&
@@ -405,10 +396,9 @@ TEST_CASE("an unreadable shared-memory directory makes list(), remove_orphans() 
         if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m,mode=0700") != 0)
             return fail("mounting /dev/shm");
         if (::setgid(65534) != 0 || ::setuid(65534) != 0) return fail("dropping to uid 65534");
-        std::string message;
-        if (error_of([] { (void)smh::list(); }, &message) != smh::errc::permission_denied)
-            return fail("list");
-        if (message.find("/dev/shm") == std::string::npos) return fail(message.c_str());
+        const auto thrown = error_of([] { (void)smh::list(); });
+        if (thrown != smh::errc::permission_denied) return fail("list");
+        if (thrown.what.find("/dev/shm") == std::string::npos) return fail(thrown.what.c_str());
         if (error_of([] { (void)smh::remove_orphans(); }) != smh::errc::permission_denied)
             return fail("remove_orphans");
 #ifdef SMH_CLI

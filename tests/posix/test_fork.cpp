@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 

@@ -15,7 +15,7 @@
 #include <type_traits>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;

@@ -11,7 +11,7 @@
 #include <memory>
 #include <system_error>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::segment_exists;
@@ -47,10 +47,8 @@ TEST_CASE("unlink() removes the name now and leaves every mapping usable") {
     SECTION("called on an attached handle") { CHECK(attached.unlink()); }
 
     CHECK_FALSE(segment_exists(owner.name()));
-    try {
-        (void)SharedMemoryHandlee<int>::attach(owner.name());
-        FAIL("attach after unlink did not throw");
-    } catch (const smh::error& e) { CHECK(e.code() == smh::errc::not_found); }
+    CHECK(smh_test::error_of([&] { (void)SharedMemoryHandlee<int>::attach(owner.name()); }) ==
+          smh::errc::not_found);
     owner[1] = 17;
     CHECK(attached[1] == 17);
     // A second call is harmless and removes nothing.
@@ -86,14 +84,11 @@ TEST_CASE("any other OS failure throws errc::os_error with the native code") {
     const auto child = smh_test::run_in_child([&] {
         const struct rlimit none { 0, 0 };
         if (::setrlimit(RLIMIT_NOFILE, &none) != 0) return false;
-        try {
-            (void)SharedMemoryHandlee<int>::attach(shm.name());
-        } catch (const smh::error& e) {
-            return e.code() == smh::errc::os_error &&
-                   e.native_code() == std::error_code(EMFILE, std::system_category()) &&
-                   std::string(e.what()).find(shm.name()) != std::string::npos;
-        }
-        return false;
+        const auto thrown =
+            smh_test::error_of([&] { (void)SharedMemoryHandlee<int>::attach(shm.name()); });
+        return thrown == smh::errc::os_error &&
+               thrown.native_code == std::error_code(EMFILE, std::system_category()) &&
+               thrown.what.find(shm.name()) != std::string::npos;
     });
     CHECK(child.exited);
     CHECK(child.exit_code == 0);

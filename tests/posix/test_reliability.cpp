@@ -13,7 +13,7 @@
 #include <set>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;
@@ -60,15 +60,9 @@ TEST_CASE("creating more than a full /dev/shm holds throws errc::no_space at cre
     const auto child = smh_test::run_in_child([] {
         if (!with_small_dev_shm("16m")) return false;
         constexpr std::size_t mib = 1 << 20;
-        std::string message;
-        try {
-            (void)SharedMemoryHandlee<char>::create(64 * mib);
-            return fail("64 MiB in a 16 MiB /dev/shm did not throw");
-        } catch (const smh::error& e) {
-            if (e.code() != smh::errc::no_space) return fail(e.what());
-            message = e.what();
-        }
-        if (message.find("no_space") == std::string::npos) return fail("message");
+        const auto thrown = error_of([] { (void)SharedMemoryHandlee<char>::create(64 * mib); });
+        if (thrown != smh::errc::no_space) return fail("64 MiB in a 16 MiB /dev/shm: no no_space");
+        if (thrown.what.find("no_space") == std::string::npos) return fail("message");
         if (!smh_test::directory_entries("/dev/shm").empty())
             return fail("the failed create left a file behind");
 
@@ -87,11 +81,12 @@ TEST_CASE("creating more than a full /dev/shm holds throws errc::no_space at cre
         // one-byte segment, reserved or not, must not SIGBUS.
         std::vector<SharedMemoryHandlee<char>> filler;
         for (std::size_t size = 1 * mib; size >= 4096; size /= 2) {
-            try {
-                for (;;) filler.push_back(SharedMemoryHandlee<char>::create(size - 320));
-            } catch (const smh::error& e) {
-                if (e.code() != smh::errc::no_space) return fail(e.what());
-            }
+            smh_test::thrown_error thrown;
+            do
+                thrown = error_of(
+                    [&] { filler.push_back(SharedMemoryHandlee<char>::create(size - 320)); });
+            while (thrown == smh::errc{});
+            if (thrown != smh::errc::no_space) return fail(thrown.what.c_str());
         }
         if (error_of([] { (void)SharedMemoryHandlee<char>::create(1); }) != smh::errc::no_space)
             return fail("a one-byte segment in a full /dev/shm did not throw no_space");

@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::segment_exists;
