@@ -28,19 +28,19 @@ TEST_CASE("create_options.reserve = false leaves the segment sparse until first 
         WARN("skipped: needs root to mount a small tmpfs on /dev/shm in a private namespace");
         return;
     }
-    const auto child = smh_test::run_in_child([] {
-        if (::unshare(CLONE_NEWNS) != 0 ||
-            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-            ::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=16m") != 0)
-            return false;
+    smh_test::in_child([] {
+        smh_test::child_check(::unshare(CLONE_NEWNS) == 0 &&
+                                  ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ==
+                                      0 &&
+                                  ::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=16m") == 0,
+                              "mounting a 16 MiB tmpfs on /dev/shm in a private namespace");
         // 64 MiB does not fit, but unreserved it is created; the pages it
         // uses are allocated as they are written.
         auto sparse = SharedMemoryHandlee<char>::create(64 * mib, {.reserve = false});
         std::fill_n(sparse.begin(), 4 * mib, 'x');
-        return sparse.size() == 64 * mib && sparse[4 * mib - 1] == 'x';
+        smh_test::child_check(sparse.size() == 64 * mib && sparse[4 * mib - 1] == 'x',
+                              "the sparse segment does not hold what was written");
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
 }
 
 TEST_CASE("populate maps every page at create and at attach, and without it pages map "
