@@ -45,14 +45,17 @@ TEST_CASE("forked workers fill disjoint halves and the parent sees all of it") {
 }
 
 TEST_CASE("forked children adding to an atomic element lose no update") {
+    constexpr int processes = 8;
+    constexpr std::uint64_t adds = 1'000'000;
     auto counter = SharedMemoryHandlee<std::atomic<std::uint64_t>>::create(1);
     std::vector<smh_test::child_process> children;
-    for (int c = 0; c < 4; ++c)
+    for (int c = 0; c < processes; ++c)
         children.emplace_back([&] {
-            for (int i = 0; i < 100'000; ++i) counter[0].fetch_add(1, std::memory_order_relaxed);
+            for (std::uint64_t i = 0; i < adds; ++i)
+                counter[0].fetch_add(1, std::memory_order_relaxed);
         });
-    for (auto& child : children) smh_test::expect_success(child);
-    CHECK(counter[0].load() == 400'000);
+    for (auto& child : children) smh_test::expect_success(child, std::chrono::seconds(120));
+    CHECK(counter[0].load() == processes * adds);
 }
 
 #ifndef NDEBUG

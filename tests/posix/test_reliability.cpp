@@ -1,5 +1,6 @@
-// Reliability and security: full /dev/shm, other users, crashes, orphans,
-// concurrent processes and churn. Each test fails if its guarantee breaks.
+// Reliability and security: full /dev/shm, other users, crashes, orphans and
+// churn. Each test fails if its guarantee breaks. (Processes adding at once:
+// test_fork.cpp; an attach racing create: test_edges.cpp.)
 #include <catch2/catch.hpp>
 
 #include <sched.h>
@@ -7,7 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -194,73 +194,6 @@ TEST_CASE("remove_orphans tells a reused pid from the owner that died", "[orphan
     const auto removed = smh::remove_orphans();
     CHECK(std::count(removed.begin(), removed.end(), name) == 1);
     CHECK_FALSE(segment_exists(name));
-}
-
-TEST_CASE("eight processes adding to one atomic element lose no update") {
-    constexpr int processes = 8;
-    constexpr std::uint64_t adds = 1'000'000;
-    auto total = SharedMemoryHandlee<std::atomic<std::uint64_t>>::create(1);
-    std::vector<smh_test::child_process> children;
-    for (int c = 0; c < processes; ++c)
-        children.emplace_back([&] {
-            for (std::uint64_t i = 0; i < adds; ++i)
-                total[0].fetch_add(1, std::memory_order_relaxed);
-        });
-    for (auto& child : children) smh_test::expect_success(child, std::chrono::seconds(120));
-    CHECK(total[0].load() == processes * adds);
-}
-
-namespace {
-struct Initialised {
-    std::uint64_t marker = 0x5eed;
-    std::uint64_t payload[7] = {};
-};
-} // namespace
-
-TEST_CASE("an attach racing the create of the same name never sees a half-made segment") {
-    constexpr int rounds = 1000;
-    constexpr std::size_t length = 4096; // elements with initialisers: create writes them all
-    int raced = 0;                       // rounds in which the child tried before the name existed
-    for (int round = 0; round < rounds; ++round) {
-        const auto name = unique_name();
-        smh_test::segment_guard guard(name);
-        int started[2];
-        REQUIRE(::pipe(started) == 0);
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-            bool saw_missing = false;
-            (void)!::write(started[1], "s", 1); // the parent creates once we are attaching
-            while (std::chrono::steady_clock::now() < deadline) {
-                try {
-                    const auto shm = SharedMemoryHandlee<Initialised>::attach(name);
-                    const bool whole = shm.size() == length &&
-                                       std::all_of(shm.begin(), shm.end(), [](const auto& e) {
-                                           return e.marker == 0x5eed;
-                                       });
-                    ::_exit(!whole ? 1 : saw_missing ? 10 : 0);
-                } catch (const smh::error& e) {
-                    if (e.code() != smh::errc::not_found) {
-                        std::fprintf(stderr, "child: %s\n", e.what());
-                        ::_exit(2);
-                    }
-                    saw_missing = true;
-                }
-            }
-            ::_exit(3);
-        }
-        char byte = 0;
-        REQUIRE(::read(started[0], &byte, 1) == 1);
-        ::close(started[0]);
-        ::close(started[1]);
-        auto shm = SharedMemoryHandlee<Initialised>::create(name, length);
-        const auto result = smh_test::wait_for(pid, std::chrono::seconds(20));
-        REQUIRE(result.exited);
-        REQUIRE((result.exit_code == 0 || result.exit_code == 10));
-        raced += result.exit_code == 10;
-    }
-    CHECK(raced > 0);
 }
 
 TEST_CASE("10,000 create/attach/destroy cycles leave descriptors, mappings and /dev/shm as they "
