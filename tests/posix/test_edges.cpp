@@ -339,8 +339,8 @@ TEST_CASE("inspect() and remove() of another user's segment say permission_denie
     CHECK(segment_exists(shm.name()));
 }
 
-TEST_CASE("with no descriptor left, list(), remove_orphans(), inspect() and remove() fail with "
-          "os_error instead of finding nothing") {
+TEST_CASE("with no descriptor left, attach, inspect(), remove(), list() and remove_orphans() "
+          "throw errc::os_error with the native code, never an empty answer") {
     if (smh_test::sanitized_build) {
         // UBSan checks each virtual call through a pipe(2), which fails with
         // no descriptor left, and then reports a false "invalid vptr".
@@ -356,7 +356,12 @@ TEST_CASE("with no descriptor left, list(), remove_orphans(), inspect() and remo
             child_check(thrown == smh::errc::os_error &&
                             thrown.native_code == std::error_code(EMFILE, std::system_category()),
                         std::string(call) + ": " + thrown.what);
+            return thrown;
         };
+        const auto attach =
+            emfile("attach", [&] { (void)SharedMemoryHandlee<int>::attach(shm.name()); });
+        child_check(attach.what.find(shm.name()) != std::string::npos,
+                    "attach's message does not name the segment: " + attach.what);
         emfile("list()", [] { (void)smh::list(); });
         emfile("remove_orphans()", [] { (void)smh::remove_orphans(); });
         emfile("inspect()", [&] { (void)smh::inspect(shm.name()); });
