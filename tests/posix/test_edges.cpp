@@ -130,10 +130,7 @@ TEST_CASE("a creator killed at any instant of create leaves nothing, or a finish
 
 TEST_CASE("without /proc to link an unnamed file, create builds under a hidden name and "
           "publishes only the finished segment") {
-    if (!is_root()) {
-        WARN("skipped: needs root to hide /proc in a private mount namespace");
-        return;
-    }
+    if (!is_root()) return smh_test::skip("needs root to hide /proc in a private mount namespace");
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
     smh_test::in_child([&] {
@@ -239,7 +236,7 @@ TEST_CASE("a file whose owner holds a lease fails at once with permission_denied
         });
         CHECK(took < 5s); // not the 45 s lease-break time
     } else {
-        WARN("skipped: this filesystem or user cannot take a lease (F_SETLEASE)");
+        smh_test::skip("this filesystem or user cannot take a lease (F_SETLEASE)");
     }
 }
 
@@ -315,10 +312,7 @@ TEST_CASE("create beyond the file-size limit (RLIMIT_FSIZE) throws no_space inst
 // --- 4. every error named for what happened ----------------------------------------
 
 TEST_CASE("inspect() and remove() of another user's segment say permission_denied") {
-    if (!is_root()) {
-        WARN("skipped: needs root to run a child as another user");
-        return;
-    }
+    if (!is_root()) return smh_test::skip("needs root to run a child as another user");
     const auto shm = SharedMemoryHandlee<int>::create(4); // 0600, root's
     smh_test::in_child([&] {
         child_check(::setgid(65534) == 0 && ::setuid(65534) == 0, "dropping to uid 65534");
@@ -344,8 +338,7 @@ TEST_CASE("with no descriptor left, attach, inspect(), remove(), list() and remo
     if (smh_test::sanitized_build) {
         // UBSan checks each virtual call through a pipe(2), which fails with
         // no descriptor left, and then reports a false "invalid vptr".
-        WARN("skipped: UndefinedBehaviorSanitizer cannot run with no descriptor left");
-        return;
+        return smh_test::skip("UndefinedBehaviorSanitizer cannot run with no descriptor left");
     }
     const auto shm = SharedMemoryHandlee<int>::create(4);
     smh_test::in_child([&] {
@@ -372,10 +365,8 @@ TEST_CASE("with no descriptor left, attach, inspect(), remove(), list() and remo
 
 TEST_CASE("an unreadable shared-memory directory makes list(), remove_orphans() and smh gc "
           "fail, saying why") {
-    if (!is_root()) {
-        WARN("skipped: needs root for a private /dev/shm another user may not read");
-        return;
-    }
+    if (!is_root())
+        return smh_test::skip("needs root for a private /dev/shm another user may not read");
     smh_test::in_child([] {
         child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
         child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
@@ -523,10 +514,9 @@ bool can_unshare_pids() {
 TEST_CASE("an owner in another pid namespace that sees this /proc is alive while it runs, and "
           "its segment is collected once it dies",
           "[orphans]") {
-    if (!can_unshare_pids()) {
-        WARN("skipped: needs root and unshare(1) to start a process in a new pid namespace");
-        return;
-    }
+    if (!can_unshare_pids())
+        return smh_test::skip(
+            "needs root and unshare(1) to start a process in a new pid namespace");
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
     // unshare --pid without --mount-proc: the owner is pid 1 in its namespace
@@ -574,10 +564,9 @@ TEST_CASE("an owner in another pid namespace that sees this /proc is alive while
 TEST_CASE("remove_orphans() run in another pid namespace leaves this namespace's live owners "
           "alone",
           "[orphans]") {
-    if (!can_unshare_pids()) {
-        WARN("skipped: needs root and unshare(1) to start a process in a new pid namespace");
-        return;
-    }
+    if (!can_unshare_pids())
+        return smh_test::skip(
+            "needs root and unshare(1) to start a process in a new pid namespace");
     std::vector<std::string> command{"/usr/bin/unshare", "--pid", "--fork"};
     SECTION("a namespace that sees this /proc") {}
     SECTION("a namespace with its own /proc, where this owner's pid means nothing") {

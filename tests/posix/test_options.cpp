@@ -24,10 +24,9 @@ std::string shmem_huge_page_mode() {
 } // namespace
 
 TEST_CASE("create_options.reserve = false leaves the segment sparse until first written") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to mount a small tmpfs on /dev/shm in a private namespace");
-        return;
-    }
+    if (::geteuid() != 0)
+        return smh_test::skip(
+            "needs root to mount a small tmpfs on /dev/shm in a private namespace");
     smh_test::in_child([] {
         smh_test::child_check(::unshare(CLONE_NEWNS) == 0 &&
                                   ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ==

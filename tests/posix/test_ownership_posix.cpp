@@ -46,10 +46,7 @@ TEST_CASE("a read-only mapping is PROT_READ: writing through a cast faults") {
 }
 
 TEST_CASE("a read-only attach needs only read permission, and a read-write one is refused") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to run a child as another user");
-        return;
-    }
+    if (::geteuid() != 0) return smh_test::skip("needs root to run a child as another user");
     // Group nogroup (65534) may read, not write; the child is uid 65534 in that group.
     auto shm = SharedMemoryHandlee<int>::create(4, {.permissions = 0640});
     shm[2] = 22;

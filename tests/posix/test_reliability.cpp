@@ -49,10 +49,9 @@ std::size_t count_open_descriptors() { return smh_test::directory_entries("/proc
 
 TEST_CASE("creating more than a full /dev/shm holds throws errc::no_space at create, not SIGBUS "
           "later") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to mount a small tmpfs on /dev/shm in a private namespace");
-        return;
-    }
+    if (::geteuid() != 0)
+        return smh_test::skip(
+            "needs root to mount a small tmpfs on /dev/shm in a private namespace");
     smh_test::in_child([] {
         with_small_dev_shm("16m");
         constexpr std::size_t mib = 1 << 20;
@@ -98,10 +97,7 @@ TEST_CASE("creating more than a full /dev/shm holds throws errc::no_space at cre
 }
 
 TEST_CASE("other users stay out unless the creator opens the segment to them") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to run a child as another user");
-        return;
-    }
+    if (::geteuid() != 0) return smh_test::skip("needs root to run a child as another user");
     unsigned permissions = 0600;
     smh::errc expected = smh::errc::permission_denied;
     SECTION("by default (0600) another user's attach is refused") {}

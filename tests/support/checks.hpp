@@ -1,6 +1,6 @@
 // What a test case checks with, on top of Catch2 and support.hpp (which the
 // helper program shares, so it stays free of Catch2): errors printed by name,
-// and checks run in a child process.
+// skipping a case that cannot run here, and checks run in a child process.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -27,6 +27,30 @@ struct Catch::StringMaker<smh_test::thrown_error> {
 };
 
 namespace smh_test {
+
+// ctest reports a test that exits with this code as skipped, not passed
+// (SKIP_RETURN_CODE in tests/CMakeLists.txt). The runner (main.cpp) exits
+// with it when every test case it ran called skip() and none failed.
+inline constexpr int skipped_exit_code = 77;
+
+struct skip_record {
+    int cases_run = 0;
+    int cases_skipped = 0;
+    bool current_skipped = false;
+};
+
+inline skip_record& skips() {
+    static skip_record record;
+    return record;
+}
+
+// For a test case that cannot run here (no root, a sanitizer in the way); the
+// case returns at once, and ctest shows it as skipped:
+//   if (::geteuid() != 0) return smh_test::skip("needs root to ...");
+inline void skip(const std::string& reason) {
+    WARN("skipped: " << reason);
+    skips().current_skipped = true;
+}
 
 #if !defined(_WIN32)
 // Waits for a child process and fails the test case, with the child's own
