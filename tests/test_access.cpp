@@ -8,7 +8,7 @@
 #include <span>
 #include <type_traits>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 

@@ -6,24 +6,14 @@
 #include <thread>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
+using smh_test::error_of;
 using smh_test::header_of;
 using smh_test::reseal;
 using smh_test::unique_name;
 using smh_test::valid_segment_bytes;
-
-namespace {
-
-smh::errc attach_error(const std::string& name, smh::attach_options options = {}) {
-    try {
-        (void)SharedMemoryHandlee<int>::attach(name, options);
-    } catch (const smh::error& e) { return static_cast<smh::errc>(e.code().value()); }
-    return smh::errc{};
-}
-
-} // namespace
 
 TEST_CASE("attach maps an existing segment and takes its length from it") {
     auto created = SharedMemoryHandlee<int>::create(37);
@@ -44,44 +34,36 @@ TEST_CASE("writes through one handle are seen through another") {
 
 TEST_CASE("attach to a missing name throws errc::not_found naming the segment") {
     const auto name = unique_name();
-    try {
-        (void)SharedMemoryHandlee<int>::attach(name);
-        FAIL("attach did not throw");
-    } catch (const smh::error& e) {
-        CHECK(e.code() == smh::errc::not_found);
-        CHECK_THAT(e.what(), Catch::StartsWith("attach \"" + name + "\": not_found"));
-        CHECK(e.native_code() == std::errc::no_such_file_or_directory);
-    }
+    const auto thrown = error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); });
+    CHECK(thrown == smh::errc::not_found);
+    CHECK_THAT(thrown.what, Catch::StartsWith("attach \"" + name + "\": not_found"));
+    CHECK(thrown.native_code == std::errc::no_such_file_or_directory);
 }
 
 TEST_CASE("attach<U> on a segment created as T throws errc::type_mismatch naming both") {
     SECTION("int32_t and float have the same size") {
         auto created = SharedMemoryHandlee<std::int32_t>::create(4);
-        try {
-            (void)SharedMemoryHandlee<float>::attach(created.name());
-            FAIL("attach did not throw");
-        } catch (const smh::error& e) {
-            CHECK(e.code() == smh::errc::type_mismatch);
-            CHECK_THAT(e.what(), Catch::Contains("int32") && Catch::Contains("float32"));
-        }
+        const auto thrown =
+            error_of([&] { (void)SharedMemoryHandlee<float>::attach(created.name()); });
+        CHECK(thrown == smh::errc::type_mismatch);
+        CHECK_THAT(thrown.what, Catch::Contains("int32") && Catch::Contains("float32"));
     }
     SECTION("two structs with the same members but different names") {
         auto created = SharedMemoryHandlee<geo::Point>::create(4);
-        try {
-            (void)SharedMemoryHandlee<geo::Vector>::attach(created.name());
-            FAIL("attach did not throw");
-        } catch (const smh::error& e) {
-            CHECK(e.code() == smh::errc::type_mismatch);
-            CHECK_THAT(e.what(), Catch::Contains("geo::Point") && Catch::Contains("geo::Vector"));
-        }
+        const auto thrown =
+            error_of([&] { (void)SharedMemoryHandlee<geo::Vector>::attach(created.name()); });
+        CHECK(thrown == smh::errc::type_mismatch);
+        CHECK_THAT(thrown.what, Catch::Contains("geo::Point") && Catch::Contains("geo::Vector"));
     }
     SECTION("types of different sizes") {
         auto created = SharedMemoryHandlee<std::int16_t>::create(4);
-        CHECK(attach_error(created.name()) == smh::errc::type_mismatch);
+        CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::attach(created.name()); }) ==
+              smh::errc::type_mismatch);
     }
     SECTION("a plain integer and an atomic one") {
         auto created = SharedMemoryHandlee<std::atomic<int>>::create(4);
-        CHECK(attach_error(created.name()) == smh::errc::type_mismatch);
+        CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::attach(created.name()); }) ==
+              smh::errc::type_mismatch);
     }
 }
 
@@ -140,13 +122,9 @@ TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt
     const auto raw = smh_test::write_raw_segment(name, bytes);
     const std::string before = smh_test::read_raw_segment(name, bytes.size() + 1);
 
-    try {
-        (void)SharedMemoryHandlee<int>::attach(name);
-        FAIL("attach did not throw");
-    } catch (const smh::error& e) {
-        CHECK(e.code() == smh::errc::corrupt_segment);
-        CHECK_THAT(e.what(), Catch::Contains(name));
-    }
+    const auto thrown = error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); });
+    CHECK(thrown == smh::errc::corrupt_segment);
+    CHECK_THAT(thrown.what, Catch::Contains(name));
     // Attaching never writes to what it rejected.
     CHECK(smh_test::read_raw_segment(name, bytes.size() + 1) == before);
 }

@@ -5,9 +5,10 @@
 #include <cstdint>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
+using smh_test::error_of;
 using smh_test::unique_name;
 
 TEST_CASE("create(length) makes an owned segment under a fresh, unpredictable name") {
@@ -45,13 +46,9 @@ TEST_CASE("create on a name that exists throws errc::already_exists and leaves i
     SECTION("the name holds an smh segment") {
         auto existing = SharedMemoryHandlee<int>::create(name, 8);
         smh_test::fill(existing, 11);
-        try {
-            (void)SharedMemoryHandlee<int>::create(name, 1000);
-            FAIL("create did not throw");
-        } catch (const smh::error& e) {
-            CHECK(e.code() == smh::errc::already_exists);
-            CHECK_THAT(e.what(), Catch::Contains(name));
-        }
+        const auto thrown = error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 1000); });
+        CHECK(thrown == smh::errc::already_exists);
+        CHECK_THAT(thrown.what, Catch::Contains(name));
         CHECK(smh_test::holds(existing, 11));
         const auto again = SharedMemoryHandlee<int>::attach(name);
         CHECK(again.size() == 8);
@@ -60,10 +57,8 @@ TEST_CASE("create on a name that exists throws errc::already_exists and leaves i
     SECTION("the name holds another program's bytes, e.g. an attacker's") {
         const std::string foreign = "not an smh segment, and it must stay that way";
         const auto foreign_segment = smh_test::write_raw_segment(name, foreign);
-        CHECK_THROWS_MATCHES(SharedMemoryHandlee<char>::create(name, 4096), smh::error,
-                             Catch::Predicate<smh::error>([](const smh::error& e) {
-                                 return e.code() == smh::errc::already_exists;
-                             }));
+        CHECK(error_of([&] { (void)SharedMemoryHandlee<char>::create(name, 4096); }) ==
+              smh::errc::already_exists);
         CHECK(smh_test::read_raw_segment(name, foreign.size()) == foreign);
         CHECK(smh_test::read_raw_segment(name, 4096).size() ==
               smh_test::stored_size(foreign.size()));

@@ -5,13 +5,11 @@
 #include <system_error>
 #include <type_traits>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;
 using smh_test::unique_name;
-
-namespace {} // namespace
 
 TEST_CASE("smh::error is a std::system_error whose code compares equal to an smh::errc") {
     static_assert(std::is_base_of_v<std::system_error, smh::error>);
@@ -38,10 +36,9 @@ TEST_CASE("a bad name throws errc::invalid_name from create and from attach") {
     const std::string too_long(300, 'a');
     const auto bad = GENERATE_COPY(as<std::string>{}, "", "a/b", "has space", "tab\there",
                                    "/leading-slash", ".", "..", "caf\xc3\xa9", too_long);
-    std::string message;
-    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::create(bad, 1); }, &message) ==
-          smh::errc::invalid_name);
-    CHECK_THAT(message, Catch::StartsWith("create \"" + bad + "\": invalid_name ("));
+    const auto thrown = error_of([&] { (void)SharedMemoryHandlee<int>::create(bad, 1); });
+    CHECK(thrown == smh::errc::invalid_name);
+    CHECK_THAT(thrown.what, Catch::StartsWith("create \"" + bad + "\": invalid_name ("));
     CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::attach(bad); }) ==
           smh::errc::invalid_name);
 }
@@ -57,10 +54,9 @@ TEST_CASE("every character of [A-Za-z0-9._-] is allowed, up to the platform's le
 
 TEST_CASE("a length of zero, or one whose byte size overflows, throws errc::invalid_length") {
     const auto name = unique_name();
-    std::string message;
-    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 0); }, &message) ==
-          smh::errc::invalid_length);
-    CHECK_THAT(message, Catch::Contains(name) && Catch::Contains("length is 0"));
+    const auto thrown = error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 0); });
+    CHECK(thrown == smh::errc::invalid_length);
+    CHECK_THAT(thrown.what, Catch::Contains(name) && Catch::Contains("length is 0"));
     CHECK(error_of([] { (void)SharedMemoryHandlee<int>::create(0); }) == smh::errc::invalid_length);
     CHECK(error_of([&] {
               (void)SharedMemoryHandlee<std::uint64_t>::create(

@@ -4,7 +4,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::segment_exists;

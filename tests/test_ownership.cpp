@@ -10,7 +10,7 @@
 #include <thread>
 #include <type_traits>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::segment_exists;

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::run_helper;

@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::element_type_name;
 using smh::detail::canonical_type_name;

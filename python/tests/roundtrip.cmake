@@ -9,6 +9,10 @@ function(run)
     message(FATAL_ERROR "failed (${result}): ${ARGV}\n${out}")
   endif()
 endfunction()
+# NAME is fixed at configure time: random bits keep two suites running at once
+# on one machine (two build trees, two engineers) off each other's segment.
+string(RANDOM LENGTH 12 ALPHABET 0123456789abcdef salt)
+set(NAME ${NAME}-${salt})
 run(${HELPER} create-release ${NAME} 1000 5)
 run(${PYTHON} ${PEER} answer int ${NAME} 5)
 # The resource tracker unlinks at its own exit, just after Python's: give it

@@ -13,27 +13,22 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <optional>
 #include <random>
 #include <thread>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
+using smh_test::child_check;
 using smh_test::error_of;
 using smh_test::segment_exists;
 using smh_test::unique_name;
 using namespace std::chrono_literals;
 
 namespace {
-
-bool fail(const char* why) {
-    std::fprintf(stderr, "child: %s\n", why);
-    return false;
-}
 
 bool is_root() { return ::geteuid() == 0; }
 
@@ -67,14 +62,11 @@ TEST_CASE("an attach racing a loop that creates and destroys one name sees not_f
           "whole segment, never a half-made one") {
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
-    const pid_t creator = ::fork();
-    REQUIRE(creator >= 0);
-    if (creator == 0) {
+    smh_test::child_process creator([&] {
         const auto until = std::chrono::steady_clock::now() + 2s;
         while (std::chrono::steady_clock::now() < until)
             (void)SharedMemoryHandlee<Initialised>::create(name, 4096);
-        ::_exit(0);
-    }
+    });
     int whole = 0, missing = 0, other = 0;
     std::string first_other;
     const auto until = std::chrono::steady_clock::now() + 2s;
@@ -95,8 +87,7 @@ TEST_CASE("an attach racing a loop that creates and destroys one name sees not_f
             }
         }
     }
-    const auto result = smh_test::wait_for(creator, 20s);
-    CHECK((result.exited && result.exit_code == 0));
+    smh_test::expect_success(creator, 20s);
     INFO("first other outcome: " << first_other);
     CHECK(other == 0);
     CHECK(whole > 0);
@@ -112,16 +103,14 @@ TEST_CASE("a creator killed at any instant of create leaves nothing, or a finish
     for (int round = 0; round < 150; ++round) {
         const auto name = unique_name();
         smh_test::segment_guard guard(name);
-        const pid_t creator = ::fork();
-        REQUIRE(creator >= 0);
-        if (creator == 0) {
+        smh_test::child_process creator([&] {
             // 4 MiB, reserved: long enough for kills to land inside create.
             const auto shm = SharedMemoryHandlee<char>::create(name, 4 << 20);
             for (;;) ::pause();
-        }
+        });
         std::this_thread::sleep_for(std::chrono::microseconds(delay_us(random)));
-        ::kill(creator, SIGKILL);
-        REQUIRE(smh_test::wait_for(creator, 10s).signal == SIGKILL);
+        ::kill(creator.pid(), SIGKILL);
+        REQUIRE(creator.wait(10s).signal == SIGKILL);
         if (!segment_exists(name)) continue;
         // Whatever has the name is finished: a ready header an attach accepts.
         const auto info = smh::inspect(name);
@@ -140,29 +129,24 @@ TEST_CASE("a creator killed at any instant of create leaves nothing, or a finish
 
 TEST_CASE("without /proc to link an unnamed file, create builds under a hidden name and "
           "publishes only the finished segment") {
-    if (!is_root()) {
-        WARN("skipped: needs root to hide /proc in a private mount namespace");
-        return;
-    }
+    if (!is_root()) return smh_test::skip("needs root to hide /proc in a private mount namespace");
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
-    const auto child = smh_test::run_in_child([&] {
-        if (::unshare(CLONE_NEWNS) != 0) return fail("unshare(CLONE_NEWNS)");
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-            return fail("making / private");
-        if (::mount("tmpfs", "/proc", "tmpfs", 0, "size=1m") != 0) return fail("hiding /proc");
+    smh_test::in_child([&] {
+        child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
+        child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
+                    "making / private");
+        child_check(::mount("tmpfs", "/proc", "tmpfs", 0, "size=1m") == 0, "hiding /proc");
         auto shm = SharedMemoryHandlee<Initialised>::create(name, 100);
-        if (!segment_exists(name)) return fail("the name does not exist");
+        child_check(segment_exists(name), "the name does not exist");
         const auto attached = SharedMemoryHandlee<Initialised>::attach(name);
-        if (attached[99].marker != 0x5eed) return fail("elements not constructed");
-        if (!building_leftovers().empty()) return fail("the temporary name is still there");
-        if (error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 1); }) !=
-            smh::errc::already_exists)
-            return fail("a second create of the name did not throw already_exists");
-        return building_leftovers().empty();
+        child_check(attached[99].marker == 0x5eed, "elements not constructed");
+        child_check(building_leftovers().empty(), "the temporary name is still there");
+        child_check(error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 1); }) ==
+                        smh::errc::already_exists,
+                    "a second create of the name did not throw already_exists");
+        child_check(building_leftovers().empty(), "the failed second create left a temporary name");
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
     CHECK_FALSE(segment_exists(name)); // the owner's destructor removed it
 }
 
@@ -201,24 +185,26 @@ TEST_CASE("a FIFO planted under the name is corrupt_segment at once, for every c
     smh_test::segment_guard guard(name);
     REQUIRE(::mkfifo(shm_path(name).c_str(), 0666) == 0);
     // In a child, so that a regression blocks the child, not the suite.
-    const auto child = smh_test::run_in_child(
+    smh_test::in_child(
         [&] {
             const auto took = time_of([&] {
-                if (error_of([&] { (void)SharedMemoryHandlee<const int>::attach(name); }) !=
-                        smh::errc::corrupt_segment ||
-                    error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); }) !=
-                        smh::errc::corrupt_segment ||
-                    error_of([&] { (void)smh::inspect(name); }) != smh::errc::corrupt_segment ||
-                    error_of([&] { smh::remove(name); }) != smh::errc::corrupt_segment)
-                    ::_exit(1);
+                child_check(error_of([&] { (void)SharedMemoryHandlee<const int>::attach(name); }) ==
+                                smh::errc::corrupt_segment,
+                            "a read-only attach");
+                child_check(error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); }) ==
+                                smh::errc::corrupt_segment,
+                            "attach");
+                child_check(error_of([&] { (void)smh::inspect(name); }) ==
+                                smh::errc::corrupt_segment,
+                            "inspect()");
+                child_check(error_of([&] { smh::remove(name); }) == smh::errc::corrupt_segment,
+                            "remove()");
                 (void)smh::list();
             });
-            return took < 2s; // never blocked in open(2) (before the fix: for ever)
+            // Never blocked in open(2) (before the fix: for ever).
+            child_check(took < 2s, "the calls took longer than 2 s");
         },
         10s);
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
-    CHECK_FALSE(child.timed_out);
 }
 
 TEST_CASE("a file whose owner holds a lease fails at once with permission_denied instead of "
@@ -227,15 +213,14 @@ TEST_CASE("a file whose owner holds a lease fails at once with permission_denied
     const auto raw = smh_test::write_raw_segment(name, smh_test::valid_segment_bytes(4));
     int ready[2];
     REQUIRE(::pipe(ready) == 0);
-    const pid_t holder = ::fork();
-    REQUIRE(holder >= 0);
-    if (holder == 0) {
+    // Killed when it goes out of scope.
+    smh_test::child_process holder([&] {
         ::signal(SIGIO, SIG_IGN); // a lease break is announced with SIGIO
         const int fd = ::open(shm_path(name).c_str(), O_RDWR);
         const char ok = fd >= 0 && ::fcntl(fd, F_SETLEASE, F_WRLCK) == 0 ? 'y' : 'n';
         (void)!::write(ready[1], &ok, 1);
         for (;;) ::pause();
-    }
+    });
     char ok = 0;
     REQUIRE(::read(ready[0], &ok, 1) == 1);
     ::close(ready[0]);
@@ -250,10 +235,8 @@ TEST_CASE("a file whose owner holds a lease fails at once with permission_denied
         });
         CHECK(took < 5s); // not the 45 s lease-break time
     } else {
-        WARN("skipped: this filesystem or user cannot take a lease (F_SETLEASE)");
+        smh_test::skip("this filesystem or user cannot take a lease (F_SETLEASE)");
     }
-    ::kill(holder, SIGKILL);
-    smh_test::wait_for(holder, 10s);
 }
 
 TEST_CASE("a symbolic link or a directory under the name is corrupt_segment, never followed") {
@@ -264,10 +247,9 @@ TEST_CASE("a symbolic link or a directory under the name is corrupt_segment, nev
         REQUIRE(::symlink(shm_path(target.name()).c_str(), shm_path(name).c_str()) == 0);
     }
     SECTION("a directory") { REQUIRE(::mkdir(shm_path(name).c_str(), 0700) == 0); }
-    std::string message;
-    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); }, &message) ==
-          smh::errc::corrupt_segment);
-    CHECK_THAT(message, Catch::Contains(name));
+    const auto thrown = error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); });
+    CHECK(thrown == smh::errc::corrupt_segment);
+    CHECK_THAT(thrown.what, Catch::Contains(name));
     CHECK(error_of([&] { (void)SharedMemoryHandlee<const int>::attach(name); }) ==
           smh::errc::corrupt_segment);
     CHECK(error_of([&] { (void)smh::inspect(name); }) == smh::errc::corrupt_segment);
@@ -309,119 +291,101 @@ TEST_CASE("a creation timeout of milliseconds::max() saturates instead of overfl
 
 TEST_CASE("create beyond the file-size limit (RLIMIT_FSIZE) throws no_space instead of dying of "
           "SIGXFSZ, and leaves nothing") {
-    const auto child = smh_test::run_in_child([] {
+    // A death by SIGXFSZ fails it too, as a signal.
+    smh_test::in_child([] {
         const struct rlimit limit { 1 << 20, 1 << 20 };
-        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return fail("setrlimit");
-        std::string message;
-        if (error_of([] { (void)SharedMemoryHandlee<char>::create(4 << 20); }, &message) !=
-            smh::errc::no_space)
-            return fail("no no_space");
-        if (message.find("RLIMIT_FSIZE") == std::string::npos) return fail(message.c_str());
-        if (!smh_test::segments_created_by(::getpid()).empty()) return fail("left a segment");
+        child_check(::setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit");
+        const auto thrown = error_of([] { (void)SharedMemoryHandlee<char>::create(4 << 20); });
+        child_check(thrown == smh::errc::no_space, "no no_space: " + thrown.what);
+        child_check(thrown.what.find("RLIMIT_FSIZE") != std::string::npos, thrown.what);
+        child_check(smh_test::segments_created_by(::getpid()).empty(), "left a segment");
         struct sigaction action {};
         ::sigaction(SIGXFSZ, nullptr, &action);
-        if (action.sa_handler != SIG_DFL) return fail("SIGXFSZ handling changed");
+        child_check(action.sa_handler == SIG_DFL, "SIGXFSZ handling changed");
         // What fits under the limit still works.
         auto fits = SharedMemoryHandlee<char>::create(64 << 10);
         fits[0] = 'x';
-        return true;
     });
-    CHECK(child.signal == 0);
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
 }
 
 // --- 4. every error named for what happened ----------------------------------------
 
 TEST_CASE("inspect() and remove() of another user's segment say permission_denied") {
-    if (!is_root()) {
-        WARN("skipped: needs root to run a child as another user");
-        return;
-    }
+    if (!is_root()) return smh_test::skip("needs root to run a child as another user");
     const auto shm = SharedMemoryHandlee<int>::create(4); // 0600, root's
-    const auto child = smh_test::run_in_child([&] {
-        if (::setgid(65534) != 0 || ::setuid(65534) != 0) return fail("dropping to uid 65534");
-        std::string message;
-        if (error_of([&] { (void)smh::inspect(shm.name()); }, &message) !=
-            smh::errc::permission_denied)
-            return fail(message.c_str());
-        if (error_of([&] { smh::remove(shm.name()); }) != smh::errc::permission_denied)
-            return fail("remove");
+    smh_test::in_child([&] {
+        child_check(::setgid(65534) == 0 && ::setuid(65534) == 0, "dropping to uid 65534");
+        const auto thrown = error_of([&] { (void)smh::inspect(shm.name()); });
+        child_check(thrown == smh::errc::permission_denied, "inspect(): " + thrown.what);
+        child_check(error_of([&] { smh::remove(shm.name()); }) == smh::errc::permission_denied,
+                    "remove()");
         // list() skips what this user may not read, without failing.
         for (const auto& info : smh::list())
-            if (info.name == shm.name()) return fail("listed another user's segment");
+            child_check(info.name != shm.name(), "listed another user's segment");
 #ifdef SMH_CLI
         const auto cli = smh_test::run_captured({SMH_CLI, "inspect", shm.name()});
-        if (cli.result.exit_code != 1 || cli.err.find("permission_denied") == std::string::npos)
-            return fail("smh inspect");
+        child_check(cli.result.exit_code == 1 &&
+                        cli.err.find("permission_denied") != std::string::npos,
+                    "smh inspect: " + cli.err);
 #endif
-        return true;
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
     CHECK(segment_exists(shm.name()));
 }
 
-TEST_CASE("with no descriptor left, list(), remove_orphans(), inspect() and remove() fail with "
-          "os_error instead of finding nothing") {
+TEST_CASE("with no descriptor left, attach, inspect(), remove(), list() and remove_orphans() "
+          "throw errc::os_error with the native code, never an empty answer") {
     if (smh_test::sanitized_build) {
         // UBSan checks each virtual call through a pipe(2), which fails with
         // no descriptor left, and then reports a false "invalid vptr".
-        WARN("skipped: UndefinedBehaviorSanitizer cannot run with no descriptor left");
-        return;
+        return smh_test::skip("UndefinedBehaviorSanitizer cannot run with no descriptor left");
     }
     const auto shm = SharedMemoryHandlee<int>::create(4);
-    const auto child = smh_test::run_in_child([&] {
+    smh_test::in_child([&] {
         const struct rlimit none { 0, 0 };
-        if (::setrlimit(RLIMIT_NOFILE, &none) != 0) return fail("setrlimit");
-        auto emfile = [](auto&& operation) {
-            try {
-                operation();
-            } catch (const smh::error& e) {
-                return e.code() == smh::errc::os_error &&
-                       e.native_code() == std::error_code(EMFILE, std::system_category());
-            }
-            return false;
+        child_check(::setrlimit(RLIMIT_NOFILE, &none) == 0, "setrlimit");
+        auto emfile = [](const char* call, auto&& operation) {
+            const auto thrown = error_of(operation);
+            child_check(thrown == smh::errc::os_error &&
+                            thrown.native_code == std::error_code(EMFILE, std::system_category()),
+                        std::string(call) + ": " + thrown.what);
+            return thrown;
         };
-        return emfile([] { (void)smh::list(); }) && emfile([] { (void)smh::remove_orphans(); }) &&
-               emfile([&] { (void)smh::inspect(shm.name()); }) &&
-               emfile([&] { smh::remove(shm.name()); });
+        const auto attach =
+            emfile("attach", [&] { (void)SharedMemoryHandlee<int>::attach(shm.name()); });
+        child_check(attach.what.find(shm.name()) != std::string::npos,
+                    "attach's message does not name the segment: " + attach.what);
+        emfile("list()", [] { (void)smh::list(); });
+        emfile("remove_orphans()", [] { (void)smh::remove_orphans(); });
+        emfile("inspect()", [&] { (void)smh::inspect(shm.name()); });
+        emfile("remove()", [&] { smh::remove(shm.name()); });
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
     CHECK(segment_exists(shm.name()));
 }
 
 TEST_CASE("an unreadable shared-memory directory makes list(), remove_orphans() and smh gc "
           "fail, saying why") {
-    if (!is_root()) {
-        WARN("skipped: needs root for a private /dev/shm another user may not read");
-        return;
-    }
-    const auto child = smh_test::run_in_child([] {
-        if (::unshare(CLONE_NEWNS) != 0) return fail("unshare(CLONE_NEWNS)");
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-            return fail("making / private");
-        if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m,mode=0700") != 0)
-            return fail("mounting /dev/shm");
-        if (::setgid(65534) != 0 || ::setuid(65534) != 0) return fail("dropping to uid 65534");
-        std::string message;
-        if (error_of([] { (void)smh::list(); }, &message) != smh::errc::permission_denied)
-            return fail("list");
-        if (message.find("/dev/shm") == std::string::npos) return fail(message.c_str());
-        if (error_of([] { (void)smh::remove_orphans(); }) != smh::errc::permission_denied)
-            return fail("remove_orphans");
+    if (!is_root())
+        return smh_test::skip("needs root for a private /dev/shm another user may not read");
+    smh_test::in_child([] {
+        child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
+        child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
+                    "making / private");
+        child_check(::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m,mode=0700") == 0,
+                    "mounting /dev/shm");
+        child_check(::setgid(65534) == 0 && ::setuid(65534) == 0, "dropping to uid 65534");
+        const auto thrown = error_of([] { (void)smh::list(); });
+        child_check(thrown == smh::errc::permission_denied, "list(): " + thrown.what);
+        child_check(thrown.what.find("/dev/shm") != std::string::npos, thrown.what);
+        child_check(error_of([] { (void)smh::remove_orphans(); }) == smh::errc::permission_denied,
+                    "remove_orphans()");
 #ifdef SMH_CLI
         const auto gc = smh_test::run_captured({SMH_CLI, "gc"});
-        if (gc.result.exit_code != 1) return fail("smh gc did not exit 1");
-        if (gc.err.find("permission_denied") == std::string::npos) return fail(gc.err.c_str());
-        if (gc.out.find("no orphaned segments") != std::string::npos)
-            return fail("smh gc claimed there was nothing");
+        child_check(gc.result.exit_code == 1, "smh gc did not exit 1");
+        child_check(gc.err.find("permission_denied") != std::string::npos, gc.err);
+        child_check(gc.out.find("no orphaned segments") == std::string::npos,
+                    "smh gc claimed there was nothing");
 #endif
-        return true;
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
 }
 
 // --- 5. ownership: bounded and exact -------------------------------------------------
@@ -549,10 +513,9 @@ bool can_unshare_pids() {
 TEST_CASE("an owner in another pid namespace that sees this /proc is alive while it runs, and "
           "its segment is collected once it dies",
           "[orphans]") {
-    if (!can_unshare_pids()) {
-        WARN("skipped: needs root and unshare(1) to start a process in a new pid namespace");
-        return;
-    }
+    if (!can_unshare_pids())
+        return smh_test::skip(
+            "needs root and unshare(1) to start a process in a new pid namespace");
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
     // unshare --pid without --mount-proc: the owner is pid 1 in its namespace
@@ -600,10 +563,9 @@ TEST_CASE("an owner in another pid namespace that sees this /proc is alive while
 TEST_CASE("remove_orphans() run in another pid namespace leaves this namespace's live owners "
           "alone",
           "[orphans]") {
-    if (!can_unshare_pids()) {
-        WARN("skipped: needs root and unshare(1) to start a process in a new pid namespace");
-        return;
-    }
+    if (!can_unshare_pids())
+        return smh_test::skip(
+            "needs root and unshare(1) to start a process in a new pid namespace");
     std::vector<std::string> command{"/usr/bin/unshare", "--pid", "--fork"};
     SECTION("a namespace that sees this /proc") {}
     SECTION("a namespace with its own /proc, where this owner's pid means nothing") {
@@ -628,16 +590,14 @@ TEST_CASE("a forked child that takes ownership holds a lock of its own, which it
     int took[2], done[2];
     REQUIRE(::pipe(took) == 0);
     REQUIRE(::pipe(done) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
+    // The child's end runs no destructor of the parent's objects: the owner "dies".
+    smh_test::child_process child([&] {
         shm->take_ownership();
         const char ok = shm->is_owner() ? 'y' : 'n';
         (void)!::write(took[1], &ok, 1);
         char byte = 0;
         (void)!::read(done[0], &byte, 1);
-        ::_exit(0); // no destructor: the owner "dies"
-    }
+    });
     char ok = 0;
     REQUIRE(::read(took[0], &ok, 1) == 1);
     CHECK(ok == 'y');
@@ -648,30 +608,29 @@ TEST_CASE("a forked child that takes ownership holds a lock of its own, which it
     CHECK(header->owner_lock_held); // the child's own lock
     CHECK(smh::inspect(name).owner_alive);
     (void)!::write(done[1], "x", 1);
-    smh_test::wait_for(child, 10s);
+    smh_test::expect_success(child, 10s);
     for (int fd : {took[0], took[1], done[0], done[1]}) ::close(fd);
     CHECK_FALSE(smh::detail::os::read_header({"test", checked})->owner_lock_held);
 }
 
 TEST_CASE("cleanup_on_termination() leaves the program's own signal handlers exactly as they "
           "were") {
-    const auto child = smh_test::run_in_child([] {
+    smh_test::in_child([] {
         struct sigaction own {};
         own.sa_handler = [](int) {};
         own.sa_flags = SA_RESETHAND | SA_NODEFER; // and no SA_RESTART
         sigemptyset(&own.sa_mask);
         sigaddset(&own.sa_mask, SIGUSR1);
-        if (::sigaction(SIGUSR2, &own, nullptr) != 0) return fail("sigaction");
+        child_check(::sigaction(SIGUSR2, &own, nullptr) == 0, "sigaction");
         smh::cleanup_on_termination();
         struct sigaction after {};
         ::sigaction(SIGUSR2, nullptr, &after);
-        return after.sa_handler == own.sa_handler &&
-               (after.sa_flags & (SA_RESETHAND | SA_NODEFER | SA_RESTART)) ==
-                   (SA_RESETHAND | SA_NODEFER) &&
-               sigismember(&after.sa_mask, SIGUSR1) == 1;
+        child_check(after.sa_handler == own.sa_handler, "the handler changed");
+        child_check((after.sa_flags & (SA_RESETHAND | SA_NODEFER | SA_RESTART)) ==
+                        (SA_RESETHAND | SA_NODEFER),
+                    "the flags changed");
+        child_check(sigismember(&after.sa_mask, SIGUSR1) == 1, "the mask changed");
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
 }
 
 TEST_CASE("adopt() and take_ownership() stay bounded while a hostile writer keeps changing the "

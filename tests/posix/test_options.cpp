@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <string_view>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 
@@ -17,23 +17,22 @@ constexpr std::size_t mib = 1 << 20;
 } // namespace
 
 TEST_CASE("create_options.reserve = false leaves the segment sparse until first written") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to mount a small tmpfs on /dev/shm in a private namespace");
-        return;
-    }
-    const auto child = smh_test::run_in_child([] {
-        if (::unshare(CLONE_NEWNS) != 0 ||
-            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-            ::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=16m") != 0)
-            return false;
+    if (::geteuid() != 0)
+        return smh_test::skip(
+            "needs root to mount a small tmpfs on /dev/shm in a private namespace");
+    smh_test::in_child([] {
+        smh_test::child_check(::unshare(CLONE_NEWNS) == 0 &&
+                                  ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ==
+                                      0 &&
+                                  ::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=16m") == 0,
+                              "mounting a 16 MiB tmpfs on /dev/shm in a private namespace");
         // 64 MiB does not fit, but unreserved it is created; the pages it
         // uses are allocated as they are written.
         auto sparse = SharedMemoryHandlee<char>::create(64 * mib, {.reserve = false});
         std::fill_n(sparse.begin(), 4 * mib, 'x');
-        return sparse.size() == 64 * mib && sparse[4 * mib - 1] == 'x';
+        smh_test::child_check(sparse.size() == 64 * mib && sparse[4 * mib - 1] == 'x',
+                              "the sparse segment does not hold what was written");
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
 }
 
 TEST_CASE("populate maps every page at create and at attach, and without it pages map "
@@ -64,29 +63,31 @@ TEST_CASE("huge_pages gets huge pages where /dev/shm's mount gives them, and "
 
 TEST_CASE("huge_pages on a tmpfs mounted with huge=within_size or huge=advise maps every "
           "page huge in creator and attacher, and without huge= none") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to mount a tmpfs on /dev/shm in a private namespace");
-        return;
-    }
+    if (::geteuid() != 0)
+        return smh_test::skip("needs root to mount a tmpfs on /dev/shm in a private namespace");
     for (const char* options : {"huge=within_size,size=64m", "huge=advise,size=64m", "size=64m"}) {
         CAPTURE(options);
-        const auto child = smh_test::run_in_child([options] {
-            if (::unshare(CLONE_NEWNS) != 0 ||
-                ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-                ::mount("tmpfs", "/dev/shm", "tmpfs", 0, options) != 0)
-                return false;
+        smh_test::in_child([options] {
+            smh_test::child_check(
+                ::unshare(CLONE_NEWNS) == 0 &&
+                    ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+                    ::mount("tmpfs", "/dev/shm", "tmpfs", 0, options) == 0,
+                "cannot mount a private tmpfs on /dev/shm");
             const bool huge = std::string_view(options).starts_with("huge=");
-            if ((smh::segment_huge_page_policy() != smh::huge_page_policy::never) != huge)
-                return false;
+            smh_test::child_check(
+                (smh::segment_huge_page_policy() != smh::huge_page_policy::never) == huge,
+                "segment_huge_page_policy() does not match the mount");
             // 5 MiB and the header: rounded up to three whole huge pages.
             auto shm = SharedMemoryHandlee<char>::create(5 * mib, {.huge_pages = true});
             std::fill(shm.begin(), shm.end(), 'h');
             auto reader = SharedMemoryHandlee<const char>::attach(shm.name(), {.populate = true});
             const std::size_t expected = huge ? 6 * mib : 0;
-            return shm.size() == 5 * mib && shm.huge_page_bytes() == expected &&
-                   reader.huge_page_bytes() == expected && reader[5 * mib - 1] == 'h';
+            smh_test::child_check(shm.size() == 5 * mib && reader[5 * mib - 1] == 'h',
+                                  "the data did not arrive");
+            smh_test::child_check(shm.huge_page_bytes() == expected,
+                                  "the creator's huge_page_bytes() is not as expected");
+            smh_test::child_check(reader.huge_page_bytes() == expected,
+                                  "the reader's huge_page_bytes() is not as expected");
         });
-        CHECK(child.exited);
-        CHECK(child.exit_code == 0);
     }
 }

@@ -15,7 +15,7 @@
 #include <type_traits>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;
@@ -37,35 +37,30 @@ std::optional<smh::segment_info> listed(const std::string& name) {
 TEST_CASE("a read-only mapping is PROT_READ: writing through a cast faults") {
     auto owner = SharedMemoryHandlee<int>::create(8);
     const auto reader = smh::attach<const int>(owner.name());
-    const auto child = smh_test::run_in_child([&] {
-        const_cast<int&>(reader[0]) = 1;
-        return true;
-    });
+    smh_test::child_process writer([&] { const_cast<int&>(reader[0]) = 1; });
     // The write never completes: SIGSEGV (or, under AddressSanitizer, its
     // report and exit code for that signal).
-    CHECK((child.signal == SIGSEGV || (child.exited && child.exit_code != 0)));
+    const auto ended = writer.wait();
+    CHECK((ended.signal == SIGSEGV || (ended.exited && ended.exit_code != 0)));
     CHECK(owner[0] == 0);
 }
 
 TEST_CASE("a read-only attach needs only read permission, and a read-write one is refused") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to run a child as another user");
-        return;
-    }
+    if (::geteuid() != 0) return smh_test::skip("needs root to run a child as another user");
     // Group nogroup (65534) may read, not write; the child is uid 65534 in that group.
     auto shm = SharedMemoryHandlee<int>::create(4, {.permissions = 0640});
     shm[2] = 22;
     REQUIRE(::chown(("/dev/shm/" + shm.name()).c_str(), static_cast<uid_t>(-1), 65534) == 0);
-    const auto child = smh_test::run_in_child([&] {
-        if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)
-            return false;
+    smh_test::in_child([&] {
+        smh_test::child_check(::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 &&
+                                  ::setuid(65534) == 0,
+                              "dropping to uid 65534");
         const auto reader = smh::attach<const int>(shm.name());
-        const bool read_ok = reader[2] == 22;
-        const auto writer_error = error_of([&] { (void)smh::attach<int>(shm.name()); });
-        return read_ok && writer_error == smh::errc::permission_denied;
+        smh_test::child_check(reader[2] == 22, "the read-only attach reads the wrong value");
+        smh_test::child_check(error_of([&] { (void)smh::attach<int>(shm.name()); }) ==
+                                  smh::errc::permission_denied,
+                              "the read-write attach was not refused with permission_denied");
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
 }
 
 // --- handing ownership on ---------------------------------------------------
@@ -122,13 +117,11 @@ TEST_CASE("remove_orphans() removes a segment whose adopter was killed", "[orpha
     }
     int ready[2];
     REQUIRE(::pipe(ready) == 0);
-    const pid_t adopter = ::fork();
-    REQUIRE(adopter >= 0);
-    if (adopter == 0) {
+    smh_test::child_process adopter([&] {
         auto shm = smh::attach<int>(name);
         (void)!::write(ready[1], shm.adopt() ? "y" : "n", 1);
         for (;;) ::pause();
-    }
+    });
     char adopted = 0;
     REQUIRE(::read(ready[0], &adopted, 1) == 1);
     ::close(ready[0]);
@@ -137,11 +130,11 @@ TEST_CASE("remove_orphans() removes a segment whose adopter was killed", "[orpha
 
     // While the adopter lives, the segment is not an orphan.
     CHECK(std::ranges::count(smh::remove_orphans(), name) == 0);
-    CHECK(listed(name)->owner_pid == adopter);
+    CHECK(listed(name)->owner_pid == adopter.pid());
     CHECK(listed(name)->owner_alive);
 
-    ::kill(adopter, SIGKILL);
-    smh_test::wait_for(adopter, std::chrono::seconds(10));
+    ::kill(adopter.pid(), SIGKILL);
+    CHECK(adopter.wait(std::chrono::seconds(10)).signal == SIGKILL);
     CHECK(std::ranges::count(smh::remove_orphans(), name) == 1);
     CHECK_FALSE(segment_exists(name));
 }
@@ -156,11 +149,9 @@ TEST_CASE("racing adopters: exactly one becomes the owner", "[orphans]") {
     int go[2], results[2], done[2];
     REQUIRE((::pipe(go) == 0 && ::pipe(results) == 0 && ::pipe(done) == 0));
     constexpr int adopters = 8;
-    std::vector<pid_t> children;
-    for (int c = 0; c < adopters; ++c) {
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
+    std::vector<smh_test::child_process> children;
+    for (int c = 0; c < adopters; ++c)
+        children.emplace_back([&] {
             ::close(go[1]);
             ::close(done[1]);
             auto shm = smh::attach<int>(name);
@@ -169,10 +160,7 @@ TEST_CASE("racing adopters: exactly one becomes the owner", "[orphans]") {
             const char won = shm.adopt() ? 'y' : 'n';
             (void)!::write(results[1], &won, 1);
             (void)!::read(done[0], &byte, 1); // stay alive (and owner) until all answered
-            ::_exit(0);
-        }
-        children.push_back(pid);
-    }
+        });
     ::close(go[0]);
     ::close(go[1]);
     int winners = 0;
@@ -183,7 +171,7 @@ TEST_CASE("racing adopters: exactly one becomes the owner", "[orphans]") {
     }
     CHECK(winners == 1);
     ::close(done[1]);
-    for (const pid_t pid : children) smh_test::wait_for(pid, std::chrono::seconds(30));
+    for (auto& child : children) smh_test::expect_success(child, std::chrono::seconds(30));
     for (const int fd : {results[0], results[1], done[0]}) ::close(fd);
 }
 

@@ -1,17 +1,14 @@
-// What only POSIX segments have: a file in /dev/shm with a mode, a name that
-// unlink() removes while the segment is mapped, and the file-system failures
-// that come with it. (Windows counterparts: windows/test_windows.cpp.)
+// What only POSIX segments have: a file in /dev/shm with a mode, and a name
+// that unlink() removes while the segment is mapped. (Windows counterparts:
+// windows/test_windows.cpp; what the file system can do wrong: test_edges.cpp.)
 #include <catch2/catch.hpp>
-
-#include <sys/resource.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
-#include <system_error>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::segment_exists;
@@ -47,10 +44,8 @@ TEST_CASE("unlink() removes the name now and leaves every mapping usable") {
     SECTION("called on an attached handle") { CHECK(attached.unlink()); }
 
     CHECK_FALSE(segment_exists(owner.name()));
-    try {
-        (void)SharedMemoryHandlee<int>::attach(owner.name());
-        FAIL("attach after unlink did not throw");
-    } catch (const smh::error& e) { CHECK(e.code() == smh::errc::not_found); }
+    CHECK(smh_test::error_of([&] { (void)SharedMemoryHandlee<int>::attach(owner.name()); }) ==
+          smh::errc::not_found);
     owner[1] = 17;
     CHECK(attached[1] == 17);
     // A second call is harmless and removes nothing.
@@ -70,31 +65,4 @@ TEST_CASE("the owner never removes a newer segment that took its name") {
     stale.reset();
     CHECK(segment_exists(name));
     CHECK(SharedMemoryHandlee<int>::attach(name)[7] == 70);
-}
-
-// --- errors --------------------------------------------------------------------
-
-TEST_CASE("any other OS failure throws errc::os_error with the native code") {
-    if (smh_test::sanitized_build) {
-        // UBSan checks each virtual call through a pipe(2), which fails with
-        // no descriptor left, and then reports a false "invalid vptr".
-        WARN("skipped: UndefinedBehaviorSanitizer cannot run with no descriptor left");
-        return;
-    }
-    // No descriptor left (EMFILE): attach cannot open the segment.
-    const auto shm = SharedMemoryHandlee<int>::create(4);
-    const auto child = smh_test::run_in_child([&] {
-        const struct rlimit none { 0, 0 };
-        if (::setrlimit(RLIMIT_NOFILE, &none) != 0) return false;
-        try {
-            (void)SharedMemoryHandlee<int>::attach(shm.name());
-        } catch (const smh::error& e) {
-            return e.code() == smh::errc::os_error &&
-                   e.native_code() == std::error_code(EMFILE, std::system_category()) &&
-                   std::string(e.what()).find(shm.name()) != std::string::npos;
-        }
-        return false;
-    });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
 }

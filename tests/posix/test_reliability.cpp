@@ -1,5 +1,6 @@
-// Reliability and security: full /dev/shm, other users, crashes, orphans,
-// concurrent processes and churn. Each test fails if its guarantee breaks.
+// Reliability and security: full /dev/shm, other users, crashes, orphans and
+// churn. Each test fails if its guarantee breaks. (Processes adding at once:
+// test_fork.cpp; an attach racing create: test_edges.cpp.)
 #include <catch2/catch.hpp>
 
 #include <sched.h>
@@ -7,13 +8,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <set>
 
 #include "shared_types.hpp"
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;
@@ -22,20 +22,16 @@ using smh_test::unique_name;
 
 namespace {
 
-bool fail(const char* why) {
-    std::fprintf(stderr, "child: %s\n", why);
-    return false;
-}
+using smh_test::child_check;
 
-// A private mount namespace whose /dev/shm is a fresh tmpfs of `size`.
-bool with_small_dev_shm(const char* size) {
-    if (::unshare(CLONE_NEWNS) != 0) return fail("unshare(CLONE_NEWNS)");
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-        return fail("making / private");
+// In a child: a private mount namespace whose /dev/shm is a fresh tmpfs of `size`.
+void with_small_dev_shm(const char* size) {
+    child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
+    child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
+                "making / private");
     const std::string options = std::string("size=") + size;
-    if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, options.c_str()) != 0)
-        return fail("mounting tmpfs on /dev/shm");
-    return true;
+    child_check(::mount("tmpfs", "/dev/shm", "tmpfs", 0, options.c_str()) == 0,
+                "mounting tmpfs on /dev/shm");
 }
 
 // Lines of /proc/self/maps that map a shared-memory segment.
@@ -53,62 +49,55 @@ std::size_t count_open_descriptors() { return smh_test::directory_entries("/proc
 
 TEST_CASE("creating more than a full /dev/shm holds throws errc::no_space at create, not SIGBUS "
           "later") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to mount a small tmpfs on /dev/shm in a private namespace");
-        return;
-    }
-    const auto child = smh_test::run_in_child([] {
-        if (!with_small_dev_shm("16m")) return false;
+    if (::geteuid() != 0)
+        return smh_test::skip(
+            "needs root to mount a small tmpfs on /dev/shm in a private namespace");
+    smh_test::in_child([] {
+        with_small_dev_shm("16m");
         constexpr std::size_t mib = 1 << 20;
-        std::string message;
-        try {
-            (void)SharedMemoryHandlee<char>::create(64 * mib);
-            return fail("64 MiB in a 16 MiB /dev/shm did not throw");
-        } catch (const smh::error& e) {
-            if (e.code() != smh::errc::no_space) return fail(e.what());
-            message = e.what();
-        }
-        if (message.find("no_space") == std::string::npos) return fail("message");
-        if (!smh_test::directory_entries("/dev/shm").empty())
-            return fail("the failed create left a file behind");
+        const auto thrown = error_of([] { (void)SharedMemoryHandlee<char>::create(64 * mib); });
+        child_check(thrown == smh::errc::no_space,
+                    "64 MiB in a 16 MiB /dev/shm did not throw no_space: " + thrown.what);
+        child_check(thrown.what.find("no_space") != std::string::npos,
+                    "the message does not say no_space: " + thrown.what);
+        child_check(smh_test::directory_entries("/dev/shm").empty(),
+                    "the failed create left a file behind");
 
         // What fits is really there: every page can be written.
         auto fits = SharedMemoryHandlee<char>::create(10 * mib);
         std::fill(fits.begin(), fits.end(), 'x');
         // The next one no longer fits, and failing leaves the first intact.
-        if (error_of([] { (void)SharedMemoryHandlee<char>::create(10 * mib); }) !=
-            smh::errc::no_space)
-            return fail("second 10 MiB did not throw no_space");
-        if (smh_test::directory_entries("/dev/shm").size() != 1) return fail("leftovers");
-        if (!std::all_of(fits.begin(), fits.end(), [](char c) { return c == 'x'; }))
-            return fail("the first segment changed");
+        child_check(error_of([] { (void)SharedMemoryHandlee<char>::create(10 * mib); }) ==
+                        smh::errc::no_space,
+                    "second 10 MiB did not throw no_space");
+        child_check(smh_test::directory_entries("/dev/shm").size() == 1, "leftovers");
+        child_check(std::all_of(fits.begin(), fits.end(), [](char c) { return c == 'x'; }),
+                    "the first segment changed");
 
         // Fill the filesystem to the last page: even the header of a
         // one-byte segment, reserved or not, must not SIGBUS.
         std::vector<SharedMemoryHandlee<char>> filler;
         for (std::size_t size = 1 * mib; size >= 4096; size /= 2) {
-            try {
-                for (;;) filler.push_back(SharedMemoryHandlee<char>::create(size - 320));
-            } catch (const smh::error& e) {
-                if (e.code() != smh::errc::no_space) return fail(e.what());
-            }
+            smh_test::thrown_error filling;
+            do
+                filling = error_of(
+                    [&] { filler.push_back(SharedMemoryHandlee<char>::create(size - 320)); });
+            while (filling == smh::errc{});
+            child_check(filling == smh::errc::no_space,
+                        "filling /dev/shm did not end in no_space: " + filling.what);
         }
-        if (error_of([] { (void)SharedMemoryHandlee<char>::create(1); }) != smh::errc::no_space)
-            return fail("a one-byte segment in a full /dev/shm did not throw no_space");
-        if (error_of([] { (void)SharedMemoryHandlee<char>::create(1, {.reserve = false}); }) !=
-            smh::errc::no_space)
-            return fail("an unreserved one-byte segment in a full /dev/shm did not throw no_space");
-        return true;
+        child_check(error_of([] { (void)SharedMemoryHandlee<char>::create(1); }) ==
+                        smh::errc::no_space,
+                    "a one-byte segment in a full /dev/shm did not throw no_space");
+        child_check(error_of([] {
+                        (void)SharedMemoryHandlee<char>::create(1, {.reserve = false});
+                    }) == smh::errc::no_space,
+                    "an unreserved one-byte segment in a full /dev/shm did not throw no_space");
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
 }
 
 TEST_CASE("other users stay out unless the creator opens the segment to them") {
-    if (::geteuid() != 0) {
-        WARN("skipped: needs root to run a child as another user");
-        return;
-    }
+    if (::geteuid() != 0) return smh_test::skip("needs root to run a child as another user");
     unsigned permissions = 0600;
     smh::errc expected = smh::errc::permission_denied;
     SECTION("by default (0600) another user's attach is refused") {}
@@ -118,16 +107,15 @@ TEST_CASE("other users stay out unless the creator opens the segment to them") {
     }
     auto shm = SharedMemoryHandlee<int>::create(4, {.permissions = permissions});
     shm[0] = 41;
-    const auto child = smh_test::run_in_child([&] {
-        if (::setgid(65534) != 0 || ::setuid(65534) != 0) return fail("dropping to uid 65534");
+    smh_test::in_child([&] {
+        child_check(::setgid(65534) == 0 && ::setuid(65534) == 0, "dropping to uid 65534");
         const auto outcome = error_of([&] {
             auto attached = SharedMemoryHandlee<int>::attach(shm.name());
             attached[0] += 1;
         });
-        return outcome == expected;
+        child_check(outcome == expected, "another user's attach: " +
+                                             (outcome.what.empty() ? "succeeded" : outcome.what));
     });
-    CHECK(child.exited);
-    CHECK(child.exit_code == 0);
     CHECK(shm[0] == (permissions == 0666 ? 42 : 41));
 }
 
@@ -137,18 +125,15 @@ TEST_CASE("a child killed in the middle of writing its half leaves the other hal
     for (std::size_t i = 0; i < n / 2; ++i) shm[i] = i * 3;
 
     auto* progress = &shm[n - 1]; // the child counts its passes here
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    smh_test::child_process writer([&] {
         for (std::uint64_t pass = 1;; ++pass) {
             for (std::size_t i = n / 2; i < n - 1; ++i) shm[i] = pass;
             std::atomic_ref<std::uint64_t>(*progress).store(pass);
         }
-    }
+    });
     while (std::atomic_ref<std::uint64_t>(*progress).load() < 2) std::this_thread::yield();
-    ::kill(pid, SIGKILL);
-    const auto result = smh_test::wait_for(pid, std::chrono::seconds(10));
-    CHECK(result.signal == SIGKILL);
+    ::kill(writer.pid(), SIGKILL);
+    CHECK(writer.wait(std::chrono::seconds(10)).signal == SIGKILL);
 
     std::size_t intact = 0;
     for (std::size_t i = 0; i < n / 2; ++i) intact += shm[i] == i * 3;
@@ -205,81 +190,6 @@ TEST_CASE("remove_orphans tells a reused pid from the owner that died", "[orphan
     const auto removed = smh::remove_orphans();
     CHECK(std::count(removed.begin(), removed.end(), name) == 1);
     CHECK_FALSE(segment_exists(name));
-}
-
-TEST_CASE("eight processes adding to one atomic element lose no update") {
-    constexpr int processes = 8;
-    constexpr std::uint64_t adds = 1'000'000;
-    auto total = SharedMemoryHandlee<std::atomic<std::uint64_t>>::create(1);
-    std::vector<pid_t> children;
-    for (int c = 0; c < processes; ++c) {
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            for (std::uint64_t i = 0; i < adds; ++i)
-                total[0].fetch_add(1, std::memory_order_relaxed);
-            ::_exit(0);
-        }
-        children.push_back(pid);
-    }
-    for (const pid_t pid : children) {
-        const auto result = smh_test::wait_for(pid, std::chrono::seconds(120));
-        CHECK((result.exited && result.exit_code == 0));
-    }
-    CHECK(total[0].load() == processes * adds);
-}
-
-namespace {
-struct Initialised {
-    std::uint64_t marker = 0x5eed;
-    std::uint64_t payload[7] = {};
-};
-} // namespace
-
-TEST_CASE("an attach racing the create of the same name never sees a half-made segment") {
-    constexpr int rounds = 1000;
-    constexpr std::size_t length = 4096; // elements with initialisers: create writes them all
-    int raced = 0;                       // rounds in which the child tried before the name existed
-    for (int round = 0; round < rounds; ++round) {
-        const auto name = unique_name();
-        smh_test::segment_guard guard(name);
-        int started[2];
-        REQUIRE(::pipe(started) == 0);
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-            bool saw_missing = false;
-            (void)!::write(started[1], "s", 1); // the parent creates once we are attaching
-            while (std::chrono::steady_clock::now() < deadline) {
-                try {
-                    const auto shm = SharedMemoryHandlee<Initialised>::attach(name);
-                    const bool whole = shm.size() == length &&
-                                       std::all_of(shm.begin(), shm.end(), [](const auto& e) {
-                                           return e.marker == 0x5eed;
-                                       });
-                    ::_exit(!whole ? 1 : saw_missing ? 10 : 0);
-                } catch (const smh::error& e) {
-                    if (e.code() != smh::errc::not_found) {
-                        std::fprintf(stderr, "child: %s\n", e.what());
-                        ::_exit(2);
-                    }
-                    saw_missing = true;
-                }
-            }
-            ::_exit(3);
-        }
-        char byte = 0;
-        REQUIRE(::read(started[0], &byte, 1) == 1);
-        ::close(started[0]);
-        ::close(started[1]);
-        auto shm = SharedMemoryHandlee<Initialised>::create(name, length);
-        const auto result = smh_test::wait_for(pid, std::chrono::seconds(20));
-        REQUIRE(result.exited);
-        REQUIRE((result.exit_code == 0 || result.exit_code == 10));
-        raced += result.exit_code == 10;
-    }
-    CHECK(raced > 0);
 }
 
 TEST_CASE("10,000 create/attach/destroy cycles leave descriptors, mappings and /dev/shm as they "

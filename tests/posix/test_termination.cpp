@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "support.hpp"
+#include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::segment_exists;
@@ -85,10 +85,8 @@ TEST_CASE("after cleanup_on_termination(), a crash signal (SIGSEGV) removes the 
           "still dies of it") {
     // Sanitizers install their own handlers for crash signals, which ours
     // then passes a crash to (as it would any program's own handler).
-    if (smh_test::sanitized_build) {
-        WARN("skipped: the sanitizer's own SIGSEGV handler takes the crash");
-        return;
-    }
+    if (smh_test::sanitized_build)
+        return smh_test::skip("the sanitizer's own SIGSEGV handler takes the crash");
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
     const auto ended = end_helper(name, "segv", true);

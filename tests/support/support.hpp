@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace smh_test {
@@ -96,17 +97,28 @@ inline constexpr bool sanitized_build = false;
 // The helper's exit code for an smh::error with code `e`.
 inline int exit_code_for(smh::errc e) { return 10 + static_cast<int>(e); }
 
-// The smh::errc that `operation` throws (its what() into *message), or
-// errc{} (0) when it throws nothing.
+// What an smh::error thrown by `operation` said: the one way the tests check
+// for an error, in a test case and in a child process alike:
+//   CHECK(error_of([&] { (void)smh::attach<int>(name); }) == smh::errc::not_found);
+// `code` is errc{} (0) when it threw nothing; any other exception propagates.
+struct thrown_error {
+    smh::errc code{};
+    std::string what;
+    std::error_code native_code;
+
+    friend bool operator==(const thrown_error& thrown, smh::errc code) {
+        return thrown.code == code;
+    }
+};
+
 template <class F>
-smh::errc error_of(F&& operation, std::string* message = nullptr) {
+thrown_error error_of(F&& operation) {
     try {
         operation();
     } catch (const smh::error& e) {
-        if (message) *message = e.what();
-        return static_cast<smh::errc>(e.code().value());
+        return {static_cast<smh::errc>(e.code().value()), e.what(), e.native_code()};
     }
-    return smh::errc{};
+    return {};
 }
 
 // The bytes of a valid, ready segment of `count` ints: header, padding,

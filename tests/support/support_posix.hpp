@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -162,21 +163,103 @@ inline process_result wait_for(pid_t pid, std::chrono::seconds timeout) {
     return result;
 }
 
-// Forks; the child runs `body` (plain checks, no Catch2 macros) and exits 0
-// when it returns true, 1 when false, 2 when it throws.
-inline process_result run_in_child(const std::function<bool()>& body,
-                                   std::chrono::seconds timeout = std::chrono::seconds(60)) {
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        int code = 2;
-        try {
-            code = body() ? 0 : 1;
-        } catch (...) {}
-        ::_exit(code);
-    }
-    return wait_for(pid, timeout);
+// A check that failed in a child process: child_check throws it, and
+// child_process sends its message to the parent. Not a std::exception, so that
+// a body catching those lets it through.
+struct child_failure {
+    std::string message;
+};
+
+// In a child process's body, in place of Catch2's macros (whose results would
+// stay in the child): ends the child as failed, with `message` as what the
+// parent reports, unless `condition` holds.
+inline void child_check(bool condition, const std::string& message) {
+    if (!condition) throw child_failure{message};
 }
+
+struct child_result : process_result {
+    std::string failure; // why the child failed, for the parent to report; empty if it did not
+};
+
+// A forked child process running `body` (plain code and child_check, never
+// Catch2's macros). The child exits 0 when the body returns; a failed
+// child_check or an exception ends it with 1 and a message sent up a pipe.
+// A child still running when this goes out of scope is killed and reaped.
+class child_process {
+public:
+    explicit child_process(const std::function<void()>& body) {
+        int report[2];
+        if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+        pid_ = ::fork();
+        if (pid_ < 0) {
+            ::close(report[0]);
+            ::close(report[1]);
+            throw std::runtime_error("fork failed");
+        }
+        if (pid_ == 0) {
+            ::close(report[0]);
+            // The test runner's handlers of fatal signals would report a crash
+            // here as the end of a run of its own; the parent reports it.
+            for (const int fatal : {SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGINT, SIGSEGV, SIGTERM})
+                ::signal(fatal, SIG_DFL);
+            std::string failure;
+            try {
+                body();
+            } catch (const child_failure& f) {
+                failure = f.message.empty() ? "a check failed" : f.message;
+            } catch (const std::exception& e) {
+                failure = std::string("threw: ") + e.what();
+            } catch (...) { failure = "threw something that is not a std::exception"; }
+            if (failure.empty()) ::_exit(0);
+            // Within the pipe's buffer, so that the write never waits for the parent.
+            failure.resize(std::min<std::size_t>(failure.size(), 4000));
+            (void)!::write(report[1], failure.data(), failure.size());
+            ::_exit(1);
+        }
+        ::close(report[1]);
+        report_ = report[0];
+    }
+    child_process(child_process&& other) noexcept
+        : pid_(std::exchange(other.pid_, -1)),
+          report_(std::exchange(other.report_, -1)) {}
+    child_process& operator=(child_process&&) = delete;
+    ~child_process() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (report_ >= 0) ::close(report_);
+    }
+
+    pid_t pid() const { return pid_; }
+
+    // Waits for the child to end, killing it after `timeout`.
+    child_result wait(std::chrono::seconds timeout = std::chrono::seconds(60)) {
+        child_result result;
+        static_cast<process_result&>(result) = wait_for(pid_, timeout);
+        pid_ = -1;
+        // The child has ended: what it wrote is all there is. (Non-blocking:
+        // a process it started might still hold the pipe open.)
+        ::fcntl(report_, F_SETFL, O_NONBLOCK);
+        char buffer[4096];
+        for (ssize_t n; (n = ::read(report_, buffer, sizeof buffer)) > 0;)
+            result.failure.append(buffer, static_cast<std::size_t>(n));
+        if (result.timed_out) {
+            result.failure = "the child did not end within " + std::to_string(timeout.count()) +
+                             " s and was killed";
+        } else if (!result.exited) {
+            result.failure = "the child was killed by signal " + std::to_string(result.signal) +
+                             " (" + ::strsignal(result.signal) + ")";
+        } else if (result.exit_code != 0 && result.failure.empty()) {
+            result.failure = "the child exited with code " + std::to_string(result.exit_code);
+        }
+        return result;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int report_ = -1;
+};
 
 // Starts a program (posix_spawn: a new image, not a fork); returns its pid.
 // It starts with every signal at its default action and none blocked, as
