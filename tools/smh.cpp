@@ -4,6 +4,7 @@
 //   smh inspect NAME [--json]       one segment's header
 //   smh rm NAME...                  remove segments by name (smh segments only)
 //   smh gc [--dry-run] [--json]     remove segments whose owner process is gone
+//   smh help                        usage (also --help, -h)
 //
 // Exit codes: 0 done; 1 an operation failed (each failure is reported on
 // stderr, the others still run); 2 bad usage.
@@ -34,11 +35,15 @@ commands:
   rm NAME...                remove segments (refuses anything that is not an smh segment)
   gc [--dry-run] [--json]   remove segments whose owner process has ended
                             (released segments, which have no owner, are kept)
+  help                      this text
+
+Segments are POSIX shared-memory objects, files in /dev/shm: `ipcs -m`,
+which lists System V segments, does not show them; `ls -l /dev/shm` does.
 
 options:
   --json      machine-readable output
   --dry-run   gc: list what would be removed, remove nothing
-  --help      this text
+  --help, -h  this text
   --version   the library version
 
 exit status: 0 done, 1 an operation failed, 2 bad usage
@@ -329,6 +334,10 @@ int main(int argc, char** argv) {
             command = arg;
         else
             o.names.push_back(arg);
+    }
+    if (command == "help") {
+        std::cout << usage;
+        return 0;
     }
     if (o.dry_run && command != "gc") return fail_usage("--dry-run goes with gc");
     try {

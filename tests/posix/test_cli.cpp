@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include "support.hpp"
@@ -58,6 +59,30 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 }
 
 } // namespace
+
+TEST_CASE("smh help, --help and -h print the usage with every command, and exit 0") {
+    const auto usage = smh_cli({"help"});
+    CHECK(usage.result.exit_code == 0);
+    CHECK(usage.err.empty());
+    CHECK(contains(usage.out, "usage: smh"));
+    for (const char* spelling : {"--help", "-h"}) {
+        const auto same = smh_cli({spelling});
+        CHECK(same.result.exit_code == 0);
+        CHECK(same.out == usage.out);
+    }
+    // The commands section lists each command once, at the start of a line.
+    std::set<std::string> listed;
+    std::istringstream lines(usage.out.substr(usage.out.find("\ncommands:\n")));
+    std::string line;
+    std::getline(lines, line);
+    while (std::getline(lines, line) && !line.empty())
+        if (line.rfind("  ", 0) == 0 && line[2] != ' ')
+            listed.insert(line.substr(2, line.find(' ', 2) - 2));
+    CHECK(listed == std::set<std::string>{"ls", "inspect", "rm", "gc", "help"});
+    // And says where segments are, for whoever tried `ipcs -m` first.
+    CHECK(contains(usage.out, "ipcs -m"));
+    CHECK(contains(usage.out, "/dev/shm"));
+}
 
 TEST_CASE("smh --help and --version explain themselves, and bad usage exits 2") {
     const auto help = smh_cli({"--help"});
