@@ -57,7 +57,7 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
                                            created_at_ns); // the time is under the checksum
     header.state = smh::detail::state_ready;
     header.owner_pid = owner_pid; // the owner is not
-    std::string bytes(header.data_offset + 2 * 4, '\0');
+    std::string bytes(header.data_offset + std::size_t{2} * 4, '\0');
     std::memcpy(bytes.data(), &header, sizeof header);
     return smh_test::write_raw_segment(name, bytes);
 }
