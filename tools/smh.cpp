@@ -1,21 +1,29 @@
 // smh: list, inspect, remove and garbage-collect smh segments.
 //
 //   smh ls [--json]                 every smh segment this user can see
-//   smh inspect NAME [--json]       one segment's header
+//   smh inspect NAME [--json]       one segment's header, file owner and mode
 //   smh rm NAME...                  remove segments by name (smh segments only)
 //   smh gc [--dry-run] [--json]     remove segments whose owner process is gone
+//   smh help                        usage (also --help, -h)
 //
 // Exit codes: 0 done; 1 an operation failed (each failure is reported on
 // stderr, the others still run); 2 bad usage.
 #include <smh/shared_memory_handlee.hpp>
 
+#include <pwd.h>      // getpwuid_r: the user owning a segment
+#include <sys/stat.h> // lstat: a segment's owner and mode
+#include <unistd.h>   // sysconf
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <iterator>
 #include <limits>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -29,16 +37,21 @@ constexpr const char* usage = R"(usage: smh <command> [options]
 Lists and cleans up the shared-memory segments of the smh library.
 
 commands:
-  ls [--json]               list every smh segment this user can see
-  inspect NAME [--json]     show one segment's header fields
+  ls [--json]               list every smh segment this user can see, with the
+                            user owning it and its mode
+  inspect NAME [--json]     show one segment's header fields, owner and mode
   rm NAME...                remove segments (refuses anything that is not an smh segment)
   gc [--dry-run] [--json]   remove segments whose owner process has ended
                             (released segments, which have no owner, are kept)
+  help                      this text
+
+Segments are POSIX shared-memory objects, files in /dev/shm: `ipcs -m`,
+which lists System V segments, does not show them; `ls -l /dev/shm` does.
 
 options:
   --json      machine-readable output
   --dry-run   gc: list what would be removed, remove nothing
-  --help      this text
+  --help, -h  this text
   --version   the library version
 
 exit status: 0 done, 1 an operation failed, 2 bad usage
@@ -153,10 +166,78 @@ std::string owner_text(const smh::segment_info& s) {
 
 bool orphaned(const smh::segment_info& s) { return s.owner_pid != 0 && !s.owner_alive; }
 
-// JSON null where a hostile header's time has no date or age.
-std::string to_json(const smh::segment_info& s) {
+// Who owns a segment's file and who may read and write it: what smh::list()
+// does not say. The file is looked up again by name, so for a segment
+// removed (or replaced) in between, this is nothing (or the new file's).
+struct file_facts {
+    std::optional<uid_t> uid;
+    std::optional<mode_t> mode; // permission bits only
+};
+
+file_facts facts_of(const std::string& name) {
+    // smh::list() reads the same directory: smh segments are files there.
+    const std::string path = "/dev/shm/" + name;
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) != 0) return {};
+    return {info.st_uid, info.st_mode & 07777};
+}
+
+// The user's name, or nullopt for a uid without one (a deleted user, a
+// container's uid): callers then show the number.
+std::optional<std::string> user_name(uid_t uid) {
+    static std::map<uid_t, std::optional<std::string>> known;
+    if (const auto it = known.find(uid); it != known.end()) return it->second;
+    const long suggested = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+    std::vector<char> buffer(suggested > 0 ? static_cast<std::size_t>(suggested) : 1024);
+    passwd entry{};
+    passwd* found = nullptr;
+    int result = 0;
+    while ((result = ::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
+           buffer.size() < (std::size_t{1} << 20))
+        buffer.resize(buffer.size() * 2);
+    std::optional<std::string> name;
+    if (result == 0 && found && found->pw_name && *found->pw_name) name = found->pw_name;
+    known.emplace(uid, name);
+    return name;
+}
+
+// "?" where the file could not be looked at.
+std::string user_text(const file_facts& f) {
+    if (!f.uid) return "?";
+    return printable(user_name(*f.uid).value_or(std::to_string(*f.uid)));
+}
+
+// As ls -l shows permissions: rw-r----- (with s, S, t, T for the set-id
+// and sticky bits).
+std::string mode_text(const file_facts& f) {
+    if (!f.mode) return "?";
+    const mode_t m = *f.mode;
+    std::string text = "---------";
+    const char* const letters = "rwxrwxrwx";
+    for (int bit = 0; bit < 9; ++bit)
+        if (m & (0400 >> bit)) text[bit] = letters[bit];
+    const auto special = [&](int at, mode_t flag, char lower, char upper) {
+        if (m & flag) text[at] = text[at] == '-' ? upper : lower;
+    };
+    special(2, S_ISUID, 's', 'S');
+    special(5, S_ISGID, 's', 'S');
+    special(8, S_ISVTX, 't', 'T');
+    return text;
+}
+
+// As chmod(1) takes it: 0640.
+std::string octal_mode(mode_t mode) {
+    char buffer[8];
+    std::snprintf(buffer, sizeof buffer, "%04o", static_cast<unsigned>(mode));
+    return buffer;
+}
+
+// JSON null where a hostile header's time has no date or age, and where the
+// file could not be looked at (or its user has no name).
+std::string to_json(const smh::segment_info& s, const file_facts& f) {
     const auto created = iso_time(s.created);
     const auto age = seconds_since(s.created);
+    const auto user = f.uid ? user_name(*f.uid) : std::nullopt;
     std::ostringstream out;
     out << "{\"name\": " << json_string(s.name) << ", \"type\": " << json_string(s.type_name)
         << ", \"element_size\": " << s.element_size << ", \"element_align\": " << s.element_align
@@ -166,22 +247,52 @@ std::string to_json(const smh::segment_info& s) {
         << ", \"owner_alive\": " << (s.owner_alive ? "true" : "false")
         << ", \"ready\": " << (s.ready ? "true" : "false")
         << ", \"created\": " << (created ? json_string(*created) : "null")
-        << ", \"age_seconds\": " << (age ? std::to_string(*age) : "null") << "}";
+        << ", \"age_seconds\": " << (age ? std::to_string(*age) : "null")
+        << ", \"uid\": " << (f.uid ? std::to_string(*f.uid) : "null")
+        << ", \"user\": " << (user ? json_string(*user) : "null")
+        << ", \"mode\": " << (f.mode ? json_string(octal_mode(*f.mode)) : "null") << "}";
     return out.str();
 }
 
+// Each column as wide as its widest cell, so that long names and type names
+// move the columns after them instead of breaking the table. Every cell is
+// ASCII (printable() escapes the rest): one byte, one terminal column.
 void print_table(const std::vector<smh::segment_info>& segments) {
     if (segments.empty()) {
         std::cout << "no smh segments\n";
         return;
     }
-    std::printf("%-32s %-20s %12s %11s %8s %-14s %6s\n", "NAME", "TYPE", "ELEMENTS", "BYTES",
-                "CREATOR", "OWNER", "AGE");
+    struct column {
+        const char* title;
+        bool right_aligned;
+    };
+    const column columns[] = {{"NAME", false},   {"MODE", false},    {"USER", false},
+                              {"TYPE", false},   {"ELEMENTS", true}, {"BYTES", true},
+                              {"CREATOR", true}, {"OWNER", false},   {"AGE", true}};
+    constexpr std::size_t count = std::size(columns);
+    std::vector<std::vector<std::string>> rows;
+    rows.emplace_back();
+    for (const auto& c : columns) rows.back().emplace_back(c.title);
     for (const auto& s : segments) {
-        std::printf("%-32s %-20s %12zu %11s %8lld %-14s %6s\n", printable(s.name).c_str(),
-                    printable(s.type_name).c_str(), s.element_count, human_bytes(s.bytes).c_str(),
-                    static_cast<long long>(s.creator_pid), owner_text(s).c_str(),
-                    human_age(seconds_since(s.created)).c_str());
+        const auto facts = facts_of(s.name);
+        rows.push_back({printable(s.name), mode_text(facts), user_text(facts),
+                        printable(s.type_name), std::to_string(s.element_count),
+                        human_bytes(s.bytes), std::to_string(s.creator_pid), owner_text(s),
+                        human_age(seconds_since(s.created))});
+    }
+    std::size_t widths[count] = {};
+    for (const auto& row : rows)
+        for (std::size_t i = 0; i < count; ++i) widths[i] = (std::max)(widths[i], row[i].size());
+    for (const auto& row : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::string padding(widths[i] - row[i].size(), ' ');
+            if (i > 0) line += "  ";
+            if (columns[i].right_aligned) line += padding;
+            line += row[i];
+            if (!columns[i].right_aligned && i + 1 < count) line += padding;
+        }
+        std::cout << line << "\n";
     }
 }
 
@@ -209,7 +320,7 @@ int list_command(const options& o) {
     }
     std::cout << "[";
     for (std::size_t i = 0; i < segments.size(); ++i)
-        std::cout << (i ? ",\n " : "") << to_json(segments[i]);
+        std::cout << (i ? ",\n " : "") << to_json(segments[i], facts_of(segments[i].name));
     std::cout << "]\n";
     return 0;
 }
@@ -220,6 +331,18 @@ std::string owner_description(const smh::segment_info& s) {
     if (s.owner_pid < 0)
         return "being changed by process " + std::to_string(claimant(s.owner_pid)) + state;
     return std::to_string(s.owner_pid) + state;
+}
+
+std::string user_description(const file_facts& f) {
+    if (!f.uid) return "? (the segment's file is gone)";
+    const auto name = user_name(*f.uid);
+    const auto uid = std::to_string(*f.uid);
+    return name ? printable(*name) + " (uid " + uid + ")" : "uid " + uid + " (no user of that uid)";
+}
+
+std::string mode_description(const file_facts& f) {
+    if (!f.mode) return "? (the segment's file is gone)";
+    return mode_text(f) + " (" + octal_mode(*f.mode) + ")";
 }
 
 std::string created_text(std::chrono::system_clock::time_point t) {
@@ -233,8 +356,9 @@ std::string created_text(std::chrono::system_clock::time_point t) {
 int inspect_command(const options& o) {
     if (o.names.size() != 1) return fail_usage("inspect takes exactly one NAME");
     const auto s = smh::inspect(o.names[0]);
+    const auto facts = facts_of(s.name);
     if (o.json) {
-        std::cout << to_json(s) << "\n";
+        std::cout << to_json(s, facts) << "\n";
         return 0;
     }
     std::printf("name           %s\n", printable(s.name).c_str());
@@ -246,6 +370,8 @@ int inspect_command(const options& o) {
     std::printf("creator pid    %lld\n", static_cast<long long>(s.creator_pid));
     std::printf("owner          %s\n", owner_description(s).c_str());
     std::printf("created        %s\n", created_text(s.created).c_str());
+    std::printf("user           %s\n", user_description(facts).c_str());
+    std::printf("mode           %s\n", mode_description(facts).c_str());
     return 0;
 }
 
@@ -329,6 +455,10 @@ int main(int argc, char** argv) {
             command = arg;
         else
             o.names.push_back(arg);
+    }
+    if (command == "help") {
+        std::cout << usage;
+        return 0;
     }
     if (o.dry_run && command != "gc") return fail_usage("--dry-run goes with gc");
     try {

@@ -62,7 +62,7 @@ inline const std::error_category& error_category() noexcept {
 }
 
 // Thrown by every failing smh operation. what() reads
-//   attach "w1": not_found (No such file or directory)
+//   attach "w1": not_found (open: No such file or directory)
 // i.e. the operation, the segment, the smh reason and the cause in detail.
 class error : public std::system_error {
 public:

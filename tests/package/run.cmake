@@ -1,6 +1,11 @@
-# Installs smh into a private prefix, then builds and runs two consumer
-# projects: one through find_package(smh CONFIG), one through add_subdirectory.
-# cmake -DSOURCE_DIR=.. -DWORK_DIR=.. -DCXX=.. -DGENERATOR=.. -P run.cmake
+# The installed package, as consumers use it. One step per MODE:
+#   install      builds smh and installs it with `cmake --install --prefix`,
+#                into a prefix other than the configured one
+#   cmake        builds and runs a consumer through find_package(smh CONFIG),
+#                and one through add_subdirectory
+#   pkg-config   builds and runs a consumer with nothing but the compiler,
+#                the -std flag and `pkg-config --cflags --libs smh`
+# cmake -DMODE=.. -DSOURCE_DIR=.. -DWORK_DIR=.. -DCXX=.. -DGENERATOR=.. -P run.cmake
 function(run)
   execute_process(COMMAND ${ARGV} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
   if(NOT result EQUAL 0)
@@ -9,42 +14,66 @@ function(run)
   message(STATUS "${out}")
 endfunction()
 
-file(REMOVE_RECURSE ${WORK_DIR})
 set(here ${CMAKE_CURRENT_LIST_DIR})
 set(common -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX})
+set(prefix ${WORK_DIR}/prefix)
 
-run(${CMAKE_COMMAND} ${common} -S ${SOURCE_DIR} -B ${WORK_DIR}/smh
-    -DSMH_BUILD_TESTS=OFF -DSMH_BUILD_EXAMPLES=OFF -DSMH_INSTALL=ON
-    -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
-run(${CMAKE_COMMAND} --build ${WORK_DIR}/smh)
-run(${CMAKE_COMMAND} --install ${WORK_DIR}/smh)
-foreach(installed include/smh/shared_memory_handlee.hpp lib/cmake/smh/smhConfig.cmake
-        lib/cmake/smh/smhConfigVersion.cmake share/pkgconfig/smh.pc bin/smh)
-  if(NOT EXISTS ${WORK_DIR}/prefix/${installed})
-    message(FATAL_ERROR "cmake --install did not install ${installed}")
+if(MODE STREQUAL "install")
+  file(REMOVE_RECURSE ${WORK_DIR})
+  # Configured for one prefix, installed into another: what is installed must
+  # point into the prefix it was installed to.
+  run(${CMAKE_COMMAND} ${common} -S ${SOURCE_DIR} -B ${WORK_DIR}/smh
+      -DSMH_BUILD_TESTS=OFF -DSMH_BUILD_EXAMPLES=OFF -DSMH_INSTALL=ON
+      -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/configured-prefix)
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/smh)
+  run(${CMAKE_COMMAND} --install ${WORK_DIR}/smh --prefix ${prefix})
+  foreach(installed include/smh/shared_memory_handlee.hpp lib/cmake/smh/smhConfig.cmake
+          lib/cmake/smh/smhConfigVersion.cmake share/pkgconfig/smh.pc bin/smh)
+    if(NOT EXISTS ${prefix}/${installed})
+      message(FATAL_ERROR "cmake --install did not install ${installed}")
+    endif()
+  endforeach()
+  if(EXISTS ${WORK_DIR}/configured-prefix)
+    message(FATAL_ERROR "cmake --install --prefix wrote into the configured prefix")
   endif()
-endforeach()
-run(${WORK_DIR}/prefix/bin/smh --version)
+  file(READ ${prefix}/share/pkgconfig/smh.pc pc)
+  string(FIND "${pc}" "\nprefix=${prefix}\n" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "smh.pc does not name the prefix it was installed to:\n${pc}")
+  endif()
+  run(${prefix}/bin/smh --version)
+elseif(MODE STREQUAL "cmake")
+  run(${CMAKE_COMMAND} ${common} -S ${here}/find_package -B ${WORK_DIR}/find_package
+      -DCMAKE_PREFIX_PATH=${prefix})
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/find_package)
+  run(${WORK_DIR}/find_package/consumer)
 
-# A consumer without CMake: pkg-config's flags are enough to build.
-find_program(PKG_CONFIG pkg-config)
-if(PKG_CONFIG)
-  set(ENV{PKG_CONFIG_PATH} ${WORK_DIR}/prefix/share/pkgconfig)
+  run(${CMAKE_COMMAND} ${common} -S ${here}/add_subdirectory -B ${WORK_DIR}/add_subdirectory
+      -DSMH_SOURCE_DIR=${SOURCE_DIR})
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/add_subdirectory)
+  run(${WORK_DIR}/add_subdirectory/consumer)
+elseif(MODE STREQUAL "pkg-config")
+  find_program(PKG_CONFIG NAMES pkg-config pkgconf)
+  if(NOT PKG_CONFIG)
+    message("skipped: pkg-config is not installed")
+    return()
+  endif()
+  # Only the installed file: no system or user directories.
+  set(ENV{PKG_CONFIG_PATH} "")
+  set(ENV{PKG_CONFIG_LIBDIR} ${prefix}/share/pkgconfig)
   execute_process(COMMAND ${PKG_CONFIG} --cflags --libs smh OUTPUT_VARIABLE flags
                   OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+  message(STATUS "pkg-config --cflags --libs smh: ${flags}")
+  string(FIND " ${flags} " " -I${prefix}/include " at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "pkg-config does not point into ${prefix}: ${flags}")
+  endif()
+  if(flags MATCHES "-std=")
+    message(FATAL_ERROR "smh.pc chooses the language level for its consumer: ${flags}")
+  endif()
   separate_arguments(flags UNIX_COMMAND "${flags}")
-  run(${CXX} ${here}/consumer.cpp ${flags} -o ${WORK_DIR}/pkg_config_consumer)
+  run(${CXX} -std=c++20 ${here}/consumer.cpp ${flags} -o ${WORK_DIR}/pkg_config_consumer)
   run(${WORK_DIR}/pkg_config_consumer)
 else()
-  message(STATUS "pkg-config not installed: the pkg-config consumer is not built")
+  message(FATAL_ERROR "MODE must be install, cmake or pkg-config, not '${MODE}'")
 endif()
-
-run(${CMAKE_COMMAND} ${common} -S ${here}/find_package -B ${WORK_DIR}/find_package
-    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
-run(${CMAKE_COMMAND} --build ${WORK_DIR}/find_package)
-run(${WORK_DIR}/find_package/consumer)
-
-run(${CMAKE_COMMAND} ${common} -S ${here}/add_subdirectory -B ${WORK_DIR}/add_subdirectory
-    -DSMH_SOURCE_DIR=${SOURCE_DIR})
-run(${CMAKE_COMMAND} --build ${WORK_DIR}/add_subdirectory)
-run(${WORK_DIR}/add_subdirectory/consumer)

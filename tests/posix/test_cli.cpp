@@ -1,9 +1,14 @@
 // The smh command-line tool, run as a real program.
 #include <catch2/catch.hpp>
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include "support.hpp"
@@ -52,12 +57,174 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
                                            created_at_ns); // the time is under the checksum
     header.state = smh::detail::state_ready;
     header.owner_pid = owner_pid; // the owner is not
-    std::string bytes(header.data_offset + 2 * 4, '\0');
+    std::string bytes(header.data_offset + std::size_t{2} * 4, '\0');
     std::memcpy(bytes.data(), &header, sizeof header);
     return smh_test::write_raw_segment(name, bytes);
 }
 
+// The columns of `smh ls`, from its header line: where each title starts and
+// ends. Titles are single words; the table puts spaces between columns.
+struct column {
+    std::string title;
+    std::size_t start;
+    std::size_t end;
+};
+
+std::vector<column> columns_of(const std::string& header) {
+    std::vector<column> found;
+    for (std::size_t at = header.find_first_not_of(' '); at != std::string::npos;) {
+        const auto end = (std::min)(header.find(' ', at), header.size());
+        found.push_back({header.substr(at, end - at), at, end});
+        at = header.find_first_not_of(' ', end);
+    }
+    return found;
+}
+
+// The cell of `row` in the left-aligned column `title`: from the column's
+// start to the next space.
+std::string cell(const std::string& header, const std::string& row, const std::string& title) {
+    for (const auto& c : columns_of(header)) {
+        if (c.title != title) continue;
+        if (c.start >= row.size()) return "";
+        const auto end = (std::min)(row.find(' ', c.start), row.size());
+        return row.substr(c.start, end - c.start);
+    }
+    FAIL("no column " << title << " in " << header);
+    return "";
+}
+
+// The name of the user running the tests, or the uid where it has none.
+std::string this_user() {
+    const passwd* entry = ::getpwuid(::geteuid());
+    return entry ? entry->pw_name : std::to_string(::geteuid());
+}
+
 } // namespace
+
+TEST_CASE("smh help, --help and -h print the usage with every command, and exit 0") {
+    const auto usage = smh_cli({"help"});
+    CHECK(usage.result.exit_code == 0);
+    CHECK(usage.err.empty());
+    CHECK(contains(usage.out, "usage: smh"));
+    for (const char* spelling : {"--help", "-h"}) {
+        const auto same = smh_cli({spelling});
+        CHECK(same.result.exit_code == 0);
+        CHECK(same.out == usage.out);
+    }
+    // The commands section lists each command once, at the start of a line.
+    std::set<std::string> listed;
+    std::istringstream lines(usage.out.substr(usage.out.find("\ncommands:\n")));
+    std::string line;
+    std::getline(lines, line);
+    while (std::getline(lines, line) && !line.empty())
+        if (line.rfind("  ", 0) == 0 && line[2] != ' ')
+            listed.insert(line.substr(2, line.find(' ', 2) - 2));
+    CHECK(listed == std::set<std::string>{"ls", "inspect", "rm", "gc", "help"});
+    // And says where segments are, for whoever tried `ipcs -m` first.
+    CHECK(contains(usage.out, "ipcs -m"));
+    CHECK(contains(usage.out, "/dev/shm"));
+}
+
+TEST_CASE("smh ls and inspect show the user owning a segment and its mode") {
+    auto shared = SharedMemoryHandlee<int>::create(unique_name(), 4, {.permissions = 0640});
+    auto own = SharedMemoryHandlee<int>::create(unique_name(), 4, {.permissions = 0600});
+    const auto user = this_user();
+    const auto uid = std::to_string(::geteuid());
+
+    const auto table = smh_cli({"ls"});
+    REQUIRE(table.result.exit_code == 0);
+    const auto header = table.out.substr(0, table.out.find('\n'));
+    const auto shared_rows = lines_with(table.out, shared.name());
+    const auto own_rows = lines_with(table.out, own.name());
+    REQUIRE(shared_rows.size() == 1);
+    REQUIRE(own_rows.size() == 1);
+    CHECK(cell(header, shared_rows[0], "MODE") == "rw-r-----");
+    CHECK(cell(header, own_rows[0], "MODE") == "rw-------");
+    CHECK(cell(header, shared_rows[0], "USER") == user);
+    CHECK(cell(header, own_rows[0], "USER") == user);
+
+    const auto listed = smh_cli({"ls", "--json"});
+    REQUIRE(listed.result.exit_code == 0);
+    const auto json_rows = lines_with(listed.out, "\"" + shared.name() + "\"");
+    REQUIRE(json_rows.size() == 1);
+    CHECK(contains(json_rows[0],
+                   "\"uid\": " + uid + ", \"user\": \"" + user + "\", \"mode\": \"0640\""));
+
+    const auto text = smh_cli({"inspect", shared.name()});
+    REQUIRE(text.result.exit_code == 0);
+    CHECK(contains(text.out, "user           " + user + " (uid " + uid + ")\n"));
+    CHECK(contains(text.out, "mode           rw-r----- (0640)\n"));
+    const auto json = smh_cli({"inspect", own.name(), "--json"});
+    REQUIRE(json.result.exit_code == 0);
+    CHECK(contains(json.out, "\"mode\": \"0600\""));
+}
+
+TEST_CASE("smh ls shows the uid of a segment whose user has no name") {
+    if (::geteuid() != 0) {
+        WARN("skipped: needs root to give a segment to another uid");
+        return;
+    }
+    constexpr uid_t nameless = 54321;
+    if (::getpwuid(nameless) != nullptr) {
+        WARN("skipped: uid 54321 has a name here");
+        return;
+    }
+    auto shm = SharedMemoryHandlee<int>::create(unique_name(), 4);
+    REQUIRE(::chown(("/dev/shm/" + shm.name()).c_str(), nameless, static_cast<gid_t>(-1)) == 0);
+
+    const auto table = smh_cli({"ls"});
+    REQUIRE(table.result.exit_code == 0);
+    const auto rows = lines_with(table.out, shm.name());
+    REQUIRE(rows.size() == 1);
+    CHECK(cell(table.out.substr(0, table.out.find('\n')), rows[0], "USER") == "54321");
+
+    const auto listed = smh_cli({"ls", "--json"});
+    const auto json_rows = lines_with(listed.out, "\"" + shm.name() + "\"");
+    REQUIRE(json_rows.size() == 1);
+    CHECK(contains(json_rows[0], "\"uid\": 54321, \"user\": null"));
+
+    const auto text = smh_cli({"inspect", shm.name()});
+    CHECK(contains(text.out, "user           uid 54321 (no user of that uid)\n"));
+}
+
+TEST_CASE("smh ls keeps its columns aligned whatever the length of a type name") {
+    const std::string long_type =
+        "struct{int32,float64,array<uint8,64>,struct{float32,float32,float32},int64,uint16}";
+    const auto forged = unique_name();
+    const auto segment = write_forged_segment(forged, long_type, 0, smh::detail::now_unix_ns());
+    auto plain = SharedMemoryHandlee<std::int8_t>::create(unique_name(), 123456);
+
+    const auto table = smh_cli({"ls"});
+    REQUIRE(table.result.exit_code == 0);
+    REQUIRE(lines_with(table.out, forged).size() == 1);
+    CHECK(contains(lines_with(table.out, forged)[0], " " + long_type + " ")); // whole
+    REQUIRE(lines_with(table.out, plain.name()).size() == 1);
+
+    // Every row, this test's and any other's: text starts where its title
+    // starts, after a space; a number ends where its title ends, before one.
+    std::istringstream lines(table.out);
+    std::string header;
+    std::getline(lines, header);
+    const auto columns = columns_of(header);
+    REQUIRE(columns.size() == 9);
+    const std::set<std::string> numeric{"ELEMENTS", "BYTES", "CREATOR", "AGE"};
+    for (std::string row; std::getline(lines, row);) {
+        INFO(header << "\n" << row);
+        for (std::size_t i = 0; i < columns.size(); ++i) {
+            const auto& c = columns[i];
+            const bool last = i + 1 == columns.size();
+            if (numeric.count(c.title) != 0) {
+                REQUIRE(row.size() >= c.end);
+                CHECK(row[c.end - 1] != ' ');
+                CHECK((last ? row.size() == c.end : row[c.end] == ' '));
+            } else {
+                REQUIRE(row.size() > c.start);
+                CHECK(row[c.start] != ' ');
+                if (c.start > 0) CHECK(row[c.start - 1] == ' ');
+            }
+        }
+    }
+}
 
 TEST_CASE("smh --help and --version explain themselves, and bad usage exits 2") {
     const auto help = smh_cli({"--help"});
@@ -179,7 +346,7 @@ TEST_CASE("smh ls and inspect show control bytes of a forged type name escaped")
     REQUIRE(text.result.exit_code == 0);
     CHECK_FALSE(has_terminal_controls(text.out));
     CHECK(contains(text.out, "element type   " + escaped + "\n"));
-    CHECK(lines_with(text.out, "").size() == 9);
+    CHECK(lines_with(text.out, "").size() == 11);
 
     const auto listed = smh_cli({"ls", "--json"});
     REQUIRE(listed.result.exit_code == 0);
