@@ -112,6 +112,7 @@ void register_handoff(const config&);
 void register_first_touch(const config&);
 void register_scaling(const config&);
 void register_python_equivalent(const config&);
+void register_wait(const config&);
 int run_child(int argc, char** argv);
 
 } // namespace bench

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     bench::register_first_touch(config);
     bench::register_scaling(config);
     bench::register_python_equivalent(config);
+    bench::register_wait(config);
 
     int count = static_cast<int>(args.size());
     benchmark::Initialize(&count, args.data());
