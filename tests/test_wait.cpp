@@ -28,6 +28,9 @@ constexpr int timed_out = 4;
 // Spawned waiters, each of which counts itself in `ready` before it waits.
 class spawned_waiters {
 public:
+    spawned_waiters()
+        : ready_(smh::create<std::atomic<std::uint32_t>>(1)) {}
+
     // Starts a helper waiting on element `index` of `name` while it is `old`;
     // `timeout` is milliseconds or "forever".
     void start(const std::string& bits, const std::string& name, std::size_t index,
@@ -62,8 +65,7 @@ public:
     std::vector<program>& running() { return running_; }
 
 private:
-    smh::SharedMemoryHandlee<std::atomic<std::uint32_t>> ready_ =
-        smh::create<std::atomic<std::uint32_t>>(1);
+    smh::SharedMemoryHandlee<std::atomic<std::uint32_t>> ready_;
     std::vector<program> running_;
 };
 
