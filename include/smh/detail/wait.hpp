@@ -75,8 +75,8 @@ constexpr bool check_waitable() {
     using element = std::remove_const_t<T>;
     static_assert(wait_traits<element>::atomic,
                   "smh::SharedMemoryHandlee<T>::wait/notify: T must be std::atomic<U> (or const "
-                  "std::atomic<U>); another process can change a plain element under a waiter "
-                  "without it ever seeing a consistent value");
+                  "std::atomic<U>): a plain element that one process changes while another "
+                  "reads it is a data race");
     if constexpr (wait_traits<element>::atomic) {
         constexpr std::size_t size = sizeof(wait_value_t<element>);
         static_assert(size == 4 || size == 8,
