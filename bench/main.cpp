@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     bench::register_python_equivalent(config);
     bench::register_steps(config);
     bench::register_scale(config);
+    bench::register_wait(config);
 
     int count = static_cast<int>(args.size());
     benchmark::Initialize(&count, args.data());

@@ -67,7 +67,8 @@ ENDIAN_MARKER = 0x01020304
 # docs/layout.md, field by field, in this machine's byte order ("=": standard sizes).
 _HEADER = struct.Struct("=8sHHIII7Q2qQQ16s128s")
 assert _HEADER.size == HEADER_SIZE
-_MUTABLE = ((12, 16), (72, 80), (88, 112))  # state, checksum, owner fields
+# state, checksum, owner fields, wait words (wait_sequence, waiters)
+_MUTABLE = ((12, 16), (72, 80), (88, 120))
 
 # Segment names, as the C++ library accepts them: 1 to 255 (NAME_MAX)
 # characters from [A-Za-z0-9._-], not "." or "..", and not starting with the

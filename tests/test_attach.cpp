@@ -110,6 +110,9 @@ TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt
     SECTION("right magic, a field changed after creation (checksum no longer matches)") {
         header.element_count = 5;
     }
+    SECTION("right magic, a reserved byte set (checksum no longer matches)") {
+        header.reserved[3] = 1;
+    }
     SECTION("right magic, unterminated type name") {
         std::memset(header.type_name, 'x', sizeof header.type_name);
         reseal(bytes);
@@ -127,6 +130,17 @@ TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt
     CHECK_THAT(thrown.what, Catch::Contains(name));
     // Attaching never writes to what it rejected.
     CHECK(smh_test::read_raw_segment(name, bytes.size() + 1) == before);
+}
+
+TEST_CASE("attach accepts a segment whose wait words are nonzero: the checksum skips them") {
+    const auto name = unique_name();
+    std::string bytes = valid_segment_bytes(4);
+    header_of(bytes).wait_sequence = 0x89abcdef; // as after many notifies
+    header_of(bytes).waiters = 3;                // as while three processes wait
+    const auto raw = smh_test::write_raw_segment(name, bytes);
+    const auto shm = SharedMemoryHandlee<int>::attach(name);
+    CHECK(shm.size() == 4);
+    CHECK(smh::inspect(name).element_count == 4);
 }
 
 TEST_CASE("an attached handle keeps the element count it checked at attach") {

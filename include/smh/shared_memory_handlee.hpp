@@ -35,6 +35,7 @@
 #include "detail/directory.hpp"
 #include "detail/segment.hpp"
 #include "detail/type_name.hpp"
+#include "detail/wait.hpp"
 #include "error.hpp"
 #include "options.hpp"
 
@@ -206,6 +207,33 @@ public:
     // hold (the name goes when no process holds it) and returns whether it
     // had one.
     bool unlink() noexcept { return segment_handle::unlink(); }
+
+    // Waiting for other processes, on std::atomic<U> elements of 4 or 8 bytes
+    // (detail/wait.hpp; other element types do not compile). Unlike
+    // std::atomic::wait, these reach across processes. An index past the end
+    // throws std::out_of_range, as at() does; otherwise nothing throws.
+    //
+    // Blocks while element `index` holds `old` (compared as bytes): returns
+    // once it has seen another value. Spurious wake-ups and signals only make
+    // it look again. A read-only handle waits too, but cannot count itself
+    // as a waiter: it looks again at least every 10 ms (see notify_all).
+    void wait(std::size_t index, detail::wait_value_t<T> old) const {
+        detail::wait(header(), at(index), old, writable);
+    }
+    // As wait(), giving up after `timeout`; returns whether it saw another value.
+    template <class Rep, class Period>
+    bool wait_for(std::size_t index, detail::wait_value_t<T> old,
+                  std::chrono::duration<Rep, Period> timeout) const {
+        return detail::wait_for(header(), at(index), old, writable, timeout);
+    }
+    // Wakes processes waiting on element `index`: after a store, as with
+    // std::atomic. With no writable handle waiting on this segment, makes no
+    // system call (a read-only waiter then notices within 10 ms). Linux, 4-byte
+    // elements: notify_one wakes one waiter of this element; 8-byte elements,
+    // and Windows: both wake every waiter of the segment, each of which looks
+    // at its own element. Writable handles only.
+    void notify_one(std::size_t index) { detail::notify(header(), at(index), false); }
+    void notify_all(std::size_t index) { detail::notify(header(), at(index), true); }
 
 private:
     explicit SharedMemoryHandlee(detail::segment_handle&& handle) noexcept

@@ -8,7 +8,7 @@ import struct as _struct
 import time
 import weakref
 
-from . import _atomic, _layout, _owner, _posix, _termination
+from . import _atomic, _layout, _owner, _posix, _termination, _wait
 from ._errors import Error, errc
 from ._types import element_type, element_type_for_name
 
@@ -591,6 +591,42 @@ class SharedMemoryHandlee:
         ok, found = _atomic.OPS[self._smh_size].compare_exchange(address, int(expected),
                                                                  int(desired))
         return ok, self._smh_from_unsigned(found)
+
+    def _smh_wait_address(self, index, what):
+        address = self._smh_address(index, what)
+        if self._smh_size not in (4, 8):
+            raise TypeError(f'{what}: segment "{self._smh_name}" holds {self._smh_size}-byte '
+                            "atomics; waiting needs 4 or 8 bytes")
+        if not _wait.AVAILABLE:
+            raise Error(errc.os_error, what, self._smh_name,
+                        "waiting needs Linux futex(2) and libatomic")
+        return address
+
+    def wait(self, index, old, timeout=None):
+        """Blocks while atomic element `index` holds `old`, across processes
+        (C++ and Python alike), at most `timeout` seconds (None: no limit).
+        Returns whether it saw another value. Read-only handles wait too,
+        looking again at least every 10 ms. Raises TypeError for elements
+        that are not 4- or 8-byte atomics, IndexError past the end."""
+        address = self._smh_wait_address(index, "wait")
+        self._smh_check_value(old)
+        unsigned = int(old) & ((1 << (8 * self._smh_size)) - 1)
+        return _wait.wait(self._smh_base, address, self._smh_size, unsigned,
+                          not self._smh_read_only, timeout)
+
+    def notify_one(self, index):
+        """Wakes a process waiting on atomic element `index` (8-byte elements:
+        every waiter of the segment). No system call when no writable handle
+        waits. Raises TypeError on a read-only handle."""
+        address = self._smh_wait_address(index, "notify_one")
+        self._smh_check_writable("notify_one")
+        _wait.notify(self._smh_base, address, self._smh_size, False)
+
+    def notify_all(self, index):
+        """Wakes every process waiting on atomic element `index`."""
+        address = self._smh_wait_address(index, "notify_all")
+        self._smh_check_writable("notify_all")
+        _wait.notify(self._smh_base, address, self._smh_size, True)
 
     # --- NumPy ------------------------------------------------------------------------
 

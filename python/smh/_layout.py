@@ -19,10 +19,13 @@ CHECKSUM = 72
 OWNER_PID = 88
 OWNER_START_TIME = 96
 OWNER_TOKEN = 104
+WAIT_SEQUENCE = 112
+WAITERS = 116
 # docs/layout.md, field by field, in this machine's byte order ("=": standard sizes).
 HEADER = struct.Struct("=8sHHIII7Q2qQQ16s128s")
 assert HEADER.size == HEADER_SIZE
-_MUTABLE = ((12, 16), (72, 80), (88, 112))  # state, checksum, owner fields
+# state, checksum, owner fields, wait words (wait_sequence, waiters)
+_MUTABLE = ((12, 16), (72, 80), (88, 120))
 _MAX_MAPPABLE = 2**63 - 1  # PTRDIFF_MAX
 
 

@@ -29,6 +29,14 @@
 //        destructor then removes the name), 1 if not
 //   helper add-atomic NAME TIMES             attach std::atomic<uint64_t> elements, add 1 to
 //        element 0 TIMES times (fetch_add)
+//   helper wait BITS NAME INDEX OLD MS rw|ro READY
+//        attach std::atomic<uintBITS_t> elements (BITS 32 or 64; ro: read-only), add 1 to
+//        element 0 of the std::atomic<uint32_t> segment READY and notify it, then wait
+//        while element INDEX is OLD: wait() if MS is "forever", else wait_for(MS ms).
+//        0: saw another value in time; 5: saw it only at the deadline; 4: timed out
+//   helper notify BITS NAME INDEX VALUE READY COUNT
+//        wait until READY's element 0 reaches COUNT, let the waiters fall asleep
+//        (100 ms), store VALUE into element INDEX and notify_all it
 
 // The failed-assert case needs assert() even in release builds.
 #undef NDEBUG
@@ -45,6 +53,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "shared_types.hpp"
@@ -91,8 +100,73 @@ int run_for_python(const std::vector<std::string>& args) {
     return -1;
 }
 
+// Waits until the waiters counted in `ready` (element 0) are `count`, and
+// gives them time to fall asleep; false if they never come.
+bool await_waiters(const std::string& ready_name, std::uint32_t count) {
+    auto ready = smh::attach<std::atomic<std::uint32_t>>(ready_name);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (std::uint32_t seen; (seen = ready[0].load()) < count;)
+        if (!ready.wait_for(0, seen, give_up - std::chrono::steady_clock::now())) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return true;
+}
+
+template <class U, bool Writable>
+int wait_as_told(const std::vector<std::string>& args) {
+    using element = std::conditional_t<Writable, std::atomic<U>, const std::atomic<U>>;
+    auto shm = smh::attach<element>(args[2]);
+    const auto index = std::stoul(args[3]);
+    const auto old = static_cast<U>(std::stoull(args[4]));
+    const auto start = std::chrono::steady_clock::now();
+    {
+        auto ready = smh::attach<std::atomic<std::uint32_t>>(args[7]);
+        ready[0].fetch_add(1);
+        ready.notify_all(0);
+    }
+    if (args[5] == "forever") {
+        shm.wait(index, old);
+        return shm[index].load() != old ? 0 : 1;
+    }
+    const auto timeout = std::chrono::milliseconds(std::stol(args[5]));
+    if (!shm.wait_for(index, old, timeout)) return 4;
+    if (shm[index].load() == old) return 1;
+    return std::chrono::steady_clock::now() - start >= timeout ? 5 : 0;
+}
+
+// The wait and notify subcommands; -1: not one of them.
+int run_for_wait(const std::vector<std::string>& args) {
+    if (args.size() == 8 && args[0] == "wait") {
+        const bool writable = args[6] == "rw";
+        if (args[1] == "32")
+            return writable ? wait_as_told<std::uint32_t, true>(args)
+                            : wait_as_told<std::uint32_t, false>(args);
+        if (args[1] == "64")
+            return writable ? wait_as_told<std::uint64_t, true>(args)
+                            : wait_as_told<std::uint64_t, false>(args);
+        return 2;
+    }
+    if (args.size() == 7 && args[0] == "notify") {
+        if (!await_waiters(args[5], static_cast<std::uint32_t>(std::stoul(args[6])))) return 4;
+        auto store_and_notify = [&]<class U>() {
+            auto shm = smh::attach<std::atomic<U>>(args[2]);
+            const auto index = std::stoul(args[3]);
+            shm[index].store(static_cast<U>(std::stoull(args[4])));
+            shm.notify_all(index);
+        };
+        if (args[1] == "32")
+            store_and_notify.template operator()<std::uint32_t>();
+        else if (args[1] == "64")
+            store_and_notify.template operator()<std::uint64_t>();
+        else
+            return 2;
+        return 0;
+    }
+    return -1;
+}
+
 int run(const std::vector<std::string>& args) {
     if (const int code = run_for_python(args); code >= 0) return code;
+    if (const int code = run_for_wait(args); code >= 0) return code;
     if (args.size() == 5 && args[0] == "create-end") return end_as_told(args);
     if (args.size() == 2 && args[0] == "create-own-handler") {
         std::signal(SIGTERM, [](int) { got_sigterm = 1; });

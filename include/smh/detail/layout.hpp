@@ -47,7 +47,9 @@ struct segment_header {
     std::int64_t owner_pid;         // mutable
     std::uint64_t owner_start_time; // mutable; OS-specific clock, 0 = unknown
     std::uint64_t owner_token;      // mutable; tells owning objects of one process apart
-    std::uint8_t reserved[16];
+    std::uint32_t wait_sequence;    // mutable; wait.hpp: bumped by notifies that need it
+    std::uint32_t waiters;          // mutable; wait.hpp: writable handles waiting now
+    std::uint8_t reserved[8];
     char type_name[128]; // NUL-terminated, cut to 127 bytes
 };
 
@@ -59,6 +61,8 @@ static_assert(offsetof(segment_header, element_count) == 48);
 static_assert(offsetof(segment_header, checksum) == 72);
 static_assert(offsetof(segment_header, owner_start_time) == 96);
 static_assert(offsetof(segment_header, owner_token) == 104);
+static_assert(offsetof(segment_header, wait_sequence) == 112);
+static_assert(offsetof(segment_header, waiters) == 116);
 static_assert(offsetof(segment_header, type_name) == 128);
 
 // Covers every field that never changes after creation, so a header that was
@@ -70,6 +74,8 @@ inline std::uint64_t header_checksum(const segment_header& header) noexcept {
     immutable.owner_pid = 0;
     immutable.owner_start_time = 0;
     immutable.owner_token = 0;
+    immutable.wait_sequence = 0;
+    immutable.waiters = 0;
     return fnv1a_64({reinterpret_cast<const char*>(&immutable), sizeof immutable});
 }
 

@@ -45,6 +45,14 @@ static_assert(
 static_assert(is_same_v<decltype(&stop_owning), void (*)(segment_hold&) noexcept>);
 static_assert(is_same_v<decltype(&install_termination_cleanup), void (*)() noexcept>);
 static_assert(is_same_v<decltype(&remove_owned_segments_now), void (*)() noexcept>);
+static_assert(
+    is_same_v<decltype(&wait_word_for),
+              const std::uint32_t& (*)(const segment_header&, const void*, std::size_t) noexcept>);
+static_assert(is_same_v<decltype(&sleep_on_word),
+                        void (*)(const segment_header&, const std::uint32_t&, std::uint32_t,
+                                 std::optional<std::chrono::nanoseconds>) noexcept>);
+static_assert(
+    is_same_v<decltype(&wake_word), void (*)(segment_header&, std::uint32_t&, bool) noexcept>);
 static_assert(is_same_v<decltype(&current_pid), std::int64_t (*)() noexcept>);
 static_assert(is_same_v<decltype(&own_start_time), std::uint64_t (*)(std::int64_t) noexcept>);
 static_assert(is_same_v<decltype(&process_alive), bool (*)(std::int64_t, std::uint64_t) noexcept>);

@@ -174,6 +174,21 @@ inline void install_termination_cleanup() noexcept;
 inline void remove_owned_segments_now() noexcept;
 
 // ---------------------------------------------------------------------------
+// Waiting on an element across processes (wait.hpp).
+
+// The 4-byte word a wait on `element` (`size` bytes) sleeps on: the element
+// itself, or the header's wait_sequence.
+inline const std::uint32_t& wait_word_for(const segment_header& header, const void* element,
+                                          std::size_t size) noexcept;
+// Sleeps while `word` holds `expected`, at most `timeout`; may return early.
+inline void sleep_on_word(const segment_header& header, const std::uint32_t& word,
+                          std::uint32_t expected,
+                          std::optional<std::chrono::nanoseconds> timeout) noexcept;
+// Wakes one or every process sleeping on `word` (on the sequence: every one,
+// after incrementing it).
+inline void wake_word(segment_header& header, std::uint32_t& word, bool all) noexcept;
+
+// ---------------------------------------------------------------------------
 // Processes.
 
 inline std::int64_t current_pid() noexcept;

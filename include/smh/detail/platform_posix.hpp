@@ -39,6 +39,7 @@
 #include "platform_contract.hpp"
 #include "segment_name.hpp"
 #include "termination_posix.hpp"
+#include "wait_linux.hpp"
 
 namespace smh::detail::os {
 

@@ -41,6 +41,7 @@
 #include "ownership.hpp"
 #include "platform_contract.hpp"
 #include "segment_name.hpp"
+#include "wait_windows.hpp"
 
 namespace smh::detail::os {
 

@@ -91,6 +91,9 @@ public:
     }
 
 protected:
+    // The mapped header (wait words and owner record); null for an empty handle.
+    segment_header* header() const noexcept { return state_ ? state_->owner.record : nullptr; }
+
     struct elements_view {
         std::byte* first = nullptr;
         std::size_t count = 0;
