@@ -278,11 +278,16 @@ class SharedMemoryHandlee:
     # does). Anything unusual (a slice, an index out of range, a value the
     # cast refuses, raw bytes, atomics, a closed segment) raises, and the slow
     # path then does it the struct way, or says what is wrong.
+    #
+    # Each test on the way costs a few percent of a bare struct call
+    # (bench/python_package.py), so each path makes as few as it can: get
+    # tests once, set tests the one-field cast first, then the common arities.
+    # What is left is the call of a Python __getitem__/__setitem__ itself.
     def __getitem__(self, index):
         try:
-            if self._smh_arity < 0:
-                return (self._smh_cast[index + 0],)
-            return self._smh_unpack(self._smh_data, index * self._smh_size)
+            if self._smh_arity >= 0:  # several fields (or a slow path's type)
+                return self._smh_unpack(self._smh_data, index * self._smh_size)
+            return (self._smh_cast[index + 0],)
         except (_StructError, TypeError, ValueError, IndexError):
             return self._smh_get_slow(index)
 
@@ -292,15 +297,15 @@ class SharedMemoryHandlee:
             if arity < 0:
                 (a,) = value
                 self._smh_cast[index + 0] = a
-            elif arity == 1:
-                (a,) = value
-                self._smh_pack(self._smh_data, index * self._smh_size, a)
-            elif arity == 2:
-                a, b = value
-                self._smh_pack(self._smh_data, index * self._smh_size, a, b)
             elif arity == 3:
                 a, b, c = value
                 self._smh_pack(self._smh_data, index * self._smh_size, a, b, c)
+            elif arity == 2:
+                a, b = value
+                self._smh_pack(self._smh_data, index * self._smh_size, a, b)
+            elif arity == 1:
+                (a,) = value
+                self._smh_pack(self._smh_data, index * self._smh_size, a)
             else:  # a call with *value costs more than the pack itself: unrolled above
                 self._smh_pack(self._smh_data, index * self._smh_size, *value)
         except (_StructError, TypeError, ValueError, IndexError):

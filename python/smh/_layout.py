@@ -55,14 +55,17 @@ def segment_bytes(offset, element_size, count):
     return offset + count * element_size
 
 
-def make_header(element, count, owner):
+def make_header(element, count, owner, creator=None):
     """The header of a new, ready segment of `count` elements of `element`
-    (an ElementType), owned by `owner` (pid, start time, token)."""
+    (anything with type_name, size and align), owned by `owner` (pid, start
+    time, token; (0, 0, 0): no owner) and created by process `creator`
+    (default: the owner's pid)."""
     encoded = element.type_name.encode()
     pid, start_time, token = owner
+    creator = pid if creator is None else creator
     fields = [MAGIC, LAYOUT_VERSION, HEADER_SIZE, STATE_READY, ENDIAN_MARKER, 0,
               data_offset_for(element.align), element.size, element.align, count,
-              fnv1a_64(encoded), time.time_ns(), 0, pid, pid, start_time, token,
+              fnv1a_64(encoded), time.time_ns(), 0, creator, pid, start_time, token,
               bytes(16), encoded[:127]]
     header = bytearray(HEADER.pack(*fields))
     struct.pack_into("=Q", header, CHECKSUM, checksum(header))

@@ -70,6 +70,12 @@ def generated_name():
     return "smh-" + os.urandom(8).hex()
 
 
+def temp_suffix():
+    """16 random lowercase hex digits naming a segment being built (tests
+    replace it to find the temporary files they force)."""
+    return os.urandom(8).hex()
+
+
 def identity_of(info):
     return (info.st_dev, info.st_ino)
 
@@ -217,7 +223,7 @@ def _create_unnamed(name, size, mode, header, directory, reserve, must_have, own
 
 def _create_via_temp(name, size, mode, header, directory, reserve, must_have, own):
     for _ in range(100):
-        temp = CREATING_PREFIX + os.urandom(8).hex()
+        temp = CREATING_PREFIX + temp_suffix()
         try:
             fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o600, dir_fd=directory)

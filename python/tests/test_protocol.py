@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""smh_segment's creation and attach protocol on Linux (docs/layout.md):
+"""The creation and attach protocol on Linux (docs/layout.md), through
+smh_segment, whose Segment creates and attaches with the smh package's
+smh._posix (the one implementation in Python; the tests replace its hooks):
 
 - a segment's name appears only once the segment is complete (O_TMPFILE and
   linkat, or a locked hidden .smh-creating-<hex> file and link), so an attach
@@ -34,6 +36,7 @@ from unittest import mock
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 import smh_segment  # noqa: E402
+from smh import _posix  # noqa: E402
 from smh_segment import (HEADER_SIZE, STATE_CREATING, STATE_READY, Segment,  # noqa: E402
                          SegmentError)
 
@@ -58,7 +61,7 @@ def path(name):
 
 
 def temp_suffixes(tag=TEMP_TAG):
-    """_temp_suffix replacements: `tag` then a counter, 16 hex digits."""
+    """_posix.temp_suffix replacements: `tag` then a counter, 16 hex digits."""
     counter = iter(range(1, 1 << 32))
     return lambda: f"{tag}{next(counter):08x}"
 
@@ -82,8 +85,8 @@ def remove(name):
 
 def force_fallback(test):
     """Makes create() in this process build a hidden temporary file."""
-    patches = [mock.patch.object(smh_segment, "_PROC_SELF_FD", "/nonexistent/proc/self/fd"),
-               mock.patch.object(smh_segment, "_temp_suffix", temp_suffixes())]
+    patches = [mock.patch.object(_posix, "PROC_SELF_FD", "/nonexistent/proc/self/fd"),
+               mock.patch.object(_posix, "temp_suffix", temp_suffixes())]
     for p in patches:
         p.start()
         test.addCleanup(p.stop)
@@ -122,7 +125,7 @@ def lock_on(file):
     description holds (F_UNLCK: none). The C++ library's owner holds one."""
     fd = os.open(file, os.O_RDONLY)
     try:
-        answer = fcntl.fcntl(fd, F_OFD_GETLK, smh_segment._flock(fcntl.F_WRLCK))
+        answer = fcntl.fcntl(fd, F_OFD_GETLK, _posix.flock(fcntl.F_WRLCK))
     finally:
         os.close(fd)
     return struct.unpack_from("h", answer)[0]
@@ -246,7 +249,7 @@ class ProtocolTest(unittest.TestCase):
     def test_create_makes_a_ready_segment_with_exactly_its_mode(self):
         old = os.umask(0o077)
         self.addCleanup(os.umask, old)
-        with mock.patch.object(smh_segment, "_temp_suffix",
+        with mock.patch.object(_posix, "temp_suffix",
                                side_effect=AssertionError("fell back")):
             seg = self.create("direct", mode=0o644)  # O_TMPFILE and linkat
         self.check_created(seg, 0o644)
@@ -270,8 +273,8 @@ class ProtocolTest(unittest.TestCase):
                 return real_open(file, flags, *args, **kwargs)
 
             suffix = mock.Mock(side_effect=temp_suffixes())
-            with mock.patch.object(smh_segment.os, "open", no_tmpfile), \
-                    mock.patch.object(smh_segment, "_temp_suffix", suffix):
+            with mock.patch.object(_posix.os, "open", no_tmpfile), \
+                    mock.patch.object(_posix, "temp_suffix", suffix):
                 seg = self.create(f"no-tmpfile-{error}")
             self.assertEqual(suffix.call_count, 1)
             self.check_created(seg, 0o600)
@@ -282,8 +285,8 @@ class ProtocolTest(unittest.TestCase):
         empty = tempfile.mkdtemp()  # exists, but has no entry for the descriptor
         self.addCleanup(os.rmdir, empty)
         suffix = mock.Mock(side_effect=temp_suffixes())
-        with mock.patch.object(smh_segment, "_PROC_SELF_FD", empty), \
-                mock.patch.object(smh_segment, "_temp_suffix", suffix):
+        with mock.patch.object(_posix, "PROC_SELF_FD", empty), \
+                mock.patch.object(_posix, "temp_suffix", suffix):
             seg = self.create("no-proc")
         self.assertEqual(suffix.call_count, 1)
         self.check_created(seg, 0o600)
@@ -293,7 +296,7 @@ class ProtocolTest(unittest.TestCase):
         force_fallback(self)
         name = self.name("locked")
         seen = {}
-        real_build = smh_segment._build
+        real_build = _posix._build
 
         def build(fd, *args):
             temps = [n for n in ours() if n.startswith(smh_segment.CREATING_PREFIX)]
@@ -303,7 +306,7 @@ class ProtocolTest(unittest.TestCase):
             seen["named before linked"] = os.path.lexists(path(name))
             return mapped
 
-        with mock.patch.object(smh_segment, "_build", build):
+        with mock.patch.object(_posix, "_build", build):
             seg = Segment.create(name, "int32", 8)
         self.addCleanup(seg.close)
         self.assertEqual(len(seen["temps"]), 1)
@@ -315,7 +318,7 @@ class ProtocolTest(unittest.TestCase):
 
     def test_the_flock_struct_is_the_c_one(self):
         if os.uname().machine in ("x86_64", "aarch64"):
-            self.assertEqual(smh_segment._flock(fcntl.F_RDLCK),
+            self.assertEqual(_posix.flock(fcntl.F_RDLCK),
                              struct.pack("hh4xqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 0, 1, 0))
 
     def check_existing_untouched(self, fallback):
@@ -355,12 +358,12 @@ class ProtocolTest(unittest.TestCase):
 
     def test_a_full_filesystem_is_no_space_and_leaves_nothing(self):
         for fallback in (False, True):
-            with mock.patch.object(smh_segment, "_temp_suffix", temp_suffixes()):
+            with mock.patch.object(_posix, "temp_suffix", temp_suffixes()):
                 for error, code in ((errno.ENOSPC, "no_space"), (errno.ENOMEM, "no_space"),
                                     (errno.EIO, "os_error")):
-                    with mock.patch.object(smh_segment.os, "posix_fallocate",
+                    with mock.patch.object(_posix.os, "posix_fallocate",
                                            side_effect=OSError(error, os.strerror(error))), \
-                            mock.patch.object(smh_segment, "_PROC_SELF_FD",
+                            mock.patch.object(_posix, "PROC_SELF_FD",
                                               "/nonexistent" if fallback else "/proc/self/fd"):
                         with self.assertRaises(SegmentError) as caught:
                             Segment.create(self.name("full"), "int32", 100)
@@ -368,7 +371,7 @@ class ProtocolTest(unittest.TestCase):
                     self.assert_nothing_left()
                 # A filesystem that cannot preallocate makes a lazily allocated segment.
                 for error in (errno.EOPNOTSUPP, errno.EINVAL):
-                    with mock.patch.object(smh_segment.os, "posix_fallocate",
+                    with mock.patch.object(_posix.os, "posix_fallocate",
                                            side_effect=OSError(error, os.strerror(error))):
                         seg = Segment.create(self.name("lazy"), "int32", 100)
                     seg.unlink()
@@ -450,8 +453,8 @@ def child_attach_as_nobody(name):
 def child_create_rlimit(name, limit, fallback, tag):
     limit = int(limit)
     if int(fallback):
-        smh_segment._PROC_SELF_FD = "/nonexistent/proc/self/fd"
-        smh_segment._temp_suffix = temp_suffixes(tag)  # the parent's, for it to check
+        _posix.PROC_SELF_FD = "/nonexistent/proc/self/fd"
+        _posix.temp_suffix = temp_suffixes(tag)  # the parent's, for it to check
     # As a C++ program would have it: growing a file past the limit kills.
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
