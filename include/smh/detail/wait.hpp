@@ -44,6 +44,7 @@
 #include <cstddef>     // std::size_t
 #include <cstdint>     // the 4-byte words the OS sleeps on
 #include <optional>    // "no timeout"
+#include <thread>      // yielding before sleeping
 #include <type_traits> // what an element holds
 
 #include "layout.hpp"
@@ -116,6 +117,22 @@ private:
 inline constexpr std::chrono::microseconds unregistered_first_slice{100};
 inline constexpr std::chrono::milliseconds unregistered_longest_slice{10};
 
+// A change that comes within a few microseconds costs neither side a system
+// call: the waiter looks again this many times, then yields this many times,
+// before it registers and sleeps (as std::atomic::wait does within a process).
+inline constexpr int looks_before_sleeping = 100;
+inline constexpr int yields_before_sleeping = 8;
+
+// Whether `changed` turns true while spinning briefly.
+template <class Changed>
+bool changes_soon(Changed& changed) {
+    for (int look = 0; look < looks_before_sleeping + yields_before_sleeping; ++look) {
+        if (look >= looks_before_sleeping) std::this_thread::yield();
+        if (changed()) return true;
+    }
+    return false;
+}
+
 // Blocks while `element` holds `old` (compared as bytes), until `deadline`
 // (time_point::max(): no limit). Returns whether it saw another value.
 // Signals and spurious wake-ups only make it look again.
@@ -127,7 +144,7 @@ bool wait_until(const segment_header& header, const std::atomic<U>& element, U o
     auto changed = [&] {
         return std::bit_cast<wait_bits_t<U>>(element.load(std::memory_order_seq_cst)) != old_bits;
     };
-    if (changed()) return true;
+    if (changed() || changes_soon(changed)) return true;
     const std::uint32_t& word = os::wait_word_for(header, &element, sizeof(U));
     const bool on_sequence = &word == &header.wait_sequence;
     const waiter_registration registration(header, registered);
