@@ -1,6 +1,7 @@
 // The public header compiles on its own and states its contract.
 #include <smh/shared_memory_handlee.hpp>
 
+#include <atomic>
 #include <ranges>
 #include <span>
 #include <type_traits>
@@ -26,3 +27,11 @@ static_assert(std::is_constructible_v<Ints, std::size_t> &&
                   !std::is_convertible_v<std::size_t, Ints>,
               "the length constructor is explicit");
 } // namespace
+
+// Every member of the class compiles for any element type it accepts (an
+// explicit instantiation instantiates them all): members that only some
+// element types can use (wait, notify, the writers) are kept from the others.
+template class smh::SharedMemoryHandlee<int>;
+template class smh::SharedMemoryHandlee<const int>;
+template class smh::SharedMemoryHandlee<std::atomic<unsigned>>;
+template class smh::SharedMemoryHandlee<const std::atomic<unsigned long long>>;

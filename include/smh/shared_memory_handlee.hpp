@@ -95,7 +95,7 @@ public:
     // Same as create(length): lets a class derive from SharedMemoryHandlee<T>
     // and create its segment in its constructor.
     explicit SharedMemoryHandlee(std::size_t length) requires writable
-        : SharedMemoryHandlee(create(length)) {}
+        : segment_handle(detail::create_segment(length, shape(), {})) {}
 
     // Creates a segment of `length` zero elements under a fresh name holding
     // 64 random bits; the result is the owner. Throws smh::error.
@@ -138,19 +138,22 @@ public:
     friend void swap(SharedMemoryHandlee& a, SharedMemoryHandlee& b) noexcept { a.swap(b); }
 
     // The segment's name: what another process passes to attach().
-    const std::string& name() const noexcept { return segment_handle::name(); }
+    // const std::string& name() const noexcept
+    using segment_handle::name;
 
     // Number of elements (0 for an empty handle).
     std::size_t size() const noexcept { return view_.count; }
 
     // True for the object that created or adopted the segment, in that
     // process, while the segment still records this process as its owner.
-    bool is_owner() const noexcept { return segment_handle::is_owner(); }
+    // bool is_owner() const noexcept
+    using segment_handle::is_owner;
 
     // Bytes of this object's mapping that this process maps with huge pages
     // now (Linux: /proc/self/smaps; pages not yet touched count as none, so
     // ask after populate or after a pass over the data). 0 on Windows.
-    std::size_t huge_page_bytes() const noexcept { return segment_handle::huge_page_bytes(); }
+    // std::size_t huge_page_bytes() const noexcept
+    using segment_handle::huge_page_bytes;
 
     // Gives up ownership: the segment outlives this object and its process
     // (a producer that publishes data and exits). Afterwards the segment has no
@@ -206,7 +209,8 @@ public:
     // removed while others hold the segment; this gives up this object's
     // hold (the name goes when no process holds it) and returns whether it
     // had one.
-    bool unlink() noexcept { return segment_handle::unlink(); }
+    // bool unlink() noexcept
+    using segment_handle::unlink;
 
     // Waiting for other processes, on std::atomic<U> elements of 4 or 8 bytes
     // (detail/wait.hpp; other element types do not compile). Unlike
@@ -217,7 +221,10 @@ public:
     // once it has seen another value. Spurious wake-ups and signals only make
     // it look again. A read-only handle waits too, but cannot count itself
     // as a waiter: it looks again at least every 10 ms (see notify_all).
-    void wait(std::size_t index, detail::wait_value_t<T> old) const {
+    // (Templates only so that an explicit instantiation of the class for a
+    // type that cannot wait still compiles; call them without arguments.)
+    template <class Element = T>
+    void wait(std::size_t index, detail::wait_value_t<Element> old) const {
         detail::wait(header(), at(index), old, writable);
     }
     // As wait(), giving up after `timeout`; returns whether it saw another value.
@@ -232,8 +239,14 @@ public:
     // elements: notify_one wakes one waiter of this element; 8-byte elements,
     // and Windows: both wake every waiter of the segment, each of which looks
     // at its own element. Writable handles only.
-    void notify_one(std::size_t index) { detail::notify(header(), at(index), false); }
-    void notify_all(std::size_t index) { detail::notify(header(), at(index), true); }
+    template <class Element = T>
+    void notify_one(std::size_t index) {
+        detail::notify(header(), at(index), false);
+    }
+    template <class Element = T>
+    void notify_all(std::size_t index) {
+        detail::notify(header(), at(index), true);
+    }
 
 private:
     explicit SharedMemoryHandlee(detail::segment_handle&& handle) noexcept
