@@ -98,7 +98,19 @@ struct opened_segment {
     mapping region;
     std::uint64_t size = 0;
     file_identity identity;
-    owned_entry* entry = nullptr; // create: registered for termination cleanup
+    // create: registered for termination cleanup. Forgotten here, before the
+    // mapping it points into goes, unless an object took it (hold_created).
+    owned_entry* entry = nullptr;
+
+    opened_segment() noexcept = default;
+    opened_segment(opened_segment&& other) noexcept
+        : file(std::move(other.file)),
+          region(std::move(other.region)),
+          size(other.size),
+          identity(other.identity),
+          entry(std::exchange(other.entry, nullptr)) {}
+    opened_segment& operator=(opened_segment&&) = delete;
+    ~opened_segment() { forget_owned(entry); }
 };
 
 // errno values, as std::system_category() holds them on POSIX.
@@ -224,16 +236,22 @@ inline void advise(void* base, std::size_t size, bool huge_pages, populate mode)
 // where it reserves the whole file no ftruncate is needed. Filesystems that
 // cannot preallocate (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
 // On huge=advise nothing is reserved here: see reserve_advised_huge_pages.
+// posix_fallocate's verdict: 0, EOPNOTSUPP or EINVAL where the filesystem
+// cannot preallocate (not an error: the file stays lazily allocated), or the
+// errno to report; ENOMEM is a memory cgroup's limit, where tmpfs pages are
+// charged, so ENOSPC.
+inline int reserve_file(int fd, std::uint64_t bytes) noexcept {
+    int result;
+    while ((result = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes))) == EINTR) {}
+    return result == ENOMEM ? ENOSPC : result;
+}
+
 inline void size_new_file(int fd, const segment_operation& what, std::uint64_t bytes,
                           const create_request& request, huge_policy huge) {
     const std::uint64_t reserved = huge == huge_policy::advise ? 0
                                    : request.reserve           ? bytes
                                                                : request.must_have;
-    int result = EINVAL;
-    while (reserved != 0 &&
-           (result = ::posix_fallocate(fd, 0, static_cast<off_t>(reserved))) == EINTR) {}
-    // ENOMEM: a memory cgroup's limit, which is where tmpfs pages are charged.
-    if (result == ENOMEM) result = ENOSPC;
+    const int result = reserved != 0 ? reserve_file(fd, reserved) : EINVAL;
     if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
         throw_native(what, result, "reserving " + std::to_string(reserved) + " bytes");
     if (result == 0 && reserved == bytes) return;
@@ -262,12 +280,16 @@ inline mapping map_whole(int fd, const segment_operation& what, std::uint64_t by
 
 // huge=advise gives huge pages only to pages first touched through a mapping
 // that asked for them, never to pages posix_fallocate allocates: reserve
-// them by touching them through the advised mapping instead.
-inline void reserve_advised_huge_pages(std::byte* base, const segment_operation& what,
+// them by touching them through the advised mapping instead. A kernel
+// without MADV_POPULATE_WRITE (before 5.14: EINVAL) reserves them as any
+// create does, without huge pages (huge_page_bytes() then says so).
+inline void reserve_advised_huge_pages(int fd, std::byte* base, const segment_operation& what,
                                        std::uint64_t bytes, const create_request& request) {
     const std::uint64_t touched =
         request.reserve || bytes < huge_page_size ? bytes : huge_page_size;
-    if (const int error = reserve_by_touching(base, static_cast<std::size_t>(touched)))
+    int error = reserve_by_touching(base, static_cast<std::size_t>(touched));
+    if (error == EINVAL) error = reserve_file(fd, touched);
+    if (error != 0 && error != EOPNOTSUPP && error != EINVAL)
         throw_native(what, error, "reserving " + std::to_string(touched) + " bytes");
 }
 
@@ -291,7 +313,8 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
     segment.identity = identity_of(info);
     segment.region = map_whole(fd.get(), what, bytes, true);
     auto* base = static_cast<std::byte*>(segment.region.get_address());
-    if (huge == huge_policy::advise) reserve_advised_huge_pages(base, what, bytes, request);
+    if (huge == huge_policy::advise)
+        reserve_advised_huge_pages(fd.get(), base, what, bytes, request);
     advise(base, segment.region.get_size(), request.huge_pages,
            request.populate ? populate::write : populate::none);
     write(base);

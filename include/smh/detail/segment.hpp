@@ -145,8 +145,9 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
                                      .huge_pages = options.huge_pages,
                                      .populate = options.populate,
                                      .owner = &owner};
-    auto opened = os::create_segment(what, *bytes, request, os::segment_writer(write));
+    // Allocated first: once the name exists, nothing may fail.
     auto state = std::make_unique<segment_state>();
+    auto opened = os::create_segment(what, *bytes, request, os::segment_writer(write));
     state->hold = os::hold_created(opened);
     state->region = std::move(opened.region);
     auto* base = static_cast<std::byte*>(state->region.get_address());

@@ -164,8 +164,14 @@ inline void on_terminating_signal(int signal) {
 // so does a handler installed later, which replaces ours. And an
 // std::atexit function, for std::exit().
 inline void install_termination_cleanup() noexcept {
-    static std::atomic<bool> installed{false};
-    if (installed.exchange(true)) return;
+    // 0 not begun, 1 installing, 2 done: a concurrent caller returns only
+    // once the handlers are in place, so one it installs next replaces ours.
+    static std::atomic<int> stage{0};
+    int expected = 0;
+    if (!stage.compare_exchange_strong(expected, 1)) {
+        while (stage.load() != 2) ::sched_yield();
+        return;
+    }
     std::atexit([] { remove_owned_segments_now(); });
     for (const int signal : terminating_signals) {
         struct sigaction current {};
@@ -178,6 +184,7 @@ inline void install_termination_cleanup() noexcept {
         sigfillset(&ours.sa_mask); // nothing interrupts the cleanup in this thread
         ::sigaction(signal, &ours, nullptr);
     }
+    stage.store(2);
 }
 
 } // namespace smh::detail::os
