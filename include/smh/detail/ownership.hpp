@@ -202,13 +202,17 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
     using clock = std::chrono::steady_clock;
     const auto give_up_at = clock::now() + 4 * abandoned_claim_after;
     std::optional<clock::time_point> first_claim_seen;
+    auto give_up = [&] {
+        os::stop_owning(held);
+        own.token = 0;
+        return false;
+    };
     for (;;) {
         const auto now = clock::now();
         const auto pid = owner_pid_field(*own.record).load(std::memory_order_acquire);
         bool claimed = false;
         if (now >= give_up_at) {
-            os::stop_owning(held);
-            own.token = 0;
+            give_up();
             if (force) what.fail(errc::corrupt_segment, "its owner record keeps changing");
             return false;
         }
@@ -219,11 +223,7 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
             if (!abandoned) std::this_thread::sleep_for(std::chrono::microseconds(50));
             claimed = abandoned && claim_abandoned(*own.record, pid, mine.pid);
         } else if (const auto owner = read_owner(*own.record)) {
-            if (!force && !adoptable(*owner, held)) { // perhaps another object of ours
-                os::stop_owning(held);
-                own.token = 0;
-                return false;
-            }
+            if (!force && !adoptable(*owner, held)) return give_up(); // perhaps ours, elsewhere
             claimed = claim_owner(*own.record, *owner, mine.pid);
         }
         if (claimed) break;

@@ -35,8 +35,6 @@ struct element_shape {
 // Everything one SharedMemoryHandlee holds about its segment.
 struct segment_state {
     os::mapping region;
-    std::byte* elements = nullptr; // element 0, in `region`
-    std::size_t size = 0;          // number of elements
     os::segment_hold hold;
     ownership owner;
 };
@@ -55,8 +53,10 @@ struct segment_state {
 class segment_handle {
 public:
     segment_handle() noexcept = default;
-    explicit segment_handle(std::unique_ptr<segment_state> state) noexcept
-        : view_{state->elements, state->size},
+    // `count` elements from `first`, in `state`'s mapping.
+    segment_handle(std::unique_ptr<segment_state> state, std::byte* first,
+                   std::size_t count) noexcept
+        : view_{first, count},
           state_(std::move(state)) {}
     segment_handle(segment_handle&& other) noexcept
         : view_(std::exchange(other.view_, {})),
@@ -147,14 +147,14 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
                                      .owner = &owner};
     // Allocated first: once the name exists, nothing may fail.
     auto state = std::make_unique<segment_state>();
+    state->owner.name = what.name;
     auto opened = os::create_segment(what, *bytes, request, os::segment_writer(write));
     state->hold = os::hold_created(opened);
     state->region = std::move(opened.region);
     auto* base = static_cast<std::byte*>(state->region.get_address());
-    state->elements = base + offset;
-    state->size = length;
-    state->owner = {reinterpret_cast<segment_header*>(base), what.name, owner.token, false};
-    return segment_handle(std::move(state));
+    state->owner.record = reinterpret_cast<segment_header*>(base);
+    state->owner.token = owner.token;
+    return segment_handle(std::move(state), base + offset, length);
 }
 
 // A fresh name holding 64 random bits.
@@ -207,10 +207,9 @@ inline segment_handle attach_segment(const segment_operation& what,
     auto result = std::make_unique<segment_state>();
     result->hold = os::hold(opened);
     result->region = std::move(opened.region);
-    result->elements = base + snapshot.data_offset;
-    result->size = static_cast<std::size_t>(snapshot.element_count);
     result->owner = {header, what.name, 0, false};
-    return segment_handle(std::move(result));
+    return segment_handle(std::move(result), base + snapshot.data_offset,
+                          static_cast<std::size_t>(snapshot.element_count));
 }
 
 } // namespace smh::detail
