@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < squares.size(); ++i) squares[i] = long(i * i);
         return 0; // an attached handle only unmaps
     }
+    smh::cleanup_on_termination();       // Ctrl-C, kill, abort() remove the segment too
     auto squares = smh::create<long>(8); // owner: fresh random name, mode 0600
     std::string command = std::string(argv[0]) + " " + squares.name();
     if (std::system(command.c_str()) != 0) return 1;

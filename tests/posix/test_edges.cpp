@@ -150,6 +150,24 @@ TEST_CASE("without /proc to link an unnamed file, create builds under a hidden n
     CHECK_FALSE(segment_exists(name)); // the owner's destructor removed it
 }
 
+TEST_CASE("without /proc, create chooses its path before building: a segment of more than half "
+          "the free space fits") {
+    if (!is_root()) return smh_test::skip("needs root to hide /proc in a private mount namespace");
+    const auto name = unique_name();
+    smh_test::in_child([&] {
+        child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
+        child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
+                    "making / private");
+        child_check(::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=100m") == 0,
+                    "mounting a 100 MiB tmpfs on /dev/shm");
+        child_check(::mount("tmpfs", "/proc", "tmpfs", 0, "size=1m") == 0, "hiding /proc");
+        // Built once: 60 MiB of 100; built twice, it would need 120.
+        auto shm = SharedMemoryHandlee<std::uint8_t>::create(name, std::size_t{60} << 20);
+        child_check(segment_exists(name), "the name does not exist");
+        child_check(building_leftovers().empty(), "the temporary name is still there");
+    });
+}
+
 TEST_CASE("remove_orphans() removes what a builder that died left under a temporary name, and "
           "nothing a live builder holds",
           "[orphans]") {

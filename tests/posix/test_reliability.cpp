@@ -5,9 +5,13 @@
 
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cinttypes>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -207,4 +211,90 @@ TEST_CASE("10,000 create/attach/destroy cycles leave descriptors, mappings and /
     CHECK(count_open_descriptors() == descriptors);
     CHECK(count_segment_mappings() == mappings);
     CHECK(smh_test::segments_created_by(::getpid()).size() == segments);
+}
+
+namespace {
+
+// Where /proc/self/maps says the mapping that contains `address` comes from.
+std::string mapped_file_at(const void* address) {
+    const auto at = reinterpret_cast<std::uintptr_t>(address);
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        std::uintptr_t start = 0, end = 0;
+        if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &start, &end) != 2) continue;
+        if (at < start || at >= end) continue;
+        const auto path = line.find('/');
+        return path == std::string::npos ? std::string() : line.substr(path);
+    }
+    return {};
+}
+
+// Descriptors of this process open on a file in /dev/shm.
+std::size_t descriptors_on_dev_shm() {
+    std::size_t count = 0;
+    for (const auto& fd : smh_test::directory_entries("/proc/self/fd")) {
+        char target[4096];
+        const auto length = ::readlink(("/proc/self/fd/" + fd).c_str(), target, sizeof target - 1);
+        count += length > 0 &&
+                 std::string(target, static_cast<std::size_t>(length)).rfind("/dev/shm/", 0) == 0;
+    }
+    return count;
+}
+
+} // namespace
+
+TEST_CASE("owning a segment keeps no descriptor open: one process owns 10,000 segments under "
+          "ulimit -n 1024") {
+    smh_test::in_child([] {
+        struct rlimit limit {};
+        child_check(::getrlimit(RLIMIT_NOFILE, &limit) == 0, "getrlimit");
+        limit.rlim_cur = 1024;
+        child_check(::setrlimit(RLIMIT_NOFILE, &limit) == 0, "setrlimit(RLIMIT_NOFILE, 1024)");
+        const auto descriptors = count_open_descriptors();
+        std::vector<SharedMemoryHandlee<int>> owned;
+        owned.reserve(10'000);
+        for (int i = 0; i < 10'000; ++i) owned.push_back(SharedMemoryHandlee<int>::create(1));
+        child_check(count_open_descriptors() == descriptors, "owners keep descriptors open");
+        child_check(std::all_of(owned.begin(), owned.end(), [](auto& s) { return s.is_owner(); }),
+                    "a creator is not the owner");
+        // Each owner's lock still tells that it lives, in any pid namespace.
+        for (const auto* shm : {&owned.front(), &owned.back()}) {
+            const smh::detail::segment_name name(shm->name(), "test");
+            const auto header = smh::detail::os::read_header({"test", name});
+            child_check(header && header->owner_lock_held, "an owner's lock is not held");
+        }
+        // release() gives the lock up; the segment stays, unowned.
+        auto& released = owned.back();
+        child_check(released.release(), "release() failed");
+        const smh::detail::segment_name name(released.name(), "test");
+        child_check(!smh::detail::os::read_header({"test", name})->owner_lock_held,
+                    "release() kept the lock");
+        child_check(released.unlink(), "unlink() after release() failed");
+        owned.clear();
+        child_check(smh_test::segments_created_by(::getpid()).empty(),
+                    "the owners' destructors left segments");
+    });
+}
+
+TEST_CASE("the owner's mapping shows /dev/shm/NAME, as an attacher's does, never a deleted file") {
+    const auto name = unique_name();
+    smh_test::segment_guard guard(name);
+    const auto before = descriptors_on_dev_shm();
+    auto created = SharedMemoryHandlee<int>::create(name, 1024);
+    CHECK(mapped_file_at(created.data().data()) == "/dev/shm/" + name);
+    CHECK(descriptors_on_dev_shm() == before);
+    auto attached = SharedMemoryHandlee<int>::attach(name);
+    CHECK(mapped_file_at(attached.data().data()) == "/dev/shm/" + name);
+    SECTION("an adopter's, too") {
+        REQUIRE(created.release());
+        REQUIRE(attached.adopt());
+        CHECK(mapped_file_at(attached.data().data()) == "/dev/shm/" + name);
+        CHECK(descriptors_on_dev_shm() == before);
+        const smh::detail::segment_name checked(name, "test");
+        CHECK(smh::detail::os::read_header({"test", checked})->owner_lock_held);
+    }
+    SECTION("and the owner's data stays where it was") {
+        created[7] = 7;
+        CHECK(attached[7] == 7);
+    }
 }

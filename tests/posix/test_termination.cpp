@@ -8,6 +8,8 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "checks.hpp"
 
@@ -53,9 +55,62 @@ TEST_CASE("after cleanup_on_termination(), a process ended by a signal removes i
     SECTION("SIGHUP") { signal = SIGHUP; }
     SECTION("SIGQUIT") { signal = SIGQUIT; }
     SECTION("SIGUSR1") { signal = SIGUSR1; }
+    // Every signal whose default action ends the process, not only the common ones.
+    SECTION("SIGVTALRM") { signal = SIGVTALRM; }
+    SECTION("SIGPROF") { signal = SIGPROF; }
+    SECTION("SIGPWR") { signal = SIGPWR; }
+    SECTION("SIGIO (SIGPOLL)") { signal = SIGIO; }
+    SECTION("SIGSTKFLT") { signal = SIGSTKFLT; }
+    SECTION("SIGRTMIN") { signal = SIGRTMIN; }
+    SECTION("SIGRTMIN + 5") { signal = SIGRTMIN + 5; }
+    SECTION("SIGRTMAX") { signal = SIGRTMAX; }
     const auto ended = end_helper(name, "wait", true, signal);
     CHECK(ended.signal == signal);
     CHECK_FALSE(segment_exists(name));
+}
+
+namespace {
+
+// Starts `helper churn` (threads creating and destroying segments named
+// `prefix`-...), lets it run `delay`, sends `signal`, and returns how it ended
+// and which of its segments are left (removing them).
+std::pair<smh_test::process_result, std::vector<std::string>>
+signal_churning_owner(const std::string& prefix, const std::string& how, int signal,
+                      std::chrono::milliseconds delay) {
+    const pid_t pid = smh_test::start_program({SMH_TEST_HELPER, "churn", prefix, "4", how});
+    for (int i = 0; i < 5000 && smh_test::shm_entries(prefix).empty(); ++i)
+        std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(delay);
+    ::kill(pid, signal);
+    const auto ended = smh_test::wait_for(pid, 30s);
+    auto left = smh_test::shm_entries(prefix);
+    for (const auto& name : left) smh_test::remove_leftover(name);
+    return {ended, left};
+}
+
+} // namespace
+
+TEST_CASE("a signal that ends a multi-threaded owner leaves none of the segments its threads "
+          "were creating, holding or destroying") {
+    // Each round signals at another instant of the threads' creates and destroys.
+    SECTION("with cleanup_on_termination()") {
+        const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGVTALRM, SIGRTMIN + 1};
+        for (int round = 0; round < 15; ++round) {
+            const int signal = signals[round % 5];
+            const auto [ended, left] = signal_churning_owner(unique_name(), "cleanup", signal,
+                                                             std::chrono::milliseconds(round * 3));
+            CHECK(ended.signal == signal);
+            CHECK(left.empty());
+        }
+    }
+    SECTION("with a handler of the program's own that calls remove_owned_segments()") {
+        for (int round = 0; round < 15; ++round) {
+            const auto [ended, left] = signal_churning_owner(unique_name(), "handler", SIGTERM,
+                                                             std::chrono::milliseconds(round * 3));
+            CHECK(ended.exit_code == 5);
+            CHECK(left.empty());
+        }
+    }
 }
 
 TEST_CASE("after cleanup_on_termination(), abort(), a failed assert and an uncaught exception "

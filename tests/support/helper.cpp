@@ -25,6 +25,10 @@
 //        smh::remove_owned_segments() and _exit(5)
 //   helper create-fork-end NAME              create with cleanup, fork a child, end the
 //        child with SIGTERM: 0 if the parent's segment is still there
+//   helper churn PREFIX THREADS HOW          THREADS threads create and destroy segments
+//        named PREFIX-<thread>-<n> for ever, each keeping up to 3 at once; HOW: "cleanup"
+//        (cleanup_on_termination()) or "handler" (a SIGTERM handler of its own that
+//        calls smh::remove_owned_segments() and _exit(5))
 //   helper adopt TYPE NAME                   attach, adopt(): 0 if it became the owner (its
 //        destructor then removes the name), 1 if not
 //   helper add-atomic NAME TIMES             attach std::atomic<uint64_t> elements, add 1 to
@@ -66,6 +70,33 @@ namespace {
 }
 
 volatile std::sig_atomic_t got_sigterm = 0;
+
+#ifndef _WIN32
+// Threads that own segments and keep creating and destroying them, until a
+// signal ends the process.
+int churn(const std::string& prefix, int threads, const std::string& how) {
+    if (how == "cleanup") {
+        smh::cleanup_on_termination();
+    } else {
+        std::signal(SIGTERM, [](int) {
+            smh::remove_owned_segments();
+            std::_Exit(5);
+        });
+    }
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t)
+        workers.emplace_back([&prefix, t] {
+            std::vector<smh::SharedMemoryHandlee<int>> held;
+            for (long n = 0;; ++n) {
+                const auto name = prefix + "-" + std::to_string(t) + "-" + std::to_string(n);
+                held.push_back(smh::create<int>(name, 16));
+                if (held.size() > 3) held.erase(held.begin());
+            }
+        });
+    for (auto& worker : workers) worker.join();
+    return 3;
+}
+#endif
 
 int end_as_told(const std::vector<std::string>& args) {
     // Installed first: a signal sent once the segment exists finds it in place.
@@ -184,6 +215,7 @@ int run(const std::vector<std::string>& args) {
         wait_forever();
     }
 #ifndef _WIN32
+    if (args.size() == 4 && args[0] == "churn") return churn(args[1], std::stoi(args[2]), args[3]);
     if (args.size() == 2 && args[0] == "create-fork-end") {
         smh::cleanup_on_termination();
         auto shm = smh::create<int>(args[1], 4);

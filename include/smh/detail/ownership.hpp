@@ -157,6 +157,15 @@ inline bool owner_alive(const os::header_snapshot& snapshot) noexcept {
     return header.owner_pid > 0 && os::process_alive(header.owner_pid, header.owner_start_time);
 }
 
+// One change of ownership that termination cleanup must not cut in two
+// (platform_contract.hpp: begin_owner_change).
+struct owner_change {
+    owner_change() noexcept { os::begin_owner_change(); }
+    ~owner_change() { os::end_owner_change(); }
+    owner_change(const owner_change&) = delete;
+    owner_change& operator=(const owner_change&) = delete;
+};
+
 // ---------------------------------------------------------------------------
 // One object's part in its segment's ownership.
 
@@ -173,13 +182,14 @@ inline bool is_owner(const ownership& own) noexcept {
     return owner && *owner == this_process(own.token);
 }
 
-// The segment outlives this object: no owner from now on.
+// The segment outlives this object: no owner from now on. Termination
+// cleanup forgets it first, so a signal meanwhile never removes it.
 inline bool release_ownership(ownership& own, os::segment_hold& held) noexcept {
     if (own.token == 0 || own.record == nullptr) return false;
-    if (!replace_owner(*own.record, this_process(own.token), {.pid = 0})) return false;
+    os::stop_owning(held, own.name);
+    const bool released = replace_owner(*own.record, this_process(own.token), {.pid = 0});
     own.token = 0;
-    os::stop_owning(held);
-    return true;
+    return released;
 }
 
 // Whether the record `owner` lets this object adopt: no owner, or one whose
@@ -202,8 +212,9 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
     using clock = std::chrono::steady_clock;
     const auto give_up_at = clock::now() + 4 * abandoned_claim_after;
     std::optional<clock::time_point> first_claim_seen;
+    std::optional<owner_change> change; // from a claim to the owner registered
     auto give_up = [&] {
-        os::stop_owning(held);
+        os::stop_owning(held, own.name);
         own.token = 0;
         return false;
     };
@@ -216,6 +227,7 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
             if (force) what.fail(errc::corrupt_segment, "its owner record keeps changing");
             return false;
         }
+        change.emplace();
         if (pid < 0) { // being changed by another process, or abandoned
             if (!first_claim_seen) first_claim_seen = now;
             const bool abandoned = !os::process_alive(claimant_of(pid), 0) ||
@@ -227,6 +239,7 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
             claimed = claim_owner(*own.record, *owner, mine.pid);
         }
         if (claimed) break;
+        change.reset();
     }
     publish_owner(*own.record, mine);
     own.token = mine.token;
@@ -251,6 +264,7 @@ inline bool unlink_name(ownership& own, os::segment_hold& held) noexcept {
 inline void end_ownership(ownership& own, os::segment_hold& held) noexcept {
     if (own.token == 0 || own.record == nullptr) return;
     const auto mine = this_process(own.token);
+    const owner_change change;
     if (!claim_owner(*own.record, mine, mine.pid)) return; // not (or no longer) ours
     const bool gone = own.unlinked || os::release_name(own.name, held) != os::unlink_result::failed;
     publish_owner(*own.record, gone ? owner_record{} : mine);

@@ -32,8 +32,9 @@ static_assert(is_same_v<decltype(&advise), void (*)(void*, std::size_t, bool, po
 static_assert(is_same_v<decltype(&segment_huge_policy), huge_page_policy (*)() noexcept>);
 static_assert(
     is_same_v<decltype(&mapped_huge_bytes), std::uint64_t (*)(const void*, std::size_t) noexcept>);
-static_assert(is_same_v<decltype(&hold), segment_hold (*)(opened_segment&) noexcept>);
-static_assert(is_same_v<decltype(&hold_created), segment_hold (*)(opened_segment&) noexcept>);
+static_assert(is_same_v<decltype(&hold), segment_hold (*)(opened_segment&, mapping&) noexcept>);
+static_assert(
+    is_same_v<decltype(&hold_created), segment_hold (*)(opened_segment&, mapping&) noexcept>);
 static_assert(is_same_v<decltype(&release_name),
                         unlink_result (*)(const segment_name&, segment_hold&) noexcept>);
 static_assert(
@@ -42,7 +43,10 @@ static_assert(is_same_v<decltype(&lock_held_by_others), bool (*)(const segment_h
 static_assert(
     is_same_v<decltype(&note_owning), void (*)(segment_hold&, const segment_name&,
                                                const owner_record&, segment_header*) noexcept>);
-static_assert(is_same_v<decltype(&stop_owning), void (*)(segment_hold&) noexcept>);
+static_assert(
+    is_same_v<decltype(&stop_owning), void (*)(segment_hold&, const segment_name&) noexcept>);
+static_assert(is_same_v<decltype(&begin_owner_change), void (*)() noexcept>);
+static_assert(is_same_v<decltype(&end_owner_change), void (*)() noexcept>);
 static_assert(is_same_v<decltype(&install_termination_cleanup), void (*)() noexcept>);
 static_assert(is_same_v<decltype(&remove_owned_segments_now), void (*)() noexcept>);
 static_assert(

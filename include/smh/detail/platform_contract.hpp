@@ -99,6 +99,7 @@ private:
 };
 
 // Defined by each platform file.
+class mapping;            // a mapping of a segment, unmapped on destruction
 struct opened_segment;    // a segment opened and mapped whole
 struct segment_hold;      // what keeps a segment's name an object's own (POSIX) or alive (Windows)
 struct segment_directory; // POSIX: segments are files in a directory; `available` says so
@@ -151,8 +152,10 @@ inline huge_page_policy segment_huge_policy() noexcept;
 inline std::uint64_t mapped_huge_bytes(const void* base, std::size_t size) noexcept;
 
 // What an object keeps of the segment it attached, or created and owns.
-inline segment_hold hold(opened_segment& segment) noexcept;
-inline segment_hold hold_created(opened_segment& segment) noexcept;
+// `region` is the object's mapping, moved out of `segment`, at the place it
+// keeps it for as long as it keeps the hold.
+inline segment_hold hold(opened_segment& segment, mapping& region) noexcept;
+inline segment_hold hold_created(opened_segment& segment, mapping& region) noexcept;
 
 // Removes the held segment's name, unless it now names another segment.
 inline unlink_result release_name(const segment_name& name, segment_hold& held) noexcept;
@@ -169,7 +172,12 @@ inline bool lock_held_by_others(const segment_hold& held) noexcept;
 inline void note_owning(segment_hold& held, const segment_name& name, const owner_record& owner,
                         segment_header* header) noexcept;
 // This object no longer owns it: drops the lock and the cleanup entry.
-inline void stop_owning(segment_hold& held) noexcept;
+inline void stop_owning(segment_hold& held, const segment_name& name) noexcept;
+// Brackets a change of ownership (a record claimed until it is published and
+// registered, a new segment registered until it has its name), which POSIX
+// termination cleanup waits for rather than cut in two.
+inline void begin_owner_change() noexcept;
+inline void end_owner_change() noexcept;
 inline void install_termination_cleanup() noexcept;
 inline void remove_owned_segments_now() noexcept;
 

@@ -45,6 +45,9 @@ namespace smh::detail::os {
 
 namespace bip = boost::interprocess;
 
+// Whether /proc is there for this process (below, with what else it says).
+inline bool proc_mounted() noexcept;
+
 // Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
 inline constexpr std::string_view segment_directory_path = "/dev/shm";
 
@@ -77,7 +80,10 @@ private:
 };
 
 // A mapping of a segment, unmapped on destruction.
-using mapping = bip::mapped_region;
+class mapping : public bip::mapped_region {
+public:
+    using bip::mapped_region::mapped_region;
+};
 
 // What bip::mapped_region maps: a plain descriptor (a shared_memory_object
 // would have to open the segment by name, which O_TMPFILE files do not have).
@@ -91,13 +97,15 @@ struct mappable_descriptor {
     }
 };
 
-// A segment opened and mapped whole. The descriptor is kept only where the
-// caller needs it: the owner's lock.
+// A segment opened and mapped whole. No descriptor outlives create or
+// attach: the mapping keeps the open file description, and with it the
+// owner's lock, alive.
 struct opened_segment {
     unique_fd file;
     mapping region;
     std::uint64_t size = 0;
     file_identity identity;
+    bool locked = false; // the mapping's open file description holds the owner's lock
     // create: registered for termination cleanup. Forgotten here, before the
     // mapping it points into goes, unless an object took it (hold_created).
     owned_entry* entry = nullptr;
@@ -108,6 +116,7 @@ struct opened_segment {
           region(std::move(other.region)),
           size(other.size),
           identity(other.identity),
+          locked(other.locked),
           entry(std::exchange(other.entry, nullptr)) {}
     opened_segment& operator=(opened_segment&&) = delete;
     ~opened_segment() { forget_owned(entry); }
@@ -141,10 +150,19 @@ inline file_identity identity_of(const struct stat& info) noexcept {
 // ---------------------------------------------------------------------------
 // The owner's lock. While an object owns a segment it holds a read lock on the
 // segment file's first byte: an open-file-description lock (fcntl(2),
-// F_OFD_SETLK), which the kernel drops when the owner's last descriptor closes,
-// however the process ended. Whether a lock is held answers "does the owner
-// live?" in every pid namespace, where a pid means nothing. Read locks, so an
-// adopter can take its own before the old owner has let go of its.
+// F_OFD_SETLK), which belongs to the open file description and goes when the
+// description does, however the process ended. Whether a lock is held answers
+// "does the owner live?" in every pid namespace, where a pid means nothing.
+// Read locks, so an adopter can take its own before the old owner has let go
+// of its.
+//
+// The owner keeps no descriptor for it: its mapping is made through the
+// locked description, and a mapping keeps its description open (mmap(2): "closing
+// the file descriptor does not unmap the region"), so the lock lives exactly
+// as long as the owner's mapping. To give the lock up and keep the mapping,
+// the object maps the same file again, in place, through a description
+// without the lock (map_in_place). So a process may own as many segments as
+// it may map, whatever RLIMIT_NOFILE says.
 
 inline struct flock first_byte(short type) noexcept {
     struct flock range {};
@@ -158,19 +176,6 @@ inline struct flock first_byte(short type) noexcept {
 inline bool take_owner_lock(int fd) noexcept {
     auto range = first_byte(F_RDLCK);
     return ::fcntl(fd, F_OFD_SETLK, &range) == 0;
-}
-
-// Gives the lock up explicitly, in the process that took it (`locker`):
-// closing the descriptor is not enough while a mapping made through the same
-// open file description keeps it open. A forked child shares that
-// description, and only closes its copy: the lock stays its parent's.
-inline void drop_owner_lock(unique_fd& fd, std::int64_t locker) noexcept {
-    if (!fd) return;
-    if (locker == static_cast<std::int64_t>(::getpid())) {
-        auto range = first_byte(F_UNLCK);
-        ::fcntl(fd.get(), F_OFD_SETLK, &range);
-    }
-    fd = unique_fd();
 }
 
 // Whether an open file description other than `fd`'s holds the owner's lock.
@@ -315,16 +320,67 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
     auto* base = static_cast<std::byte*>(segment.region.get_address());
     if (huge == huge_policy::advise)
         reserve_advised_huge_pages(fd.get(), base, what, bytes, request);
-    advise(base, segment.region.get_size(), request.huge_pages,
-           request.populate ? populate::write : populate::none);
+    advise(base, segment.region.get_size(), request.huge_pages, populate::none);
     write(base);
-    (void)take_owner_lock(fd.get());
+    segment.locked = take_owner_lock(fd.get());
     segment.file = std::move(fd);
-    if (request.owner)
-        segment.entry =
-            remember_owned(path_of(what.name), segment.identity.device, segment.identity.inode,
-                           *request.owner, reinterpret_cast<segment_header*>(base));
     return segment;
+}
+
+// Maps `fd`'s file over the whole of `region`, at the same address: the
+// pages are the same, so the data and every pointer into it stay, and
+// faults in other threads meanwhile wait for the new mapping (mmap holds the
+// address space's lock). false if it could not.
+inline bool map_in_place(mapping& region, int fd, bool writable) noexcept {
+    void* const base = region.get_address();
+    return ::mmap(base, region.get_size(), writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                  MAP_SHARED | MAP_FIXED, fd, 0) == base;
+}
+
+// Opens the segment by name, if the name still is `identity`'s file.
+inline unique_fd reopen(const std::string& path, const file_identity& identity,
+                        bool writable) noexcept {
+    unique_fd fd(
+        ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat info {};
+    if (!fd || ::fstat(fd.get(), &info) != 0 || !(identity_of(info) == identity)) return {};
+    return fd;
+}
+
+// Once the segment has its name: maps it again through a description opened
+// by that name and locked, so that /proc/PID/maps and lsof show the owner's
+// mapping as /dev/shm/NAME (the unnamed file's description shows as
+// "/dev/shm/#N (deleted)", as if it leaked), and closes both descriptors.
+// The new lock is taken before the old one goes with its description, so
+// the segment never looks unowned. If any step fails, the build's mapping
+// stays, and holds the build's lock.
+inline void map_by_name(opened_segment& segment, const segment_operation& what) noexcept {
+    auto named = reopen(path_of(what.name), segment.identity, true);
+    if (named && (!segment.locked || take_owner_lock(named.get())) &&
+        !map_in_place(segment.region, named.get(), true))
+        (void)map_in_place(segment.region, segment.file.get(), true); // as it was
+    segment.file = unique_fd();
+}
+
+// Registers the new segment for termination cleanup and gives it its name,
+// as one change that cleanup never cuts in two.
+template <class GiveName>
+void name_owned_segment(opened_segment& segment, const segment_operation& what,
+                        const create_request& request, GiveName give_name) {
+    const owner_change change;
+    if (request.owner)
+        segment.entry = remember_owned(path_of(what.name), segment.identity.device,
+                                       segment.identity.inode, *request.owner,
+                                       static_cast<segment_header*>(segment.region.get_address()));
+    give_name();
+}
+
+// After the name: the mapping the owner keeps, and the pages it asked for.
+inline void finish_created(opened_segment& segment, const segment_operation& what,
+                           const create_request& request) noexcept {
+    map_by_name(segment, what);
+    advise(segment.region.get_address(), segment.region.get_size(), request.huge_pages,
+           request.populate ? populate::write : populate::none);
 }
 
 // The fallback where an unnamed file cannot be given a name (no O_TMPFILE, or
@@ -345,21 +401,29 @@ inline opened_segment create_via_temporary_name(const segment_operation& what, s
     } cleanup{temporary};
     (void)take_owner_lock(fd.get());
     auto segment = build_segment(std::move(fd), what, bytes, request, write);
-    if (::link(temporary.c_str(), path_of(what.name).c_str()) == 0) return segment;
-    const int error = errno;
-    forget_owned(std::exchange(segment.entry, nullptr));
-    throw_native(what, error, "link");
+    int error = 0;
+    name_owned_segment(segment, what, request, [&] {
+        if (::link(temporary.c_str(), path_of(what.name).c_str()) != 0) error = errno;
+    });
+    if (error != 0) {
+        forget_owned(std::exchange(segment.entry, nullptr));
+        throw_native(what, error, "link");
+    }
+    finish_created(segment, what, request);
+    return segment;
 }
 
 // Builds the segment complete as a file without a name (O_TMPFILE), and only
 // then gives it its name with linkat(2), which fails with EEXIST if the name
 // exists. So an existing segment is never opened, truncated or adopted;
 // other processes see the name only for a finished segment; and a create
-// that fails, or a creator killed at any instant, leaves nothing behind. The
-// descriptor stays open: it holds the owner's lock.
+// that fails, or a creator killed at any instant, leaves nothing behind.
+// Without /proc (to link through) the path is chosen before building, so
+// the segment is never built twice.
 inline opened_segment create_segment(const segment_operation& what, std::uint64_t bytes,
                                      const create_request& request, segment_writer write) {
     check_file_size_limit(what, bytes);
+    if (!proc_mounted()) return create_via_temporary_name(what, bytes, request, write);
     const std::string directory(segment_directory_path);
     // No other process can open the file before it has a name, so its mode
     // is set (and made exact, whatever the umask) before that.
@@ -375,14 +439,18 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     // Linking an unnamed file by descriptor (AT_EMPTY_PATH) needs a privilege;
     // through /proc/self/fd it does not.
     const std::string by_descriptor = "/proc/self/fd/" + std::to_string(segment.file.get());
-    if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(what.name).c_str(),
-                 AT_SYMLINK_FOLLOW) == 0)
-        return segment;
-    const int error = errno;
-    forget_owned(std::exchange(segment.entry, nullptr));
-    if (error == ENOENT && ::access("/proc/self/fd", F_OK) != 0) // no /proc mounted
-        return create_via_temporary_name(what, bytes, request, write);
-    throw_native(what, error, "linkat");
+    int error = 0;
+    name_owned_segment(segment, what, request, [&] {
+        if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(what.name).c_str(),
+                     AT_SYMLINK_FOLLOW) != 0)
+            error = errno;
+    });
+    if (error != 0) {
+        forget_owned(std::exchange(segment.entry, nullptr));
+        throw_native(what, error, "linkat");
+    }
+    finish_created(segment, what, request);
+    return segment;
 }
 
 // ---------------------------------------------------------------------------
@@ -474,88 +542,104 @@ inline unlink_result unlink_if_same(const segment_name& name,
 
 // What a SharedMemoryHandlee keeps of its segment besides the mapping: the
 // file's identity, so that it removes the name only while that still names
-// its file; and while it owns the segment, the descriptor holding the
-// owner's lock and its entry in the table termination cleanup reads.
+// its file; where the mapping is, to map it again in place (the owner's
+// lock goes with the mapping's description); and while it owns the segment,
+// its entry in the table termination cleanup reads. No descriptor, except
+// for the moments an object is becoming the owner.
 struct segment_hold {
     file_identity identity;
-    unique_fd owner_lock;
-    std::int64_t locker = 0; // the process that took owner_lock
+    mapping* region = nullptr;  // the object's mapping, in its segment_state
+    bool locked = false;        // the mapping's description holds the owner's lock
+    std::int64_t locker = 0;    // the process that took it (a forked child shares it)
+    unique_fd lock_being_taken; // from lock_for_owning to note_owning or stop_owning
     owned_entry* entry = nullptr;
 
     segment_hold() noexcept = default;
-    explicit segment_hold(const file_identity& id) noexcept
-        : identity(id) {}
+    segment_hold(const file_identity& id, mapping& mapped, bool is_locked) noexcept
+        : identity(id),
+          region(&mapped),
+          locked(is_locked),
+          locker(is_locked ? current_pid() : 0) {}
     segment_hold(segment_hold&& other) noexcept
         : identity(other.identity),
-          owner_lock(std::move(other.owner_lock)),
+          region(std::exchange(other.region, nullptr)),
+          locked(std::exchange(other.locked, false)),
           locker(other.locker),
+          lock_being_taken(std::move(other.lock_being_taken)),
           entry(std::exchange(other.entry, nullptr)) {}
     segment_hold& operator=(segment_hold&& other) noexcept {
         segment_hold(std::move(other)).swap(*this);
         return *this;
     }
-    ~segment_hold() {
-        forget_owned(entry);
-        drop_owner_lock(owner_lock, locker);
-    }
+    ~segment_hold() { forget_owned(entry); }
     void swap(segment_hold& other) noexcept {
         std::swap(identity, other.identity);
-        owner_lock.swap(other.owner_lock);
+        std::swap(region, other.region);
+        std::swap(locked, other.locked);
         std::swap(locker, other.locker);
+        lock_being_taken.swap(other.lock_being_taken);
         std::swap(entry, other.entry);
     }
 };
 
-// An attached (not yet owning) object keeps no descriptor.
-inline segment_hold hold(opened_segment& segment) noexcept {
-    return segment_hold(segment.identity);
+// What an object keeps: the mapping stays in `region`, which the object
+// keeps at a fixed place (its segment_state) for as long as the hold lives.
+inline segment_hold hold(opened_segment& segment, mapping& region) noexcept {
+    return segment_hold(segment.identity, region, segment.locked);
 }
 
-// The creator keeps its locked descriptor and its cleanup entry.
-inline segment_hold hold_created(opened_segment& segment) noexcept {
-    segment_hold held(segment.identity);
-    held.owner_lock = std::move(segment.file);
-    held.locker = static_cast<std::int64_t>(::getpid());
+// The creator also keeps its cleanup entry.
+inline segment_hold hold_created(opened_segment& segment, mapping& region) noexcept {
+    auto held = hold(segment, region);
     held.entry = std::exchange(segment.entry, nullptr);
     return held;
 }
 
 // Takes the owner's lock for an object about to own its segment: opens the
-// file by name (read-only suffices) if it still is ours. Without it (the name
+// file by name (read-write, as the mapping it will replace) if it still is
+// ours, and locks it; note_owning then maps through it. Without it (the name
 // is gone, no descriptor left) liveness falls back to pid and start time.
 inline void lock_for_owning(segment_hold& held, const segment_name& name) noexcept {
-    // A descriptor inherited across fork shares its parent's open file
-    // description, and so the parent's lock, which the parent may give up at
-    // any time: a forked child takes a lock of its own.
-    if (held.owner_lock && held.locker == current_pid()) return;
-    drop_owner_lock(held.owner_lock, held.locker); // closes an inherited one only
-    unique_fd fd(::open(path_of(name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    struct stat info {};
-    if (!fd || ::fstat(fd.get(), &info) != 0 || !(identity_of(info) == held.identity)) return;
-    if (!take_owner_lock(fd.get())) return;
-    held.owner_lock = std::move(fd);
-    held.locker = static_cast<std::int64_t>(::getpid());
+    held.lock_being_taken = unique_fd();
+    // The mapping holds a lock of this object's already; a forked child's
+    // is its parent's, which the parent may drop: the child takes its own.
+    if (held.locked && held.locker == current_pid()) return;
+    auto fd = reopen(path_of(name), held.identity, true);
+    if (fd && take_owner_lock(fd.get())) held.lock_being_taken = std::move(fd);
 }
 
 // Whether another object, in this process or another, holds the owner's
-// lock: known only once this one has a descriptor on the file.
+// lock: known only while this one is taking a lock of its own.
 inline bool lock_held_by_others(const segment_hold& held) noexcept {
-    return held.owner_lock && owner_lock_held_elsewhere(held.owner_lock.get());
+    return held.lock_being_taken && owner_lock_held_elsewhere(held.lock_being_taken.get());
 }
 
 // Records that this object owns the segment as `owner`: termination cleanup
-// removes the name if the process ends while the segment still says so.
+// removes the name if the process ends while the segment still says so; and
+// the object's mapping now holds the lock it took.
 inline void note_owning(segment_hold& held, const segment_name& name, const owner_record& owner,
                         segment_header* header) noexcept {
     forget_owned(std::exchange(held.entry, nullptr));
     held.entry =
         remember_owned(path_of(name), held.identity.device, held.identity.inode, owner, header);
+    if (held.lock_being_taken && held.region &&
+        map_in_place(*held.region, held.lock_being_taken.get(), true)) {
+        held.locked = true;
+        held.locker = current_pid();
+    }
+    held.lock_being_taken = unique_fd();
 }
 
-// This object no longer owns the segment: drops the lock and the entry.
-inline void stop_owning(segment_hold& held) noexcept {
+// This object no longer owns the segment: drops the entry, and the lock, by
+// mapping the file again through a description without it. If the name no
+// longer leads to the file (or no descriptor is left), the lock stays with
+// the mapping until it goes.
+inline void stop_owning(segment_hold& held, const segment_name& name) noexcept {
     forget_owned(std::exchange(held.entry, nullptr));
-    drop_owner_lock(held.owner_lock, held.locker);
+    held.lock_being_taken = unique_fd();
+    if (!held.locked || !held.region) return;
+    const auto fd = reopen(path_of(name), held.identity, true);
+    if (fd && map_in_place(*held.region, fd.get(), true)) held.locked = false;
 }
 
 // Removes the name of the held segment, unless someone replaced it.
@@ -678,19 +762,24 @@ inline std::uint64_t process_start_time(std::int64_t pid) noexcept {
 struct own_process {
     std::uint64_t start_time = 0;
     bool proc_matches_our_pids = false;
+    bool proc_mounted = false; // create can link an unnamed file through /proc/self/fd
 };
 
 inline own_process own_process_info(std::int64_t pid) noexcept {
     static std::atomic<std::int64_t> cached_pid{0};
     static std::atomic<std::uint64_t> cached_start{0};
     static std::atomic<bool> cached_match{false};
+    static std::atomic<bool> cached_mounted{false};
     if (cached_pid.load(std::memory_order_acquire) == pid)
         return {cached_start.load(std::memory_order_relaxed),
-                cached_match.load(std::memory_order_relaxed)};
+                cached_match.load(std::memory_order_relaxed),
+                cached_mounted.load(std::memory_order_relaxed)};
     const auto status = read_process_status("self");
-    const own_process info{status ? status->start_time : 0, status && status->pid == pid};
+    const own_process info{status ? status->start_time : 0, status && status->pid == pid,
+                           status.has_value()};
     cached_start.store(info.start_time, std::memory_order_relaxed);
     cached_match.store(info.proc_matches_our_pids, std::memory_order_relaxed);
+    cached_mounted.store(info.proc_mounted, std::memory_order_relaxed);
     cached_pid.store(pid, std::memory_order_release);
     return info;
 }
@@ -698,6 +787,8 @@ inline own_process own_process_info(std::int64_t pid) noexcept {
 inline std::uint64_t own_start_time(std::int64_t pid) noexcept {
     return own_process_info(pid).start_time;
 }
+
+inline bool proc_mounted() noexcept { return own_process_info(current_pid()).proc_mounted; }
 
 // Threads in process `pid` (/proc/<pid>/status), 0 if unknown.
 inline int thread_count(std::int64_t pid) noexcept {

@@ -316,8 +316,12 @@ struct segment_hold {
     section_ptr section;
 };
 
-inline segment_hold hold(opened_segment& segment) noexcept { return {std::move(segment.file)}; }
-inline segment_hold hold_created(opened_segment& segment) noexcept { return hold(segment); }
+inline segment_hold hold(opened_segment& segment, mapping&) noexcept {
+    return {std::move(segment.file)};
+}
+inline segment_hold hold_created(opened_segment& segment, mapping& region) noexcept {
+    return hold(segment, region);
+}
 
 // Owning changes nothing in what is held: the kernel ends every handle of a
 // process that ends, so liveness needs no lock and nothing needs cleaning up
@@ -326,7 +330,9 @@ inline void lock_for_owning(segment_hold&, const segment_name&) noexcept {}
 inline bool lock_held_by_others(const segment_hold&) noexcept { return false; }
 inline void note_owning(segment_hold&, const segment_name&, const owner_record&,
                         segment_header*) noexcept {}
-inline void stop_owning(segment_hold&) noexcept {}
+inline void stop_owning(segment_hold&, const segment_name&) noexcept {}
+inline void begin_owner_change() noexcept {}
+inline void end_owner_change() noexcept {}
 inline void install_termination_cleanup() noexcept {}
 inline void remove_owned_segments_now() noexcept {}
 

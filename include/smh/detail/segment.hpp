@@ -149,8 +149,8 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
     auto state = std::make_unique<segment_state>();
     state->owner.name = what.name;
     auto opened = os::create_segment(what, *bytes, request, os::segment_writer(write));
-    state->hold = os::hold_created(opened);
     state->region = std::move(opened.region);
+    state->hold = os::hold_created(opened, state->region);
     auto* base = static_cast<std::byte*>(state->region.get_address());
     state->owner.record = reinterpret_cast<segment_header*>(base);
     state->owner.token = owner.token;
@@ -205,8 +205,8 @@ inline segment_handle attach_segment(const segment_operation& what,
     os::advise(base, opened.region.get_size(), options.huge_pages,
                options.populate ? os::populate::read : os::populate::none);
     auto result = std::make_unique<segment_state>();
-    result->hold = os::hold(opened);
     result->region = std::move(opened.region);
+    result->hold = os::hold(opened, result->region);
     result->owner = {header, what.name, 0, false};
     return segment_handle(std::move(result), base + snapshot.data_offset,
                           static_cast<std::size_t>(snapshot.element_count));

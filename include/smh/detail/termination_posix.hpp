@@ -5,10 +5,12 @@
 // std::exit().
 #pragma once
 
+#include <pthread.h>  // pthread_self: which thread cleans up
 #include <sched.h>    // sched_yield
 #include <signal.h>   // sigaction, raise
 #include <sys/stat.h> // lstat
-#include <unistd.h>   // unlink, getpid
+#include <time.h>     // clock_gettime: a bounded wait
+#include <unistd.h>   // unlink, getpid, pause
 
 #include <atomic>      // the lock-free table
 #include <cerrno>      // preserved by the cleanup
@@ -90,16 +92,66 @@ inline void forget_owned(owned_entry* entry) noexcept {
     }
 }
 
+// ---------------------------------------------------------------------------
+// The changes cleanup must not cut in two. Threads go on running while one
+// of them cleans up at termination: one may be about to give a new segment
+// its name, or to publish itself as an owner, after the cleanup has walked
+// past it, which would leave that name behind. So every such change (from
+// registering a segment in the table to giving it its name; from claiming
+// an owner record to publishing it and registering it) runs inside an
+// owner change (begin_owner_change, end_owner_change), and the cleanup first stops new changes and
+// waits for those under way. A signal may interrupt a change in the very thread that cleans up:
+// that one is not waited for (the thread's own count says so), and the cleanup finishes it instead
+// (remove_owned).
+
+inline std::atomic<bool> terminating{false};  // set while (or once) cleanup runs
+inline std::atomic<int> changes_in_flight{0}; // changes under way, in every thread
+inline std::atomic<pthread_t> terminator{};   // the thread that cleans up
+// This thread's changes under way (0 or 1), read by a signal handler in the
+// same thread. initial-exec: a plain load even in a shared library (the
+// general model may allocate on a thread's first use, in the handler).
+[[gnu::tls_model("initial-exec")]] inline thread_local int changes_in_this_thread = 0;
+
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free &&
+                  std::atomic<pthread_t>::is_always_lock_free,
+              "the termination cleanup reads these from a signal handler");
+
+// A thread that would change ownership once the process is ending waits for
+// its end: whatever it did then would be undone by no one.
+[[noreturn]] inline void wait_for_the_end() noexcept {
+    for (;;) ::pause();
+}
+
+inline void begin_owner_change() noexcept {
+    for (;;) {
+        changes_in_flight.fetch_add(1);
+        if (!terminating.load() || ::pthread_equal(terminator.load(), ::pthread_self())) break;
+        changes_in_flight.fetch_sub(1);
+        wait_for_the_end();
+    }
+    ++changes_in_this_thread;
+}
+
+inline void end_owner_change() noexcept {
+    --changes_in_this_thread;
+    changes_in_flight.fetch_sub(1);
+}
+
 // Removes the name of one owned segment, as its owner's destructor would:
 // claims the owner record (so a process taking ownership at the same moment
 // either wins and keeps the name, or finds it gone), removes the name if it
-// still names the same file, and clears the record.
+// still names the same file, and clears the record. A record this process
+// already claimed for itself, owner unchanged, is one the interrupted thread
+// was destroying (its owner's end had begun): finished here.
 inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
     const auto& owner = e.owner;
     if (owner.pid != pid || e.header == nullptr) return; // a forked child's copy
     auto& header = *e.header;
+    const bool destroying = owner_pid_field(header).load(std::memory_order_acquire) == -pid &&
+                            load_field(header.owner_start_time) == owner.start_time &&
+                            load_field(header.owner_token) == owner.token;
     // Ownership moved on, or is moving: not ours to remove.
-    if (!try_claim_owner(header, owner, pid)) return;
+    if (!destroying && !try_claim_owner(header, owner, pid)) return;
     struct stat info {};
     const bool same_file = ::lstat(e.path, &info) == 0 &&
                            static_cast<std::uint64_t>(info.st_dev) == e.device &&
@@ -110,29 +162,69 @@ inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
         owner_pid_field(header).store(owner.pid, std::memory_order_release);
 }
 
-// Removes the names of the segments this process still owns. A forked child
-// (another pid) never removes its parent's segments, and a segment whose
-// ownership moved on is left to its new owner. Async-signal-safe (lstat,
-// unlink, getpid and lock-free atomics); errno is preserved.
-inline void remove_owned_segments_now() noexcept {
+// Waits until no thread but this one is in the middle of a change, for at
+// most a second: a thread stopped mid-change must not stop the cleanup.
+inline void wait_for_changes_under_way() noexcept {
+    struct timespec start {
+    }, now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    while (changes_in_flight.load() > changes_in_this_thread) {
+        ::sched_yield();
+        ::clock_gettime(CLOCK_MONOTONIC, &now);
+        const auto elapsed_ns =
+            (now.tv_sec - start.tv_sec) * 1'000'000'000LL + (now.tv_nsec - start.tv_nsec);
+        if (elapsed_ns >= 1'000'000'000LL) break;
+    }
+}
+
+// Removes the names of the segments this process owns, is creating or is
+// destroying. A forked child (another pid) never removes its parent's
+// segments, and a segment whose ownership moved on is left to its new owner.
+// Other threads that would then change ownership wait for the process to
+// end (`for_good`), or, at std::exit(), only until the cleanup is done.
+// Async-signal-safe (lstat, unlink, getpid, clock_gettime, lock-free
+// atomics); errno is preserved.
+inline void clean_up_owned_segments(bool for_good) noexcept {
     const int saved_errno = errno;
+    terminator.store(::pthread_self());
+    terminating.store(true);
+    wait_for_changes_under_way();
     const auto pid = static_cast<std::int64_t>(::getpid());
     for (auto* e = owned_entries.load(std::memory_order_acquire); e; e = e->next) {
         int expected = owned_entry::in_use;
         if (!e->state.compare_exchange_strong(expected, owned_entry::cleaning,
                                               std::memory_order_acquire))
-            continue;
+            continue; // free, or being written by the interrupted thread: no name yet
         remove_owned(*e, pid);
         e->state.store(owned_entry::in_use, std::memory_order_release);
     }
+    if (!for_good) terminating.store(false);
     errno = saved_errno;
 }
 
-// Signals whose default action ends the process (signal(7)), except SIGKILL
-// and SIGSTOP, which cannot be caught, and SIGTRAP, which debuggers use.
-inline constexpr int terminating_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGILL,  SIGABRT, SIGBUS,
-                                              SIGFPE,  SIGSEGV, SIGPIPE, SIGALRM, SIGTERM, SIGUSR1,
-                                              SIGUSR2, SIGXCPU, SIGXFSZ, SIGSYS};
+// For a handler of the program's own, which then ends the process.
+inline void remove_owned_segments_now() noexcept { clean_up_owned_segments(true); }
+
+// Whether a signal's default action ends the process (signal(7)): all but
+// those it ignores (SIGCHLD, SIGURG, SIGWINCH), continues on (SIGCONT) or
+// stops on (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU). SIGKILL cannot be caught,
+// and SIGTRAP is left to debuggers. Every other signal up to SIGRTMAX, the
+// real-time ones included, ends the process.
+inline bool ends_the_process_by_default(int signal) noexcept {
+    switch (signal) {
+    case SIGCHLD:
+    case SIGURG:
+    case SIGWINCH:
+    case SIGCONT:
+    case SIGSTOP:
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+    case SIGKILL:
+    case SIGTRAP: return false;
+    default: return true;
+    }
+}
 
 // Only one thread cleans up; another one signalled meanwhile waits for it,
 // so that neither ends the process before the names are gone.
@@ -141,9 +233,13 @@ inline std::atomic<int> cleanup_stage{0}; // 0 not begun, 1 running, 2 done
 inline void on_terminating_signal(int signal) {
     int expected = 0;
     if (cleanup_stage.compare_exchange_strong(expected, 1)) {
-        remove_owned_segments_now();
+        clean_up_owned_segments(true);
         cleanup_stage.store(2);
     } else {
+        // A change this signal cut short is the cleaner's to finish: it
+        // must not wait for this thread, which waits for it.
+        changes_in_flight.fetch_sub(changes_in_this_thread);
+        changes_in_this_thread = 0;
         while (cleanup_stage.load() != 2) ::sched_yield();
     }
     // End as the program would have without us: by the same signal, with its
@@ -172,9 +268,10 @@ inline void install_termination_cleanup() noexcept {
         while (stage.load() != 2) ::sched_yield();
         return;
     }
-    std::atexit([] { remove_owned_segments_now(); });
-    for (const int signal : terminating_signals) {
-        struct sigaction current {};
+    std::atexit([] { clean_up_owned_segments(false); });
+    for (int signal = 1; signal <= SIGRTMAX; ++signal) {
+        if (!ends_the_process_by_default(signal)) continue;
+        struct sigaction current {}; // fails (EINVAL) on the C library's own signals
         if (::sigaction(signal, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) != 0 ||
             current.sa_handler != SIG_DFL)
             continue;
