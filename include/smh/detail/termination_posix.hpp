@@ -116,10 +116,12 @@ static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_alw
                   std::atomic<pthread_t>::is_always_lock_free,
               "the termination cleanup reads these from a signal handler");
 
-// A thread that would change ownership once the process is ending waits for
-// its end: whatever it did then would be undone by no one.
-[[noreturn]] inline void wait_for_the_end() noexcept {
-    for (;;) ::pause();
+// A thread that would change ownership while cleanup runs waits until it is
+// done: for good, once the process is ending (whatever it did then would be
+// undone by no one), or until std::exit()'s cleanup has walked the table.
+inline void wait_while_terminating() noexcept {
+    const struct timespec a_while {0, 10'000'000};
+    while (terminating.load()) ::nanosleep(&a_while, nullptr);
 }
 
 inline void begin_owner_change() noexcept {
@@ -127,7 +129,7 @@ inline void begin_owner_change() noexcept {
         changes_in_flight.fetch_add(1);
         if (!terminating.load() || ::pthread_equal(terminator.load(), ::pthread_self())) break;
         changes_in_flight.fetch_sub(1);
-        wait_for_the_end();
+        wait_while_terminating();
     }
     ++changes_in_this_thread;
 }
