@@ -120,7 +120,7 @@ static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_alw
 // done: for good, once the process is ending (whatever it did then would be
 // undone by no one), or until std::exit()'s cleanup has walked the table.
 inline void wait_while_terminating() noexcept {
-    const struct timespec a_while {0, 10'000'000};
+    const struct timespec a_while { 0, 10'000'000 };
     while (terminating.load()) ::nanosleep(&a_while, nullptr);
 }
 
