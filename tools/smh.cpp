@@ -443,8 +443,8 @@ void print_summary(const smh::directory_listing& listing, const std::vector<file
     };
     for (const kind k : {kind{smh::skip_reason::not_smh, "file that is not an smh segment",
                               "files that are not smh segments"},
-                         kind{smh::skip_reason::unreadable, "segment this user may not read",
-                              "segments this user may not read"},
+                         kind{smh::skip_reason::unreadable, "file this user may not read",
+                              "files this user may not read"},
                          kind{smh::skip_reason::changing, "segment changing owner while read",
                               "segments changing owner while read"}}) {
         std::size_t count = 0;

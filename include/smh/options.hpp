@@ -74,7 +74,7 @@ struct segment_info {
 // Why list_directory() left a file of the shared-memory directory out.
 enum class skip_reason {
     not_smh,    // not an smh segment: another program's file, or a segment still being built
-    unreadable, // this user may not read it: another user's segment, or its mode forbids
+    unreadable, // this user may not read it (another user's), so whether it is one is unknown
     changing,   // its owner record changed each time it was read (an owner change under way)
 };
 

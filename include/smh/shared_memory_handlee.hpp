@@ -308,13 +308,13 @@ directory_listing list_directory() {
 // invalid_name, os_error.
 inline segment_info inspect(std::string_view name) { return detail::inspect_segment(name); }
 
-// Removes the name of the smh segment `name`, whoever owns it (what `smh rm`
-// does). Processes that have it mapped keep it until they let go. Refuses
-// anything that is not an smh segment (errc::corrupt_segment), so it never
-// removes another program's segment. Throws smh::error: not_found,
-// corrupt_segment, permission_denied, invalid_name, os_error. Not on Windows
-// (a compile error): a segment there lives exactly as long as some process
-// holds it.
+// Removes the name of the smh segment `name`, whoever owns it (what
+// `smh rm --force` does; `smh rm` first refuses a running owner's).
+// Processes that have it mapped keep it until they let go. Refuses anything
+// that is not an smh segment (errc::corrupt_segment), so it never removes
+// another program's segment. Throws smh::error: not_found, corrupt_segment,
+// permission_denied, invalid_name, os_error. Not on Windows (a compile
+// error): a segment there lives exactly as long as some process holds it.
 template <class Directory = detail::os::segment_directory>
 void remove(std::string_view name) {
     static_assert(Directory::available,

@@ -370,7 +370,7 @@ TEST_CASE("smh ls and inspect show control bytes of a forged type name escaped")
     REQUIRE(text.result.exit_code == 0);
     CHECK_FALSE(has_terminal_controls(text.out));
     CHECK(contains(text.out, "element type   " + escaped + "\n"));
-    CHECK(lines_with(text.out, "").size() == 11);
+    CHECK(lines_with(text.out, "").size() == 12); // one line per field, none from the type name
 
     const auto listed = smh_cli({"ls", "--json"});
     REQUIRE(listed.result.exit_code == 0);
@@ -596,8 +596,8 @@ TEST_CASE("smh ls run by another user counts the segments it may not read, and i
     INFO(table.err);
     REQUIRE(table.result.exit_code == 0);
     CHECK(lines_with(table.out, hidden.name()).empty());
-    CHECK((contains(table.out, "skipped: 1 segment this user may not read, ") ||
-           contains(table.out, " segments this user may not read, ")));
+    CHECK((contains(table.out, "skipped: 1 file this user may not read, ") ||
+           contains(table.out, " files this user may not read, ")));
     const auto rows = lines_with(table.out, shown.name());
     REQUIRE(rows.size() == 1);
     // This process (root's) maps it, and nobody may not read root's mappings.
