@@ -1,18 +1,23 @@
 // smh: list, inspect, remove and garbage-collect smh segments.
 //
-//   smh ls [--json]                 every smh segment this user can see
+//   smh ls [--json]                 every smh segment this user can see, the
+//                                   processes mapping each, a total, what was skipped
 //   smh inspect NAME [--json]       one segment's header, file owner and mode
-//   smh rm NAME...                  remove segments by name (smh segments only)
-//   smh gc [--dry-run] [--json]     remove segments whose owner process is gone
+//   smh rm [--force] NAME...        remove segments by name (smh segments only;
+//                                   one whose owner runs only with --force)
+//   smh gc [--dry-run] [--json]     remove what smh::find_orphans() finds
 //   smh help                        usage (also --help, -h)
 //
 // Exit codes: 0 done; 1 an operation failed (each failure is reported on
 // stderr, the others still run); 2 bad usage.
 #include <smh/shared_memory_handlee.hpp>
 
-#include <pwd.h>      // getpwuid_r: the user owning a segment
-#include <sys/stat.h> // lstat: a segment's owner and mode
-#include <unistd.h>   // sysconf
+#include <dirent.h>        // /proc: the processes mapping a segment
+#include <fcntl.h>         // open
+#include <pwd.h>           // getpwuid_r: the user owning a segment
+#include <sys/stat.h>      // lstat: a segment's owner, mode, size and inode
+#include <sys/sysmacros.h> // makedev: devices as /proc/PID/maps writes them
+#include <unistd.h>        // sysconf, read, close
 
 #include <algorithm>
 #include <cerrno>
@@ -24,7 +29,9 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -38,19 +45,29 @@ Lists and cleans up the shared-memory segments of the smh library.
 
 commands:
   ls [--json]               list every smh segment this user can see, with the
-                            user owning it and its mode
+                            user owning it, its mode and how many processes map
+                            it; then the total, and what else is in /dev/shm
   inspect NAME [--json]     show one segment's header fields, owner and mode
-  rm NAME...                remove segments (refuses anything that is not an smh segment)
-  gc [--dry-run] [--json]   remove segments whose owner process has ended
-                            (released segments, which have no owner, are kept)
+  rm [--force] NAME...      remove segments (refuses anything that is not an smh
+                            segment, and one whose owner runs unless --force)
+  gc [--dry-run] [--json]   remove orphans: segments whose owner process has
+                            ended, owner changes abandoned midway, files of
+                            creators killed while building (released segments,
+                            which have no owner, are kept)
   help                      this text
 
 Segments are POSIX shared-memory objects, files in /dev/shm: `ipcs -m`,
 which lists System V segments, does not show them; `ls -l /dev/shm` does.
+NAME is the file's name there, without the directory.
+
+PROCS (ls) counts the processes whose mappings this user may read
+(/proc/PID/maps); where some could not be read (other users' processes,
+unless root), a count is a lower bound and ends in +.
 
 options:
   --json      machine-readable output
   --dry-run   gc: list what would be removed, remove nothing
+  --force     rm: remove a segment even while its owner runs
   --help, -h  this text
   --version   the library version
 
@@ -164,14 +181,14 @@ std::string owner_text(const smh::segment_info& s) {
     return std::to_string(s.owner_pid) + dead;
 }
 
-bool orphaned(const smh::segment_info& s) { return s.owner_pid != 0 && !s.owner_alive; }
-
 // Who owns a segment's file and who may read and write it: what smh::list()
 // does not say. The file is looked up again by name, so for a segment
 // removed (or replaced) in between, this is nothing (or the new file's).
 struct file_facts {
     std::optional<uid_t> uid;
     std::optional<mode_t> mode; // permission bits only
+    std::uint64_t bytes = 0;
+    std::optional<std::pair<dev_t, ino_t>> file; // what /proc/PID/maps names it by
 };
 
 file_facts facts_of(const std::string& name) {
@@ -179,7 +196,84 @@ file_facts facts_of(const std::string& name) {
     const std::string path = "/dev/shm/" + name;
     struct stat info {};
     if (::lstat(path.c_str(), &info) != 0) return {};
-    return {info.st_uid, info.st_mode & 07777};
+    return {info.st_uid, info.st_mode & 07777, static_cast<std::uint64_t>(info.st_size),
+            std::pair{info.st_dev, info.st_ino}};
+}
+
+// How many processes have each file mapped, as ipcs's nattch tells for System
+// V segments, from every /proc/PID/maps this user may read (proc(5): the
+// device and inode of each mapping, so a file replaced under the same name is
+// not counted for the new one). Reading another user's needs what ptrace
+// would (CAP_SYS_PTRACE): a process that cannot be read is not counted, only
+// counted as `unread`, and counts are then lower bounds.
+struct mapping_census {
+    std::map<std::pair<dev_t, ino_t>, unsigned> processes;
+    unsigned unread = 0;
+
+    unsigned of(const file_facts& f) const {
+        const auto it = f.file ? processes.find(*f.file) : processes.end();
+        return it == processes.end() ? 0 : it->second;
+    }
+    std::string text_of(const file_facts& f) const {
+        return std::to_string(of(f)) + (unread > 0 ? "+" : "");
+    }
+};
+
+// The whole of a file in /proc, or nullopt with errno set.
+std::optional<std::string> read_proc_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string text;
+    char buffer[65536];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
+        text.append(buffer, static_cast<std::size_t>(n));
+    const int error = errno;
+    ::close(fd);
+    if (n < 0) {
+        errno = error;
+        return std::nullopt;
+    }
+    return text;
+}
+
+mapping_census count_mapping_processes(const std::vector<file_facts>& files) {
+    mapping_census census;
+    std::set<std::pair<dev_t, ino_t>> wanted;
+    for (const auto& f : files)
+        if (f.file) wanted.insert(*f.file);
+    if (wanted.empty()) return census;
+    const std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
+    if (!proc) {
+        census.unread = 1; // no process could be looked at
+        return census;
+    }
+    while (const dirent* entry = ::readdir(proc.get())) {
+        const std::string pid = entry->d_name;
+        if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto maps = read_proc_file("/proc/" + pid + "/maps");
+        if (!maps) {
+            if (errno != ENOENT && errno != ESRCH) ++census.unread; // else it ended meanwhile
+            continue;
+        }
+        // Lines read "start-end perms offset major:minor inode path", in hex
+        // but for the inode.
+        std::set<std::pair<dev_t, ino_t>> mapped;
+        std::istringstream lines(*maps);
+        for (std::string line; std::getline(lines, line);) {
+            unsigned major_number = 0, minor_number = 0;
+            unsigned long long inode = 0;
+            if (std::sscanf(line.c_str(), "%*s %*s %*s %x:%x %llu", &major_number, &minor_number,
+                            &inode) != 3 ||
+                inode == 0)
+                continue;
+            const std::pair<dev_t, ino_t> file{makedev(major_number, minor_number),
+                                               static_cast<ino_t>(inode)};
+            if (wanted.count(file) != 0) mapped.insert(file);
+        }
+        for (const auto& file : mapped) ++census.processes[file];
+    }
+    return census;
 }
 
 // The user's name, or nullopt for a uid without one (a deleted user, a
@@ -234,7 +328,7 @@ std::string octal_mode(mode_t mode) {
 
 // JSON null where a hostile header's time has no date or age, and where the
 // file could not be looked at (or its user has no name).
-std::string to_json(const smh::segment_info& s, const file_facts& f) {
+std::string to_json(const smh::segment_info& s, const file_facts& f, const mapping_census& census) {
     const auto created = iso_time(s.created);
     const auto age = seconds_since(s.created);
     const auto user = f.uid ? user_name(*f.uid) : std::nullopt;
@@ -250,14 +344,17 @@ std::string to_json(const smh::segment_info& s, const file_facts& f) {
         << ", \"age_seconds\": " << (age ? std::to_string(*age) : "null")
         << ", \"uid\": " << (f.uid ? std::to_string(*f.uid) : "null")
         << ", \"user\": " << (user ? json_string(*user) : "null")
-        << ", \"mode\": " << (f.mode ? json_string(octal_mode(*f.mode)) : "null") << "}";
+        << ", \"mode\": " << (f.mode ? json_string(octal_mode(*f.mode)) : "null")
+        << ", \"processes\": " << census.of(f)
+        << ", \"processes_exact\": " << (census.unread == 0 ? "true" : "false") << "}";
     return out.str();
 }
 
 // Each column as wide as its widest cell, so that long names and type names
 // move the columns after them instead of breaking the table. Every cell is
 // ASCII (printable() escapes the rest): one byte, one terminal column.
-void print_table(const std::vector<smh::segment_info>& segments) {
+void print_table(const std::vector<smh::segment_info>& segments,
+                 const std::vector<file_facts>& facts, const mapping_census& census) {
     if (segments.empty()) {
         std::cout << "no smh segments\n";
         return;
@@ -266,19 +363,19 @@ void print_table(const std::vector<smh::segment_info>& segments) {
         const char* title;
         bool right_aligned;
     };
-    const column columns[] = {{"NAME", false},   {"MODE", false},    {"USER", false},
-                              {"TYPE", false},   {"ELEMENTS", true}, {"BYTES", true},
-                              {"CREATOR", true}, {"OWNER", false},   {"AGE", true}};
+    const column columns[] = {
+        {"NAME", false}, {"MODE", false},   {"USER", false},  {"TYPE", false}, {"ELEMENTS", true},
+        {"BYTES", true}, {"CREATOR", true}, {"OWNER", false}, {"PROCS", true}, {"AGE", true}};
     constexpr std::size_t count = std::size(columns);
     std::vector<std::vector<std::string>> rows;
     rows.emplace_back();
     for (const auto& c : columns) rows.back().emplace_back(c.title);
-    for (const auto& s : segments) {
-        const auto facts = facts_of(s.name);
-        rows.push_back({printable(s.name), mode_text(facts), user_text(facts),
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+        const auto& s = segments[i];
+        rows.push_back({printable(s.name), mode_text(facts[i]), user_text(facts[i]),
                         printable(s.type_name), std::to_string(s.element_count),
                         human_bytes(s.bytes), std::to_string(s.creator_pid), owner_text(s),
-                        human_age(seconds_since(s.created))});
+                        census.text_of(facts[i]), human_age(seconds_since(s.created))});
     }
     std::size_t widths[count] = {};
     for (const auto& row : rows)
@@ -299,6 +396,7 @@ void print_table(const std::vector<smh::segment_info>& segments) {
 struct options {
     bool json = false;
     bool dry_run = false;
+    bool force = false;
     std::vector<std::string> names;
 };
 
@@ -311,17 +409,87 @@ int fail_usage(const std::string& why) {
     return 2;
 }
 
+std::string_view reason_name(smh::skip_reason reason) {
+    switch (reason) {
+    case smh::skip_reason::not_smh: return "not_smh";
+    case smh::skip_reason::unreadable: return "unreadable";
+    case smh::skip_reason::changing: return "changing";
+    }
+    return "?";
+}
+
+// "1 file that is not an smh segment", "2 files that are not ...".
+std::string counted(std::size_t count, std::string_view one, std::string_view many) {
+    return std::to_string(count) + " " + std::string(count == 1 ? one : many);
+}
+
+std::string bytes_text(std::uint64_t bytes) {
+    return std::to_string(bytes) + " bytes (" + human_bytes(bytes) + ")";
+}
+
+// What smh::list() alone hides: the total, the files it skipped (so that the
+// listing adds up to what du(1) says of /dev/shm), and whether PROCS is exact.
+void print_summary(const smh::directory_listing& listing, const std::vector<file_facts>& skipped,
+                   const mapping_census& census) {
+    std::uint64_t total = 0;
+    for (const auto& s : listing.segments) total += s.bytes;
+    if (!listing.segments.empty())
+        std::cout << "\ntotal: " << counted(listing.segments.size(), "smh segment", "smh segments")
+                  << ", " << bytes_text(total) << "\n";
+    if (listing.skipped.empty()) std::cout << "skipped: nothing\n";
+    struct kind {
+        smh::skip_reason reason;
+        std::string_view one, many;
+    };
+    for (const kind k : {kind{smh::skip_reason::not_smh, "file that is not an smh segment",
+                              "files that are not smh segments"},
+                         kind{smh::skip_reason::unreadable, "file this user may not read",
+                              "files this user may not read"},
+                         kind{smh::skip_reason::changing, "segment changing owner while read",
+                              "segments changing owner while read"}}) {
+        std::size_t count = 0;
+        std::uint64_t bytes = 0;
+        for (std::size_t i = 0; i < listing.skipped.size(); ++i)
+            if (listing.skipped[i].reason == k.reason) ++count, bytes += skipped[i].bytes;
+        if (count > 0)
+            std::cout << "skipped: " << counted(count, k.one, k.many) << ", " << bytes_text(bytes)
+                      << "\n";
+    }
+    if (census.unread > 0 && !listing.segments.empty())
+        std::cout << "PROCS: " << counted(census.unread, "process", "processes")
+                  << " whose mappings this user may not read: counts ending in + may be "
+                     "higher\n";
+}
+
 int list_command(const options& o) {
     if (!o.names.empty()) return fail_usage("ls takes no names");
-    const auto segments = smh::list();
+    const auto listing = smh::list_directory();
+    std::vector<file_facts> facts, skipped;
+    for (const auto& s : listing.segments) facts.push_back(facts_of(s.name));
+    for (const auto& f : listing.skipped) skipped.push_back(facts_of(f.name));
+    const auto census = count_mapping_processes(facts);
     if (!o.json) {
-        print_table(segments);
+        print_table(listing.segments, facts, census);
+        print_summary(listing, skipped, census);
         return 0;
     }
-    std::cout << "[";
-    for (std::size_t i = 0; i < segments.size(); ++i)
-        std::cout << (i ? ",\n " : "") << to_json(segments[i], facts_of(segments[i].name));
-    std::cout << "]\n";
+    // One segment, one skipped file per line.
+    std::uint64_t total = 0, skipped_bytes = 0;
+    std::cout << "{\"segments\": [";
+    for (std::size_t i = 0; i < listing.segments.size(); ++i) {
+        std::cout << (i ? ",\n " : "\n ") << to_json(listing.segments[i], facts[i], census);
+        total += listing.segments[i].bytes;
+    }
+    std::cout << "],\n\"total\": {\"segments\": " << listing.segments.size()
+              << ", \"bytes\": " << total << "},\n\"skipped\": [";
+    for (std::size_t i = 0; i < listing.skipped.size(); ++i) {
+        std::cout << (i ? ",\n " : "\n ") << "{\"name\": " << json_string(listing.skipped[i].name)
+                  << ", \"reason\": \"" << reason_name(listing.skipped[i].reason)
+                  << "\", \"bytes\": " << skipped[i].bytes << "}";
+        skipped_bytes += skipped[i].bytes;
+    }
+    std::cout << "],\n\"skipped_total\": {\"files\": " << listing.skipped.size()
+              << ", \"bytes\": " << skipped_bytes << "}}\n";
     return 0;
 }
 
@@ -357,8 +525,9 @@ int inspect_command(const options& o) {
     if (o.names.size() != 1) return fail_usage("inspect takes exactly one NAME");
     const auto s = smh::inspect(o.names[0]);
     const auto facts = facts_of(s.name);
+    const auto census = count_mapping_processes({facts});
     if (o.json) {
-        std::cout << to_json(s, facts) << "\n";
+        std::cout << to_json(s, facts, census) << "\n";
         return 0;
     }
     std::printf("name           %s\n", printable(s.name).c_str());
@@ -372,14 +541,36 @@ int inspect_command(const options& o) {
     std::printf("created        %s\n", created_text(s.created).c_str());
     std::printf("user           %s\n", user_description(facts).c_str());
     std::printf("mode           %s\n", mode_description(facts).c_str());
+    std::printf("mapped by      %s process%s%s\n", census.text_of(facts).c_str(),
+                census.of(facts) == 1 && census.unread == 0 ? "" : "es",
+                census.unread > 0 ? " (a lower bound: some processes could not be read)" : "");
     return 0;
 }
 
+// Why `smh rm` leaves `s` alone without --force, or nullopt: a running owner
+// removes the name itself when it ends, and its partners may still attach.
+std::optional<std::string> refusal(const smh::segment_info& s) {
+    if (s.owner_pid == 0 || !s.owner_alive) return std::nullopt;
+    const std::string who = s.owner_pid < 0 ? "process " + std::to_string(claimant(s.owner_pid)) +
+                                                  " is taking ownership of it"
+                                            : "its owner, process " + std::to_string(s.owner_pid) +
+                                                  ", is running and removes it when it ends";
+    return "rm \"" + s.name + "\": refused: " + who + "; --force removes it now";
+}
+
+// smh::remove() removes whoever owns the segment; the tool first asks
+// inspect() whether an owner runs, as a person at a prompt would.
 int remove_command(const options& o) {
     if (o.names.empty()) return fail_usage("rm needs at least one NAME");
     int status = 0;
     for (const auto& name : o.names) {
         try {
+            if (!o.force)
+                if (const auto why = refusal(smh::inspect(name))) {
+                    report(*why);
+                    status = 1;
+                    continue;
+                }
             smh::remove(name);
             std::cout << "removed " << printable(name) << "\n";
         } catch (const smh::error& e) {
@@ -390,24 +581,27 @@ int remove_command(const options& o) {
     return status;
 }
 
+void print_json_names(std::string_view key, const std::vector<std::string>& names) {
+    std::cout << "\"" << key << "\": [";
+    for (std::size_t i = 0; i < names.size(); ++i)
+        std::cout << (i ? ", " : "") << json_string(names[i]);
+    std::cout << "]";
+}
+
+// What an orphan is, the library decides (smh::find_orphans() names what
+// smh::remove_orphans() removes): a dry run cannot disagree with a real one.
 int gc_command(const options& o) {
     if (!o.names.empty()) return fail_usage("gc takes no names");
     std::vector<std::string> names;
-    std::vector<std::string> failed; // orphans that are still there afterwards
+    std::vector<std::string> failed; // orphans still there after the removal
     int status = 0;
     if (o.dry_run) {
-        for (const auto& s : smh::list())
-            if (orphaned(s)) names.push_back(s.name);
+        names = smh::find_orphans();
     } else {
-        std::vector<std::string> before;
-        for (const auto& s : smh::list())
-            if (orphaned(s)) before.push_back(s.name);
         names = smh::remove_orphans();
         // Segments are gone by now: if the check fails, still say which.
         try {
-            for (const auto& s : smh::list())
-                if (orphaned(s) && std::find(before.begin(), before.end(), s.name) != before.end())
-                    failed.push_back(s.name);
+            failed = smh::find_orphans();
         } catch (const smh::error& e) {
             report(e.what());
             status = 1;
@@ -416,10 +610,13 @@ int gc_command(const options& o) {
     for (const auto& name : failed) report("could not remove orphaned segment " + name);
     if (!failed.empty()) status = 1;
     if (o.json) {
-        std::cout << "{\"dry_run\": " << (o.dry_run ? "true" : "false") << ", \"removed\": [";
-        for (std::size_t i = 0; i < names.size(); ++i)
-            std::cout << (i ? ", " : "") << json_string(names[i]);
-        std::cout << "]}\n";
+        std::cout << "{\"dry_run\": " << (o.dry_run ? "true" : "false") << ", ";
+        print_json_names(o.dry_run ? "would_remove" : "removed", names);
+        if (!o.dry_run) {
+            std::cout << ", ";
+            print_json_names("not_removed", failed);
+        }
+        std::cout << "}\n";
         return status;
     }
     for (const auto& name : names)
@@ -449,6 +646,8 @@ int main(int argc, char** argv) {
             o.json = true;
         else if (arg == "--dry-run")
             o.dry_run = true;
+        else if (arg == "--force")
+            o.force = true;
         else if (arg.rfind("--", 0) == 0)
             return fail_usage("unknown option " + arg);
         else if (command.empty())
@@ -461,13 +660,15 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (o.dry_run && command != "gc") return fail_usage("--dry-run goes with gc");
+    if (o.force && command != "rm") return fail_usage("--force goes with rm");
     try {
         if (command == "ls") return list_command(o);
         if (command == "inspect") return inspect_command(o);
         if (command == "rm") return remove_command(o);
         if (command == "gc") return gc_command(o);
     } catch (const std::exception& e) {
-        // smh::error from list(), inspect() or remove_orphans(), or no memory.
+        // smh::error from list_directory(), inspect(), find_orphans() or
+        // remove_orphans(), or no memory.
         report(e.what());
         return 1;
     }

@@ -63,7 +63,8 @@ inline const std::error_category& error_category() noexcept {
 
 // Thrown by every failing smh operation. what() reads
 //   attach "w1": not_found (open: No such file or directory)
-// i.e. the operation, the segment, the smh reason and the cause in detail.
+// i.e. the operation, the segment, the smh reason and the cause in detail;
+// without the segment where the operation had none (`create: ...`).
 class error : public std::system_error {
 public:
     error(errc code, std::string_view operation, std::string_view segment, std::string_view detail,
@@ -81,8 +82,10 @@ public:
 private:
     static std::string compose(std::string_view operation, std::string_view segment, errc code,
                                std::string_view detail, std::error_code native) {
-        std::string text;
-        text.append(operation).append(" \"").append(segment).append("\": ");
+        std::string text(operation);
+        // No segment (create without a name): none is named.
+        if (!segment.empty()) text.append(" \"").append(segment).append("\"");
+        text.append(": ");
         text.append(make_error_code(code).message());
         if (detail.empty() && !native) return text;
         text.append(" (").append(detail);

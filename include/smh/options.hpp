@@ -1,12 +1,13 @@
 // smh/options.hpp: the values smh's functions take and give besides the
-// segment itself: what create and attach may be asked, and what list() and
-// inspect() report. Included by <smh/shared_memory_handlee.hpp>.
+// segment itself: what create and attach may be asked, and what list(),
+// list_directory() and inspect() report. Included by <smh/shared_memory_handlee.hpp>.
 #pragma once
 
 #include <chrono>  // timeouts, creation times
 #include <cstddef> // std::size_t
 #include <cstdint> // process ids
 #include <string>  // names
+#include <vector>  // listings
 
 namespace smh {
 
@@ -68,6 +69,26 @@ struct segment_info {
     bool owner_alive = false; // the owner still runs: holds its lock, or its pid and start time
     bool ready = false;       // header finished (always, on POSIX, once a segment has its name)
     std::chrono::system_clock::time_point created;
+};
+
+// Why list_directory() left a file of the shared-memory directory out.
+enum class skip_reason {
+    not_smh,    // not an smh segment: another program's file, or a segment still being built
+    unreadable, // this user may not read it (another user's), so whether it is one is unknown
+    changing,   // its owner record changed each time it was read (an owner change under way)
+};
+
+// A file in the shared-memory directory that is not in list()'s result.
+struct skipped_file {
+    std::string name;
+    skip_reason reason;
+};
+
+// The whole shared-memory directory, as smh::list_directory() reports it: the
+// segments list() returns, and every other file there, with why it is left out.
+struct directory_listing {
+    std::vector<segment_info> segments; // sorted by name
+    std::vector<skipped_file> skipped;  // sorted by name
 };
 
 } // namespace smh

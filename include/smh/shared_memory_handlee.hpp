@@ -289,19 +289,32 @@ std::vector<segment_info> list() {
     return {};
 }
 
+// What list() returns, and every other file in the shared-memory directory
+// with why list() leaves it out (skip_reason): another program's file, a
+// segment this user may not read, one being built. Throws smh::error as
+// list() does. Not on Windows (a compile error), as list().
+template <class Directory = detail::os::segment_directory>
+directory_listing list_directory() {
+    static_assert(Directory::available,
+                  "smh::list_directory() needs segments that are files in a directory (POSIX); "
+                  "Windows has no list of named shared memory");
+    if constexpr (Directory::available) return detail::list_directory<Directory>();
+    return {};
+}
+
 // The header of the smh segment `name`, as list() describes it, read without
 // mapping the segment or knowing its element type. Throws smh::error:
 // not_found, permission_denied, corrupt_segment (not an smh segment),
 // invalid_name, os_error.
 inline segment_info inspect(std::string_view name) { return detail::inspect_segment(name); }
 
-// Removes the name of the smh segment `name`, whoever owns it (what `smh rm`
-// does). Processes that have it mapped keep it until they let go. Refuses
-// anything that is not an smh segment (errc::corrupt_segment), so it never
-// removes another program's segment. Throws smh::error: not_found,
-// corrupt_segment, permission_denied, invalid_name, os_error. Not on Windows
-// (a compile error): a segment there lives exactly as long as some process
-// holds it.
+// Removes the name of the smh segment `name`, whoever owns it (what
+// `smh rm --force` does; `smh rm` first refuses a running owner's).
+// Processes that have it mapped keep it until they let go. Refuses anything
+// that is not an smh segment (errc::corrupt_segment), so it never removes
+// another program's segment. Throws smh::error: not_found, corrupt_segment,
+// permission_denied, invalid_name, os_error. Not on Windows (a compile
+// error): a segment there lives exactly as long as some process holds it.
 template <class Directory = detail::os::segment_directory>
 void remove(std::string_view name) {
     static_assert(Directory::available,
@@ -332,6 +345,21 @@ std::vector<std::string> remove_orphans() {
                   "smh::remove_orphans() is for POSIX, where segments outlive their processes; "
                   "Windows destroys a segment with the last handle to it, so none is orphaned");
     if constexpr (Directory::available) return detail::remove_orphan_segments<Directory>();
+    return {};
+}
+
+// The names remove_orphans() would remove now, removing nothing: the same
+// decision, made by the same code (including its wait of up to half a second
+// for an owner record a live process seems to be changing), for a dry run.
+// What it names may be adopted, or become an orphan, before anything acts on
+// it. Throws smh::error as list() does. Not on Windows (a compile error), as
+// remove_orphans().
+template <class Directory = detail::os::segment_directory>
+std::vector<std::string> find_orphans() {
+    static_assert(Directory::available,
+                  "smh::find_orphans() is for POSIX, where segments outlive their processes; "
+                  "Windows destroys a segment with the last handle to it, so none is orphaned");
+    if constexpr (Directory::available) return detail::find_orphan_names<Directory>();
     return {};
 }
 

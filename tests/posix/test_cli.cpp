@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 
-#include "support.hpp"
+#include "checks.hpp"
+#include "orphans.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::segment_exists;
@@ -88,6 +90,21 @@ std::string cell(const std::string& header, const std::string& row, const std::s
         if (c.start >= row.size()) return "";
         const auto end = (std::min)(row.find(' ', c.start), row.size());
         return row.substr(c.start, end - c.start);
+    }
+    FAIL("no column " << title << " in " << header);
+    return "";
+}
+
+// The cell of `row` in the right-aligned column `title`: from the previous
+// space to the column's end.
+std::string cell_ending_at(const std::string& header, const std::string& row,
+                           const std::string& title) {
+    for (const auto& c : columns_of(header)) {
+        if (c.title != title) continue;
+        if (c.end > row.size()) return "";
+        const auto start = row.rfind(' ', c.end - 1);
+        return row.substr(start == std::string::npos ? 0 : start + 1,
+                          c.end - (start == std::string::npos ? 0 : start + 1));
     }
     FAIL("no column " << title << " in " << header);
     return "";
@@ -206,9 +223,9 @@ TEST_CASE("smh ls keeps its columns aligned whatever the length of a type name")
     std::string header;
     std::getline(lines, header);
     const auto columns = columns_of(header);
-    REQUIRE(columns.size() == 9);
-    const std::set<std::string> numeric{"ELEMENTS", "BYTES", "CREATOR", "AGE"};
-    for (std::string row; std::getline(lines, row);) {
+    REQUIRE(columns.size() == 10);
+    const std::set<std::string> numeric{"ELEMENTS", "BYTES", "CREATOR", "PROCS", "AGE"};
+    for (std::string row; std::getline(lines, row) && !row.empty();) { // the summary follows
         INFO(header << "\n" << row);
         for (std::size_t i = 0; i < columns.size(); ++i) {
             const auto& c = columns[i];
@@ -237,8 +254,13 @@ TEST_CASE("smh --help and --version explain themselves, and bad usage exits 2") 
     CHECK(version.result.exit_code == 0);
     CHECK(contains(version.out, "smh " + std::to_string(SMH_VERSION_MAJOR) + "."));
 
-    for (const auto& bad : std::vector<std::vector<std::string>>{
-             {}, {"frobnicate"}, {"ls", "--colour"}, {"inspect"}, {"rm"}, {"ls", "--dry-run"}}) {
+    for (const auto& bad : std::vector<std::vector<std::string>>{{},
+                                                                 {"frobnicate"},
+                                                                 {"ls", "--colour"},
+                                                                 {"inspect"},
+                                                                 {"rm"},
+                                                                 {"ls", "--dry-run"},
+                                                                 {"gc", "--force"}}) {
         const auto run = smh_cli(bad);
         CHECK(run.result.exit_code == 2);
         CHECK(contains(run.err, "smh: "));
@@ -256,7 +278,7 @@ TEST_CASE("smh ls lists smh segments with type, size, creator and owner") {
 
     const auto json = smh_cli({"ls", "--json"});
     REQUIRE(json.result.exit_code == 0);
-    CHECK(json.out.front() == '[');
+    CHECK(json.out.rfind("{\"segments\": [", 0) == 0);
     CHECK(contains(json.out, "\"name\": \"" + numbers.name() + "\""));
     CHECK(contains(json.out, "\"element_count\": 1000"));
     CHECK(contains(json.out, "\"owner_alive\": true"));
@@ -289,6 +311,8 @@ TEST_CASE("smh inspect prints one header, and exits 1 for a missing or foreign n
 TEST_CASE("smh rm removes smh segments and refuses anything else") {
     auto first = SharedMemoryHandlee<int>::create(unique_name(), 2);
     auto second = SharedMemoryHandlee<int>::create(unique_name(), 2);
+    REQUIRE(first.release()); // no owner runs, so rm needs no --force
+    REQUIRE(second.release());
     const auto foreign = unique_name();
     const auto foreign_segment = smh_test::write_raw_segment(foreign, std::string(512, 'q'));
 
@@ -346,7 +370,7 @@ TEST_CASE("smh ls and inspect show control bytes of a forged type name escaped")
     REQUIRE(text.result.exit_code == 0);
     CHECK_FALSE(has_terminal_controls(text.out));
     CHECK(contains(text.out, "element type   " + escaped + "\n"));
-    CHECK(lines_with(text.out, "").size() == 11);
+    CHECK(lines_with(text.out, "").size() == 12); // one line per field, none from the type name
 
     const auto listed = smh_cli({"ls", "--json"});
     REQUIRE(listed.result.exit_code == 0);
@@ -455,4 +479,169 @@ exec setpriv --bounding-set=-dac_override,-dac_read_search "$@"' sh "$@")";
         CHECK(contains(run.err, "permission_denied"));
         CHECK(run.out.empty()); // never "no orphaned segments" or an empty list
     }
+}
+
+TEST_CASE("smh rm refuses a segment whose owner runs, unless --force") {
+    auto owned = SharedMemoryHandlee<int>::create(unique_name(), 2);
+    const auto refused = smh_cli({"rm", owned.name()});
+    CHECK(refused.result.exit_code == 1);
+    CHECK(refused.out.empty());
+    CHECK(contains(refused.err, "rm \"" + owned.name() + "\": refused"));
+    CHECK(contains(refused.err, "process " + std::to_string(::getpid()) + ", is running"));
+    CHECK(contains(refused.err, "--force"));
+    CHECK(segment_exists(owned.name()));
+
+    const auto forced = smh_cli({"rm", "--force", owned.name()});
+    CHECK(forced.result.exit_code == 0);
+    CHECK(contains(forced.out, "removed " + owned.name()));
+    CHECK_FALSE(segment_exists(owned.name()));
+}
+
+TEST_CASE("smh inspect and rm given a path say to give the name without the directory") {
+    auto shm = SharedMemoryHandlee<int>::create(unique_name(), 2);
+    for (const char* command : {"inspect", "rm"}) {
+        const auto run = smh_cli({command, "/dev/shm/" + shm.name()});
+        CHECK(run.result.exit_code == 1);
+        CHECK(contains(run.err, "invalid_name"));
+        CHECK(contains(run.err, "give the name without the directory: \"" + shm.name() + "\""));
+    }
+    CHECK(segment_exists(shm.name()));
+}
+
+namespace {
+
+// The number in a JSON member `"key": 123` of `line`, or nullopt.
+std::optional<std::uint64_t> json_number(const std::string& line, const std::string& key) {
+    const auto at = line.find("\"" + key + "\": ");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(line.substr(at + key.size() + 4));
+}
+
+} // namespace
+
+TEST_CASE("smh ls ends with the total and what it skipped, in text and in JSON") {
+    auto numbers = SharedMemoryHandlee<std::int32_t>::create(unique_name(), 1000);
+    const auto foreign = unique_name();
+    const auto foreign_segment = smh_test::write_raw_segment(foreign, std::string(65536, 'q'));
+
+    const auto table = smh_cli({"ls"});
+    REQUIRE(table.result.exit_code == 0);
+    CHECK(lines_with(table.out, foreign).empty()); // not a row of the table
+    const auto totals = lines_with(table.out, "total: ");
+    REQUIRE(totals.size() == 1);
+    CHECK(contains(totals[0], " smh segment"));
+    const auto others = lines_with(table.out, "skipped: ");
+    REQUIRE_FALSE(others.empty());
+    CHECK((contains(table.out, "file that is not an smh segment, ") ||
+           contains(table.out, "files that are not smh segments, ")));
+
+    // JSON: the total adds up the segments listed; the skipped file is named,
+    // with its reason and size, and counted.
+    const auto json = smh_cli({"ls", "--json"});
+    REQUIRE(json.result.exit_code == 0);
+    std::uint64_t sum = 0;
+    std::size_t rows = 0;
+    for (const auto& line : lines_with(json.out, "\"element_count\": ")) {
+        sum += json_number(line, "bytes").value_or(0);
+        ++rows;
+    }
+    const auto total = lines_with(json.out, "\"total\": ");
+    REQUIRE(total.size() == 1);
+    CHECK(json_number(total[0], "segments") == rows);
+    CHECK(json_number(total[0], "bytes") == sum);
+    const auto skipped = lines_with(json.out, "\"name\": \"" + foreign + "\"");
+    REQUIRE(skipped.size() == 1);
+    CHECK(contains(skipped[0], "\"reason\": \"not_smh\", \"bytes\": 65536"));
+    const auto skipped_total = lines_with(json.out, "\"skipped_total\": ");
+    REQUIRE(skipped_total.size() == 1);
+    CHECK(json_number(skipped_total[0], "files") >= 1);
+    CHECK(json_number(skipped_total[0], "bytes") >= 65536);
+}
+
+TEST_CASE("smh ls counts the processes that have each segment mapped") {
+    auto shm = SharedMemoryHandlee<int>::create(unique_name(), 4);
+    const auto procs = [&](const smh_test::captured& table) {
+        const auto rows = lines_with(table.out, shm.name());
+        REQUIRE(rows.size() == 1);
+        return cell_ending_at(table.out.substr(0, table.out.find('\n')), rows[0], "PROCS");
+    };
+    // This process; `+` only where some process's mappings could not be read.
+    CHECK_THAT(procs(smh_cli({"ls"})), Catch::Matches("1\\+?"));
+    {
+        // A forked child has the parent's mappings.
+        smh_test::child_process child([] { ::pause(); });
+        CHECK_THAT(procs(smh_cli({"ls"})), Catch::Matches("2\\+?"));
+        const auto json = smh_cli({"ls", "--json"});
+        const auto rows = lines_with(json.out, "\"" + shm.name() + "\"");
+        REQUIRE(rows.size() == 1);
+        CHECK(json_number(rows[0], "processes") == 2u);
+        CHECK(contains(rows[0], "\"processes_exact\": "));
+        const auto text = smh_cli({"inspect", shm.name()});
+        CHECK(contains(text.out, "mapped by      2"));
+    }
+}
+
+TEST_CASE("smh ls run by another user counts the segments it may not read, and its process counts "
+          "as lower bounds") {
+    if (::geteuid() != 0) return smh_test::skip("needs root to run the tool as another user");
+    if (::access("/usr/bin/setpriv", X_OK) != 0) return smh_test::skip("needs setpriv(1)");
+    auto hidden = SharedMemoryHandlee<int>::create(unique_name(), 4, {.permissions = 0600});
+    auto shown = SharedMemoryHandlee<int>::create(unique_name(), 4, {.permissions = 0644});
+    const auto as_nobody = [](std::vector<std::string> args) {
+        args.insert(args.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                   "--clear-groups", SMH_CLI});
+        return smh_test::run_captured(std::move(args));
+    };
+    const auto table = as_nobody({"ls"});
+    INFO(table.err);
+    REQUIRE(table.result.exit_code == 0);
+    CHECK(lines_with(table.out, hidden.name()).empty());
+    CHECK((contains(table.out, "skipped: 1 file this user may not read, ") ||
+           contains(table.out, " files this user may not read, ")));
+    const auto rows = lines_with(table.out, shown.name());
+    REQUIRE(rows.size() == 1);
+    // This process (root's) maps it, and nobody may not read root's mappings.
+    CHECK(cell_ending_at(table.out.substr(0, table.out.find('\n')), rows[0], "PROCS") == "0+");
+    CHECK(contains(table.out, "counts ending in + may be higher"));
+
+    const auto json = as_nobody({"ls", "--json"});
+    REQUIRE(json.result.exit_code == 0);
+    const auto skipped = lines_with(json.out, "\"name\": \"" + hidden.name() + "\"");
+    REQUIRE(skipped.size() == 1);
+    CHECK(contains(skipped[0], "\"reason\": \"unreadable\""));
+    const auto listed = lines_with(json.out, "\"" + shown.name() + "\"");
+    REQUIRE(listed.size() == 1);
+    CHECK(contains(listed[0], "\"processes\": 0, \"processes_exact\": false"));
+}
+
+TEST_CASE("smh gc --dry-run names exactly what smh gc then removes, for each kind of orphan",
+          "[orphans]") {
+    const auto kind =
+        GENERATE(smh_test::orphan_kind::killed_owner, smh_test::orphan_kind::abandoned_build,
+                 smh_test::orphan_kind::abandoned_claim);
+    INFO(smh_test::to_string(kind));
+    const auto name = smh_test::orphan_name(kind);
+    smh_test::segment_guard guard(name);
+    smh_test::make_orphan(kind, name);
+    auto live = SharedMemoryHandlee<int>::create(unique_name(), 2);
+
+    const auto dry = smh_cli({"gc", "--dry-run"});
+    CHECK(dry.result.exit_code == 0);
+    CHECK(lines_with(dry.out, name) == std::vector<std::string>{"would remove " + name});
+    CHECK(lines_with(dry.out, live.name()).empty());
+    const auto dry_json = smh_cli({"gc", "--dry-run", "--json"});
+    CHECK(dry_json.result.exit_code == 0);
+    CHECK(contains(dry_json.out, "{\"dry_run\": true, \"would_remove\": ["));
+    CHECK(contains(dry_json.out, "\"" + name + "\""));
+    CHECK_FALSE(contains(dry_json.out, "\"removed\""));
+    CHECK(segment_exists(name));
+
+    const auto real = smh_cli({"gc", "--json"});
+    INFO(real.err);
+    CHECK(real.result.exit_code == 0);
+    CHECK(contains(real.out, "{\"dry_run\": false, \"removed\": ["));
+    CHECK(contains(real.out, "\"" + name + "\""));
+    CHECK(contains(real.out, "\"not_removed\": []"));
+    CHECK_FALSE(segment_exists(name));
+    CHECK(segment_exists(live.name()));
 }

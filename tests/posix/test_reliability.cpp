@@ -14,10 +14,12 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 
 #include "shared_types.hpp"
 #include "checks.hpp"
+#include "orphans.hpp"
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;
@@ -194,6 +196,70 @@ TEST_CASE("remove_orphans tells a reused pid from the owner that died", "[orphan
     const auto removed = smh::remove_orphans();
     CHECK(std::count(removed.begin(), removed.end(), name) == 1);
     CHECK_FALSE(segment_exists(name));
+}
+
+TEST_CASE("find_orphans() names exactly what remove_orphans() then removes, for each kind of "
+          "orphan",
+          "[orphans]") {
+    const auto kind =
+        GENERATE(smh_test::orphan_kind::killed_owner, smh_test::orphan_kind::abandoned_build,
+                 smh_test::orphan_kind::abandoned_claim);
+    INFO(smh_test::to_string(kind));
+    const auto name = smh_test::orphan_name(kind);
+    smh_test::segment_guard guard(name);
+    auto live = SharedMemoryHandlee<int>::create(unique_name(), 2);
+    const auto released_name = unique_name(); // no owner: never removed by its handle
+    smh_test::segment_guard guard_released(released_name);
+    auto released = SharedMemoryHandlee<int>::create(released_name, 2);
+    REQUIRE(released.release());
+    smh_test::make_orphan(kind, name);
+
+    const auto found = smh::find_orphans();
+    CHECK(std::count(found.begin(), found.end(), name) == 1);
+    CHECK(std::is_sorted(found.begin(), found.end()));
+    CHECK(std::count(found.begin(), found.end(), live.name()) == 0);
+    CHECK(std::count(found.begin(), found.end(), released.name()) == 0);
+    CHECK(segment_exists(name)); // only named
+
+    const auto removed = smh::remove_orphans();
+    CHECK(std::count(removed.begin(), removed.end(), name) == 1);
+    CHECK_FALSE(segment_exists(name));
+    CHECK(segment_exists(live.name()));
+    CHECK(segment_exists(released.name()));
+}
+
+TEST_CASE("list_directory() lists what list() does, and every other file with why it is left "
+          "out") {
+    auto shm = SharedMemoryHandlee<int>::create(unique_name(), 4);
+    const auto foreign = unique_name();
+    const auto foreign_segment = smh_test::write_raw_segment(foreign, std::string(4096, 'q'));
+
+    const auto listing = smh::list_directory();
+    const auto listed = [&](const std::string& name) {
+        return std::count_if(listing.segments.begin(), listing.segments.end(),
+                             [&](const smh::segment_info& s) { return s.name == name; });
+    };
+    const auto skipped = [&](const std::string& name) -> std::optional<smh::skip_reason> {
+        for (const auto& f : listing.skipped)
+            if (f.name == name) return f.reason;
+        return std::nullopt;
+    };
+    CHECK(listed(shm.name()) == 1);
+    CHECK_FALSE(skipped(shm.name()));
+    CHECK(listed(foreign) == 0);
+    CHECK(skipped(foreign) == smh::skip_reason::not_smh);
+    CHECK(std::is_sorted(listing.skipped.begin(), listing.skipped.end(),
+                         [](const auto& a, const auto& b) { return a.name < b.name; }));
+
+    if (::geteuid() != 0) return smh_test::skip("needs root to list as another user");
+    smh_test::in_child([&] {
+        child_check(::setgid(65534) == 0 && ::setuid(65534) == 0, "dropping to uid 65534");
+        bool unreadable = false;
+        for (const auto& f : smh::list_directory().skipped)
+            unreadable =
+                unreadable || (f.name == shm.name() && f.reason == smh::skip_reason::unreadable);
+        child_check(unreadable, "another user's 0600 segment is not reported as unreadable");
+    });
 }
 
 TEST_CASE("10,000 create/attach/destroy cycles leave descriptors, mappings and /dev/shm as they "

@@ -1,4 +1,5 @@
-// list(), inspect(), remove() and remove_orphans(): segments found by name,
+// list(), list_directory(), inspect(), remove(), find_orphans() and
+// remove_orphans(): segments found by name,
 // read without mapping them. The directory itself is the platform's
 // (segment_directory: POSIX only, since Windows keeps no list of sections).
 #pragma once
@@ -26,35 +27,45 @@ struct found_segment {
     os::header_snapshot snapshot;
 };
 
-// Whether a read failure means "not one of this user's smh segments" (gone
-// meanwhile, another user's, not a segment file), which a listing skips,
-// rather than a failure to look (no descriptors left), which it reports.
-inline bool skippable_when_listing(const error& e) noexcept {
-    return e.code() == errc::not_found || e.code() == errc::permission_denied ||
-           e.code() == errc::corrupt_segment;
-}
+// What looking at one name of the directory found: an intact smh segment
+// this user can read, or why it is not one (neither: gone meanwhile).
+struct look_result {
+    std::optional<found_segment> segment = std::nullopt;
+    std::optional<skip_reason> skipped = std::nullopt;
+};
 
-// The intact smh segment `name`, if it is one this user can read. The header
-// is read twice; one whose owner changed in between is skipped this time.
-// Never opens anything for writing.
-inline std::optional<found_segment> find_segment(std::string_view operation,
-                                                 std::string_view name) {
+// Reads the header of `name` twice; one whose owner changed in between is
+// read again (a change takes microseconds), and reported as changing after
+// the third try. Never opens anything for writing. Throws what a listing
+// cannot skip: a failure to look (no descriptors left).
+inline look_result look_at(std::string_view operation, std::string_view name) {
     auto checked = segment_name::if_valid(name);
-    if (!checked) return std::nullopt; // no smh function could take that name
+    if (!checked) return {.skipped = skip_reason::not_smh}; // no smh function takes that name
     const segment_operation what{operation, *checked};
     try {
-        const auto first = os::read_header(what);
-        if (!first || check_header_integrity(first->header)) return std::nullopt;
-        const auto second = os::read_header(what);
-        if (!second || second->identity != first->identity ||
-            second->header.owner_pid != first->header.owner_pid ||
-            second->header.owner_start_time != first->header.owner_start_time)
-            return std::nullopt;
-        return found_segment{std::move(*checked), *second};
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            const auto first = os::read_header(what);
+            if (!first || check_header_integrity(first->header))
+                return {.skipped = skip_reason::not_smh};
+            const auto second = os::read_header(what);
+            if (second && second->identity == first->identity &&
+                second->header.owner_pid == first->header.owner_pid &&
+                second->header.owner_start_time == first->header.owner_start_time)
+                return {.segment = found_segment{std::move(*checked), *second}};
+        }
+        return {.skipped = skip_reason::changing};
     } catch (const error& e) {
-        if (skippable_when_listing(e)) return std::nullopt;
+        if (e.code() == errc::not_found) return {};
+        if (e.code() == errc::permission_denied) return {.skipped = skip_reason::unreadable};
+        if (e.code() == errc::corrupt_segment) return {.skipped = skip_reason::not_smh};
         throw;
     }
+}
+
+// The intact smh segment `name`, if it is one this user can read.
+inline std::optional<found_segment> find_segment(std::string_view operation,
+                                                 std::string_view name) {
+    return look_at(operation, name).segment;
 }
 
 inline segment_info describe(const segment_name& name, const os::header_snapshot& snapshot) {
@@ -95,15 +106,26 @@ inline segment_info inspect_segment(std::string_view name) {
 }
 
 template <class Directory>
-std::vector<segment_info> list_segments() {
+directory_listing list_directory() {
     constexpr std::string_view op = "list";
-    std::vector<segment_info> segments;
-    for (const auto& name : Directory::names(op))
-        if (const auto found = find_segment(op, name))
-            segments.push_back(describe(found->name, found->snapshot));
-    std::sort(segments.begin(), segments.end(),
+    directory_listing listing;
+    for (const auto& name : Directory::names(op)) {
+        auto looked = look_at(op, name);
+        if (looked.segment)
+            listing.segments.push_back(describe(looked.segment->name, looked.segment->snapshot));
+        else if (looked.skipped)
+            listing.skipped.push_back({name, *looked.skipped});
+    }
+    std::sort(listing.segments.begin(), listing.segments.end(),
               [](const segment_info& a, const segment_info& b) { return a.name < b.name; });
-    return segments;
+    std::sort(listing.skipped.begin(), listing.skipped.end(),
+              [](const skipped_file& a, const skipped_file& b) { return a.name < b.name; });
+    return listing;
+}
+
+template <class Directory>
+std::vector<segment_info> list_segments() {
+    return list_directory<Directory>().segments;
 }
 
 template <class Directory>
@@ -118,44 +140,78 @@ void remove_segment(std::string_view name) {
     }
 }
 
-// Whether `now` is still exactly the claimed segment `before`, claim and all.
-inline bool unchanged_claim(const std::optional<found_segment>& now,
-                            const found_segment& before) noexcept {
+// Whether `now` is still exactly the segment `before`, owner record and all,
+// with no owner's lock on it.
+inline bool unchanged(const std::optional<found_segment>& now,
+                      const found_segment& before) noexcept {
     return now && now->snapshot.identity == before.snapshot.identity &&
            !now->snapshot.owner_lock_held &&
            std::memcmp(&now->snapshot.header, &before.snapshot.header,
                        sizeof before.snapshot.header) == 0;
 }
 
+// An orphan as find_orphan_segments() saw it: a segment, with the header that
+// made it one, or (no segment) a file a builder that died left.
+struct orphan {
+    std::string name;
+    std::optional<found_segment> segment = std::nullopt;
+};
+
+// The one decision of what is an orphan, for remove_orphans() and for
+// find_orphans() alike, so that a dry run names what a removal removes. An
+// orphan is a segment whose owner no longer runs, a builder's abandoned file,
+// or a segment whose owner record a live pid has claimed and left unchanged
+// for longer than any change takes (one wait, abandoned_claim_after, for all
+// of them). Sorted by name.
 template <class Directory>
-std::vector<std::string> remove_orphan_segments() {
-    constexpr std::string_view op = "remove_orphans";
-    std::vector<std::string> removed;
-    auto remove = [&](const found_segment& found) {
-        if (Directory::remove_if_same(found.name, found.snapshot.identity) ==
-            os::unlink_result::removed)
-            removed.push_back(found.name.str());
-    };
-    // Claims by live processes: abandoned if still unchanged after the
-    // longest a change takes (one wait for all of them).
+std::vector<orphan> find_orphan_segments(std::string_view op) {
+    std::vector<orphan> orphans;
     std::vector<found_segment> claimed;
     for (const auto& name : Directory::names(op)) {
-        if (Directory::remove_abandoned_build(name)) {
-            removed.push_back(name);
+        if (Directory::is_abandoned_build(name)) {
+            orphans.push_back({name, std::nullopt});
             continue;
         }
         auto found = find_segment(op, name);
         if (!found || found->snapshot.header.owner_pid == 0) continue;
         if (!owner_alive(found->snapshot))
-            remove(*found);
+            orphans.push_back({name, std::move(*found)});
         else if (found->snapshot.header.owner_pid < 0 && !found->snapshot.owner_lock_held)
             claimed.push_back(std::move(*found));
     }
     if (!claimed.empty()) std::this_thread::sleep_for(abandoned_claim_after);
-    for (const auto& before : claimed)
-        if (const auto now = find_segment(op, before.name.str()); unchanged_claim(now, before))
-            remove(*now);
-    std::sort(removed.begin(), removed.end());
+    for (auto& before : claimed)
+        if (unchanged(find_segment(op, before.name.str()), before))
+            orphans.push_back({before.name.str(), std::move(before)});
+    std::sort(orphans.begin(), orphans.end(),
+              [](const orphan& a, const orphan& b) { return a.name < b.name; });
+    return orphans;
+}
+
+template <class Directory>
+std::vector<std::string> find_orphan_names() {
+    std::vector<std::string> names;
+    for (auto& found : find_orphan_segments<Directory>("find_orphans"))
+        names.push_back(std::move(found.name));
+    return names;
+}
+
+// Removes `found` if it is still the orphan it was: an adopter may have
+// taken it since, or another process removed or replaced it.
+template <class Directory>
+bool remove_orphan(std::string_view op, const orphan& found) {
+    if (!found.segment) return Directory::remove_abandoned_build(found.name);
+    if (!unchanged(find_segment(op, found.name), *found.segment)) return false;
+    return Directory::remove_if_same(found.segment->name, found.segment->snapshot.identity) ==
+           os::unlink_result::removed;
+}
+
+template <class Directory>
+std::vector<std::string> remove_orphan_segments() {
+    constexpr std::string_view op = "remove_orphans";
+    std::vector<std::string> removed;
+    for (const auto& found : find_orphan_segments<Directory>(op))
+        if (remove_orphan<Directory>(op, found)) removed.push_back(found.name);
     return removed;
 }
 

@@ -169,6 +169,8 @@ inline std::string generated_name() {
 // Creates under a fresh name; one taken already (a 2^-64 chance) is retried.
 inline segment_handle create_segment(std::size_t length, const element_shape& shape,
                                      const create_options& options) {
+    // Checked before a name is made up: the message names no segment.
+    if (length == 0) throw_error(errc::invalid_length, "create", "", "length is 0");
     for (int attempt = 0;; ++attempt) {
         try {
             const segment_name name(generated_name(), "create");

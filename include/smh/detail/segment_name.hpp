@@ -24,6 +24,15 @@ inline constexpr std::string_view building_name_prefix = ".smh-creating-";
 // The characters of a name: a portable file name, and safe in any shell.
 inline bool is_name_char(char c) noexcept { return is_word_char(c) || c == '.' || c == '-'; }
 
+// A character as a message shows it: '/' as itself, one a terminal would
+// act on (and any byte from 0x80) as an escape such as '\x01'.
+inline std::string quoted_char(char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f) return std::string{'\'', c, '\''};
+    constexpr char digits[] = "0123456789abcdef";
+    return std::string{'\'', '\\', 'x', digits[byte >> 4], digits[byte & 0xf], '\''};
+}
+
 // Why `name` is not a valid segment name, or nullopt when it is.
 inline std::optional<std::string> name_problem(std::string_view name) {
     if (name.empty()) return "the name is empty";
@@ -34,11 +43,16 @@ inline std::optional<std::string> name_problem(std::string_view name) {
     if (name.starts_with(building_name_prefix))
         return "names starting with '" + std::string(building_name_prefix) +
                "' are reserved for segments being built";
-    for (std::size_t i = 0; i < name.size(); ++i)
-        if (!is_name_char(name[i]))
-            return "character " + std::to_string(static_cast<unsigned char>(name[i])) +
-                   " at position " + std::to_string(i) +
-                   " is not allowed; use only A-Z a-z 0-9 . _ -";
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (is_name_char(name[i])) continue;
+        std::string problem = "character " + quoted_char(name[i]) + " at position " +
+                              std::to_string(i) + " is not allowed";
+        // A path such as /dev/shm/x: the name is the file's, without the directory.
+        const auto file = name.substr(name.rfind('/') + 1);
+        if (name[i] == '/' && !file.empty() && !name_problem(file))
+            return problem + "; give the name without the directory: \"" + std::string(file) + "\"";
+        return problem + "; use only A-Z a-z 0-9 . _ -";
+    }
     return std::nullopt;
 }
 
