@@ -3,7 +3,6 @@
 // /dev/shm. Portable ones: test_ownership.cpp.
 #include <catch2/catch.hpp>
 
-#include <grp.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
@@ -50,11 +49,10 @@ TEST_CASE("a read-only attach needs only read permission, and a read-write one i
     // Group nogroup (65534) may read, not write; the child is uid 65534 in that group.
     auto shm = SharedMemoryHandlee<int>::create(4, {.permissions = 0640});
     shm[2] = 22;
-    REQUIRE(::chown(("/dev/shm/" + shm.name()).c_str(), static_cast<uid_t>(-1), 65534) == 0);
+    REQUIRE(::chown(("/dev/shm/" + shm.name()).c_str(), static_cast<uid_t>(-1),
+                    smh_test::other_gid) == 0);
     smh_test::in_child([&] {
-        smh_test::child_check(::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 &&
-                                  ::setuid(65534) == 0,
-                              "dropping to uid 65534");
+        smh_test::become_other_user();
         const auto reader = smh::attach<const int>(shm.name());
         smh_test::child_check(reader[2] == 22, "the read-only attach reads the wrong value");
         smh_test::child_check(error_of([&] { (void)smh::attach<int>(shm.name()); }) ==
