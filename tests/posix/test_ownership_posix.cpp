@@ -210,6 +210,24 @@ TEST_CASE("smh::list() describes every smh segment and skips everything else") {
     CHECK(point_info->element_size == sizeof(geo::Point));
 }
 
+TEST_CASE("list() shows another user's segment this user may read, and skips one it may not") {
+    if (::geteuid() != 0) return smh_test::skip("needs root to run a child as another user");
+    const auto readable = SharedMemoryHandlee<int>::create(4, {.permissions = 0644});
+    const auto unreadable = SharedMemoryHandlee<int>::create(4); // 0600
+    smh_test::in_child([&] {
+        smh_test::become_other_user();
+        bool seen_readable = false;
+        for (const auto& info : smh::list()) {
+            seen_readable = seen_readable || info.name == readable.name();
+            smh_test::child_check(info.name != unreadable.name(),
+                                  "listed a segment this user may not read");
+        }
+        smh_test::child_check(seen_readable, "another user's readable segment is not listed");
+        smh_test::child_check(smh::inspect(readable.name()).element_count == 4,
+                              "inspect() of another user's readable segment");
+    });
+}
+
 TEST_CASE("an owner change abandoned by a process that died is taken over, or collected",
           "[orphans]") {
     const auto name = unique_name();
