@@ -10,8 +10,9 @@
 #           `venv/bin/pip install`): as written, in a scratch directory that
 #           holds a copy of python/; the other sh blocks (apt, mount, builds
 #           of this tree, cross builds) cannot run inside the suite;
+#           The pkg-config line of README.md is run by tests/package;
 #   console, cmake, bat, text: not run (the tool's session is its tests' job;
-#           the CMake and pkg-config lines are tests/package's);
+#           the CMake lines are tests/package's consumers);
 #   anything else, or a fence without a language: the check fails, so a new
 #           kind of block is never silently left out.
 # A new block is picked up when the markdown changes (the build re-runs CMake).
@@ -146,6 +147,8 @@ function(smh_markdown_check file expected_cpp)
         message(STATUS "${where}: cpp, compiled (markdown_cpp target)")
       elseif(lang STREQUAL "python")
         message(STATUS "${where}: python, run (markdown.*.python test)")
+      elseif(lang STREQUAL "sh" AND block_${i}_text MATCHES "pkg-config --cflags --libs smh")
+        message(STATUS "${where}: sh, the pkg-config line, run as written (package.pkg-config)")
       elseif(lang STREQUAL "sh" AND block_${i}_text MATCHES "venv/bin/pip install")
         message(STATUS "${where}: sh, the Python install, run as written (markdown.*.python test)")
       elseif(lang IN_LIST smh_markdown_listed_languages OR lang STREQUAL "sh")
