@@ -9,6 +9,12 @@ sets them); tests that need them are skipped without them.
 Every segment a test makes is named smh-test-<pid>-py-..., so the suite's
 leak check (tests/support/shm_audit.cmake) can tell whose it is; each test
 fails if it leaves one behind, and removes it so the next does not fail too.
+
+A test that needs NumPy takes the `numpy` fixture, which skips that test
+alone where NumPy is missing. Never skip at module level
+(`pytest.importorskip` outside a test): pytest then collects nothing from the
+file, so the tests that need no NumPy do not run either, and it exits with 5
+("no tests collected"), which ctest counts as a failure.
 """
 import os
 import sys
@@ -63,6 +69,12 @@ def names(request):
     for name in left:
         os.unlink(f"{SHM}/{name}")
     assert left == [], f"the test left segments behind: {left}"
+
+
+@pytest.fixture
+def numpy():
+    """NumPy, or this test skipped (reported as such) where it is missing."""
+    return pytest.importorskip("numpy", reason="NumPy is not installed (optional)")
 
 
 @pytest.fixture

@@ -39,8 +39,7 @@ def test_python_creates_and_cpp_answers(kind, helper, names):
 
 
 @pytest.mark.parametrize("kind", ["int", "point"])
-def test_numpy_views_of_a_cpp_segment(kind, helper):
-    pytest.importorskip("numpy")
+def test_numpy_views_of_a_cpp_segment(kind, helper, numpy):
     code, out = run([helper, "create-run", kind, "300", "2", sys.executable, PEER, "--numpy"])
     assert code == 0, out
 

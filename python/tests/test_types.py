@@ -123,12 +123,9 @@ def test_atomic_elements(names):
                 plain.fetch_add(0, 1)
 
 
-numpy = pytest.importorskip("numpy")
-
-
 @pytest.mark.parametrize("fmt", ["i", "d", "?", "c", "e", "q", "8s", "iif", "ddi", "cqh", "4i",
                                  "=id"])
-def test_numpy_is_a_zero_copy_view_for_every_format(fmt, names):
+def test_numpy_is_a_zero_copy_view_for_every_format(fmt, names, numpy):
     with SharedMemoryHandlee(5, fmt, name=names()) as shm:
         array = shm.numpy()
         assert array.shape == (5,) and array.dtype.itemsize == shm.struct.size
@@ -141,7 +138,7 @@ def test_numpy_is_a_zero_copy_view_for_every_format(fmt, names):
         del array, raw
 
 
-def test_numpy_structured_dtype_with_names(names):
+def test_numpy_structured_dtype_with_names(names, numpy):
     with SharedMemoryHandlee(4, "ddi", type_name="geo::Point", name=names()) as shm:
         points = shm.numpy(names=("x", "y", "id"))
         assert points.dtype.names == ("x", "y", "id") and points.dtype.fields["id"][1] == 16
@@ -151,7 +148,7 @@ def test_numpy_structured_dtype_with_names(names):
         del points
 
 
-def test_numpy_arrays_alive_at_close_keep_the_mapping(names):
+def test_numpy_arrays_alive_at_close_keep_the_mapping(names, numpy):
     with SharedMemoryHandlee(4, "i", name=names()) as shm:
         array = shm.numpy()
         array[:] = [1, 2, 3, 4]
@@ -164,7 +161,7 @@ def test_numpy_arrays_alive_at_close_keep_the_mapping(names):
     del array  # the mapping goes with the last array
 
 
-def test_numpy_of_a_read_only_attach_is_read_only(names):
+def test_numpy_of_a_read_only_attach_is_read_only(names, numpy):
     with SharedMemoryHandlee(4, "i", name=names()) as shm:
         with SharedMemoryHandlee.attach(shm.name, read_only=True) as ro:
             array = ro.numpy()

@@ -330,9 +330,13 @@ TEST_CASE("create beyond the file-size limit (RLIMIT_FSIZE) throws no_space inst
 
 TEST_CASE("inspect() and remove() of another user's segment say permission_denied") {
     if (!is_root()) return smh_test::skip("needs root to run a child as another user");
+#ifdef SMH_CLI
+    const smh_test::program_for_other_user cli(SMH_CLI);
+    if (!cli) return smh_test::skip(cli.why_not());
+#endif
     const auto shm = SharedMemoryHandlee<int>::create(4); // 0600, root's
     smh_test::in_child([&] {
-        child_check(::setgid(65534) == 0 && ::setuid(65534) == 0, "dropping to uid 65534");
+        smh_test::become_other_user();
         const auto thrown = error_of([&] { (void)smh::inspect(shm.name()); });
         child_check(thrown == smh::errc::permission_denied, "inspect(): " + thrown.what);
         child_check(error_of([&] { smh::remove(shm.name()); }) == smh::errc::permission_denied,
@@ -341,10 +345,10 @@ TEST_CASE("inspect() and remove() of another user's segment say permission_denie
         for (const auto& info : smh::list())
             child_check(info.name != shm.name(), "listed another user's segment");
 #ifdef SMH_CLI
-        const auto cli = smh_test::run_captured({SMH_CLI, "inspect", shm.name()});
-        child_check(cli.result.exit_code == 1 &&
-                        cli.err.find("permission_denied") != std::string::npos,
-                    "smh inspect: " + cli.err);
+        const auto inspected = smh_test::run_captured({cli.path(), "inspect", shm.name()});
+        child_check(inspected.result.exit_code == 1 &&
+                        inspected.err.find("permission_denied") != std::string::npos,
+                    "smh inspect: " + inspected.err);
 #endif
     });
     CHECK(segment_exists(shm.name()));
@@ -384,20 +388,24 @@ TEST_CASE("an unreadable shared-memory directory makes list(), remove_orphans() 
           "fail, saying why") {
     if (!is_root())
         return smh_test::skip("needs root for a private /dev/shm another user may not read");
-    smh_test::in_child([] {
+#ifdef SMH_CLI
+    const smh_test::program_for_other_user cli(SMH_CLI);
+    if (!cli) return smh_test::skip(cli.why_not());
+#endif
+    smh_test::in_child([&] {
         child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
         child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
                     "making / private");
         child_check(::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m,mode=0700") == 0,
                     "mounting /dev/shm");
-        child_check(::setgid(65534) == 0 && ::setuid(65534) == 0, "dropping to uid 65534");
+        smh_test::become_other_user();
         const auto thrown = error_of([] { (void)smh::list(); });
         child_check(thrown == smh::errc::permission_denied, "list(): " + thrown.what);
         child_check(thrown.what.find("/dev/shm") != std::string::npos, thrown.what);
         child_check(error_of([] { (void)smh::remove_orphans(); }) == smh::errc::permission_denied,
                     "remove_orphans()");
 #ifdef SMH_CLI
-        const auto gc = smh_test::run_captured({SMH_CLI, "gc"});
+        const auto gc = smh_test::run_captured({cli.path(), "gc"});
         child_check(gc.result.exit_code == 1, "smh gc did not exit 1");
         child_check(gc.err.find("permission_denied") != std::string::npos, gc.err);
         child_check(gc.out.find("no orphaned segments") == std::string::npos,

@@ -3,7 +3,6 @@
 // /dev/shm. Portable ones: test_ownership.cpp.
 #include <catch2/catch.hpp>
 
-#include <grp.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
@@ -50,11 +49,10 @@ TEST_CASE("a read-only attach needs only read permission, and a read-write one i
     // Group nogroup (65534) may read, not write; the child is uid 65534 in that group.
     auto shm = SharedMemoryHandlee<int>::create(4, {.permissions = 0640});
     shm[2] = 22;
-    REQUIRE(::chown(("/dev/shm/" + shm.name()).c_str(), static_cast<uid_t>(-1), 65534) == 0);
+    REQUIRE(::chown(("/dev/shm/" + shm.name()).c_str(), static_cast<uid_t>(-1),
+                    smh_test::other_gid) == 0);
     smh_test::in_child([&] {
-        smh_test::child_check(::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 &&
-                                  ::setuid(65534) == 0,
-                              "dropping to uid 65534");
+        smh_test::become_other_user();
         const auto reader = smh::attach<const int>(shm.name());
         smh_test::child_check(reader[2] == 22, "the read-only attach reads the wrong value");
         smh_test::child_check(error_of([&] { (void)smh::attach<int>(shm.name()); }) ==
@@ -210,6 +208,24 @@ TEST_CASE("smh::list() describes every smh segment and skips everything else") {
     REQUIRE(point_info);
     CHECK(point_info->type_name == "geo::Point");
     CHECK(point_info->element_size == sizeof(geo::Point));
+}
+
+TEST_CASE("list() shows another user's segment this user may read, and skips one it may not") {
+    if (::geteuid() != 0) return smh_test::skip("needs root to run a child as another user");
+    const auto readable = SharedMemoryHandlee<int>::create(4, {.permissions = 0644});
+    const auto unreadable = SharedMemoryHandlee<int>::create(4); // 0600
+    smh_test::in_child([&] {
+        smh_test::become_other_user();
+        bool seen_readable = false;
+        for (const auto& info : smh::list()) {
+            seen_readable = seen_readable || info.name == readable.name();
+            smh_test::child_check(info.name != unreadable.name(),
+                                  "listed a segment this user may not read");
+        }
+        smh_test::child_check(seen_readable, "another user's readable segment is not listed");
+        smh_test::child_check(smh::inspect(readable.name()).element_count == 4,
+                              "inspect() of another user's readable segment");
+    });
 }
 
 TEST_CASE("an owner change abandoned by a process that died is taken over, or collected",

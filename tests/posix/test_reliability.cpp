@@ -114,7 +114,7 @@ TEST_CASE("other users stay out unless the creator opens the segment to them") {
     auto shm = SharedMemoryHandlee<int>::create(4, {.permissions = permissions});
     shm[0] = 41;
     smh_test::in_child([&] {
-        child_check(::setgid(65534) == 0 && ::setuid(65534) == 0, "dropping to uid 65534");
+        smh_test::become_other_user();
         const auto outcome = error_of([&] {
             auto attached = SharedMemoryHandlee<int>::attach(shm.name());
             attached[0] += 1;

@@ -7,11 +7,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h> // setgroups
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -306,6 +308,87 @@ inline std::vector<std::string> leftover_segments(const std::string& prefix) {
 }
 
 inline void remove_leftover(const std::string& name) { ::shm_unlink(("/" + name).c_str()); }
+
+} // namespace smh_test
+
+namespace smh_test {
+
+// What another user may do is checked by a forked child that becomes uid and
+// gid 65534 (nobody, nogroup), which needs root. Every such test goes through
+// become_other_user() and, to run a program as that user,
+// program_for_other_user.
+inline constexpr uid_t other_uid = 65534;
+inline constexpr gid_t other_gid = 65534;
+
+// In a child_process body: becomes the other user, with no supplementary
+// group left (root's group 0 would still open what that group may).
+inline void become_other_user() {
+    child_check(::setgroups(0, nullptr) == 0 && ::setgid(other_gid) == 0 &&
+                    ::setuid(other_uid) == 0,
+                "dropping to uid 65534");
+}
+
+// A copy of a program (the test helper, the smh tool) that the other user can
+// run from any clone. The build tree may lie under a directory that user
+// cannot enter (a clone in `mktemp -d`, in /root, in a 0700 home), and then
+// exec of the original fails for it. The copy is made in a fresh 0755
+// directory under /tmp (not $TMPDIR, which may be private), and both are
+// removed when this goes out of scope. Where no copy can run there (/tmp
+// missing, not searchable by others, mounted noexec), why_not() says why, for
+// the test's skip.
+class program_for_other_user {
+public:
+    explicit program_for_other_user(const std::string& original) {
+        if (const auto failure = copy(original); !failure.empty()) {
+            why_not_ = "no copy of " + original + " that uid 65534 can run: " + failure;
+            path_.clear();
+        }
+    }
+    program_for_other_user(const program_for_other_user&) = delete;
+    program_for_other_user& operator=(const program_for_other_user&) = delete;
+    ~program_for_other_user() {
+        if (!file_.empty()) ::unlink(file_.c_str());
+        if (!directory_.empty()) ::rmdir(directory_.c_str());
+    }
+
+    explicit operator bool() const { return !path_.empty(); }
+    // The copy to run; empty if there is none.
+    const std::string& path() const { return path_; }
+    const std::string& why_not() const { return why_not_; }
+
+private:
+    // Empty when done, else what failed.
+    std::string copy(const std::string& original) {
+        const auto os_error = [](const std::string& what) {
+            return what + ": " + std::strerror(errno);
+        };
+        struct stat tmp {};
+        struct statvfs tmp_fs {};
+        if (::stat("/tmp", &tmp) != 0 || (tmp.st_mode & S_IXOTH) == 0)
+            return "/tmp is missing or other users cannot enter it";
+        if (::statvfs("/tmp", &tmp_fs) == 0 && (tmp_fs.f_flag & ST_NOEXEC) != 0)
+            return "/tmp is mounted noexec";
+        char directory[] = "/tmp/smh-test-program-XXXXXX";
+        if (::mkdtemp(directory) == nullptr) return os_error("mkdtemp in /tmp");
+        directory_ = directory;
+        if (::chmod(directory, 0755) != 0) return os_error("chmod 0755 " + directory_);
+        file_ = directory_ + original.substr(original.find_last_of('/'));
+        {
+            std::ifstream in(original, std::ios::binary);
+            std::ofstream out(file_, std::ios::binary);
+            if (!in || !out || !(out << in.rdbuf()) || !out.flush())
+                return "copying it to " + file_ + " failed";
+        }
+        if (::chmod(file_.c_str(), 0755) != 0) return os_error("chmod 0755 " + file_);
+        path_ = file_;
+        return {};
+    }
+
+    std::string directory_;
+    std::string file_;
+    std::string path_;
+    std::string why_not_;
+};
 
 } // namespace smh_test
 
