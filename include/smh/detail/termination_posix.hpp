@@ -7,8 +7,7 @@
 
 #include <sched.h>    // sched_yield
 #include <signal.h>   // sigaction, raise
-#include <sys/stat.h> // lstat
-#include <unistd.h>   // unlink, getpid
+#include <unistd.h>   // getpid
 
 #include <atomic>      // the lock-free table
 #include <cerrno>      // preserved by the cleanup
@@ -20,6 +19,7 @@
 
 #include "layout.hpp"
 #include "ownership.hpp"
+#include "remove_owned_posix.hpp"
 
 namespace smh::detail::os {
 
@@ -90,24 +90,11 @@ inline void forget_owned(owned_entry* entry) noexcept {
     }
 }
 
-// Removes the name of one owned segment, as its owner's destructor would:
-// claims the owner record (so a process taking ownership at the same moment
-// either wins and keeps the name, or finds it gone), removes the name if it
-// still names the same file, and clears the record.
+// Removes the name of one owned segment, as its owner's destructor would
+// (remove_owned_posix.hpp).
 inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
-    const auto& owner = e.owner;
-    if (owner.pid != pid || e.header == nullptr) return; // a forked child's copy
-    auto& header = *e.header;
-    // Ownership moved on, or is moving: not ours to remove.
-    if (!try_claim_owner(header, owner, pid)) return;
-    struct stat info {};
-    const bool same_file = ::lstat(e.path, &info) == 0 &&
-                           static_cast<std::uint64_t>(info.st_dev) == e.device &&
-                           static_cast<std::uint64_t>(info.st_ino) == e.inode;
-    if (same_file && ::unlink(e.path) == 0)
-        publish_owner(header, owner_record{});
-    else
-        owner_pid_field(header).store(owner.pid, std::memory_order_release);
+    if (e.owner.pid != pid || e.header == nullptr) return; // a forked child's copy
+    (void)remove_owned_name(*e.header, e.owner, pid, AT_FDCWD, e.path, e.device, e.inode);
 }
 
 // Removes the names of the segments this process still owns. A forked child
