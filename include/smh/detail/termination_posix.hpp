@@ -5,9 +5,9 @@
 // std::exit().
 #pragma once
 
-#include <sched.h>    // sched_yield
-#include <signal.h>   // sigaction, raise
-#include <unistd.h>   // getpid
+#include <sched.h>  // sched_yield
+#include <signal.h> // sigaction, raise
+#include <unistd.h> // getpid
 
 #include <atomic>      // the lock-free table
 #include <cerrno>      // preserved by the cleanup
