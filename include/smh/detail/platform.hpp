@@ -45,6 +45,7 @@ static_assert(
 static_assert(is_same_v<decltype(&stop_owning), void (*)(segment_hold&) noexcept>);
 static_assert(is_same_v<decltype(&install_termination_cleanup), void (*)() noexcept>);
 static_assert(is_same_v<decltype(&remove_owned_segments_now), void (*)() noexcept>);
+static_assert(is_same_v<decltype(&watch_owned_segments), bool (*)() noexcept>);
 static_assert(
     is_same_v<decltype(&wait_word_for),
               const std::uint32_t& (*)(const segment_header&, const void*, std::size_t) noexcept>);
