@@ -412,16 +412,18 @@ remove_parents_segments(const watched_process& parent) noexcept {
     auto* argument = static_cast<watched_process*>(stack);
     *argument = parent;
     // No signal handler of the program may run in the child: every signal is
-    // blocked across the clone, and the child inherits that mask.
+    // blocked across the clone, and the child inherits that mask. In this
+    // thread only: glibc's sigprocmask is pthread_sigmask, which before
+    // glibc 2.34 would need libpthread.
     sigset_t all, before;
     sigfillset(&all);
     // Read to its end once the child has closed every descriptor it inherited.
     int in_place[2] = {-1, -1};
     const bool told = ::pipe2(in_place, O_CLOEXEC) == 0;
-    ::pthread_sigmask(SIG_SETMASK, &all, &before);
+    ::sigprocmask(SIG_SETMASK, &all, &before);
     // Flags 0: a new process sharing nothing, whose exit signal is none.
     const int child = ::clone(watch, static_cast<char*>(stack) + stack_bytes, 0, argument);
-    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    ::sigprocmask(SIG_SETMASK, &before, nullptr);
     ::munmap(stack, stack_bytes); // the child has its own copy
     if (told) {
         ::close(in_place[1]);
