@@ -354,8 +354,8 @@ inline huge_page_policy segment_huge_page_policy() noexcept {
 // before it ends the process. Call it once, early in main, after installing
 // your own handlers (one installed later replaces ours). A process ended by
 // the default action still ends by the same signal (exit status, core dump).
-// SIGKILL cannot be caught: remove_orphans() (`smh gc`) collects what it
-// leaves. Off by default, because signal handlers belong to the program.
+// SIGKILL cannot be caught: watch_owned_segments() covers it, or
+// remove_orphans() (`smh gc`) collects what it leaves. Off by default, because signal handlers belong to the program.
 // Windows: does nothing (nothing outlives its processes there). Throws
 // nothing.
 inline void cleanup_on_termination() noexcept { detail::os::install_termination_cleanup(); }
