@@ -355,9 +355,9 @@ inline huge_page_policy segment_huge_page_policy() noexcept {
 // your own handlers (one installed later replaces ours). A process ended by
 // the default action still ends by the same signal (exit status, core dump).
 // SIGKILL cannot be caught: watch_owned_segments() covers it, or
-// remove_orphans() (`smh gc`) collects what it leaves. Off by default, because signal handlers belong to the program.
-// Windows: does nothing (nothing outlives its processes there). Throws
-// nothing.
+// remove_orphans() (`smh gc`) collects what it leaves. Off by default,
+// because signal handlers belong to the program. Windows: does nothing
+// (nothing outlives its processes there). Throws nothing.
 inline void cleanup_on_termination() noexcept { detail::os::install_termination_cleanup(); }
 
 // Makes the segments this process owns go when it dies of anything, SIGKILL
@@ -365,8 +365,8 @@ inline void cleanup_on_termination() noexcept { detail::os::install_termination_
 // starts a watcher, a small sleeping process (named "smh-watch") that, within
 // a second of this process's end, removes the names of the segments that
 // still record this process (pid and start time) as owner, then exits.
-// Segments released or adopted (take_ownership()) by another process, and
-// other processes' segments, stay. The watcher runs no code of the program,
+// Segments released, adopted or taken over (take_ownership()) by another
+// process, and other processes' segments, stay. The watcher runs no code of the program,
 // is invisible to wait() and waitpid(-1) and sends no SIGCHLD (a child
 // without exit signal: only waitpid with __WALL or __WCLONE sees it), holds
 // no descriptor or memory of the program, and costs nothing while it
