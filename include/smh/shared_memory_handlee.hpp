@@ -382,11 +382,30 @@ inline huge_page_policy segment_huge_page_policy() noexcept {
 // before it ends the process. Call it once, early in main, after installing
 // your own handlers (one installed later replaces ours). A process ended by
 // the default action still ends by the same signal (exit status, core dump).
-// SIGKILL cannot be caught: remove_orphans() (`smh gc`) collects what it
-// leaves. Off by default, because signal handlers belong to the program.
-// Windows: does nothing (nothing outlives its processes there). Throws
-// nothing.
+// SIGKILL cannot be caught: watch_owned_segments() covers it, or
+// remove_orphans() (`smh gc`) collects what it leaves. Off by default,
+// because signal handlers belong to the program. Windows: does nothing
+// (nothing outlives its processes there). Throws nothing.
 inline void cleanup_on_termination() noexcept { detail::os::install_termination_cleanup(); }
+
+// Makes the segments this process owns go when it dies of anything, SIGKILL
+// and the OOM killer included, without anyone running remove_orphans():
+// starts a watcher, a small sleeping process (named "smh-watch") that, within
+// a second of this process's end, removes the names of the segments that
+// still record this process (pid and start time) as owner, then exits.
+// Segments released, adopted or taken over (take_ownership()) by another
+// process, and other processes' segments, stay. The watcher runs no code of the program,
+// is invisible to wait() and waitpid(-1) and sends no SIGCHLD (a child
+// without exit signal: only waitpid with __WALL or __WCLONE sees it), holds
+// no descriptor or memory of the program, and costs nothing while it
+// sleeps; a kill of the program's process group does not reach it. Once per
+// process (a second call does nothing); a forked child that calls it gets a
+// watcher of its own, one that does not call it is not watched. Call it
+// early in main: starting it copies the page tables, as fork() does. True
+// once a watcher runs; false if none could be started (clone failed).
+// Windows: does nothing and returns true (nothing outlives its processes
+// there). Throws nothing.
+inline bool watch_owned_segments() noexcept { return detail::os::watch_owned_segments(); }
 
 // Removes now the names of the segments this process owns, whose owners'
 // destructors have not run: for a signal handler of your own that ends the

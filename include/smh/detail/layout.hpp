@@ -161,24 +161,40 @@ struct header_problem {
     std::string why;
 };
 
-// Whether `header` is an intact smh header: magic, byte order, version, size
-// and checksum. Says nothing yet about the elements or the segment's size.
+// What makes a header not an intact smh header, found without allocating,
+// so that a process that may not allocate (the watcher, a signal handler)
+// checks exactly what an attach checks. Says nothing yet about the elements
+// or the segment's size.
+enum class header_flaw { none, magic, byte_order, version, size, checksum };
+
+inline header_flaw find_header_flaw(const segment_header& header) noexcept {
+    if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0)
+        return header_flaw::magic;
+    if (header.endian_marker != endian_marker) return header_flaw::byte_order;
+    if (header.layout_version != layout_version) return header_flaw::version;
+    if (header.header_size != header_size) return header_flaw::size;
+    if (header.checksum != header_checksum(header)) return header_flaw::checksum;
+    return header_flaw::none;
+}
+
+// Whether `header` is an intact smh header (find_header_flaw), and if not, why.
 inline std::optional<header_problem> check_header_integrity(const segment_header& header) {
     auto corrupt = [](std::string why) {
         return header_problem{errc::corrupt_segment, std::move(why)};
     };
-    if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0)
-        return corrupt("not an smh segment: wrong magic bytes");
-    if (header.endian_marker != endian_marker) return corrupt("written with another byte order");
-    if (header.layout_version != layout_version)
+    switch (find_header_flaw(header)) {
+    case header_flaw::none: return std::nullopt;
+    case header_flaw::magic: return corrupt("not an smh segment: wrong magic bytes");
+    case header_flaw::byte_order: return corrupt("written with another byte order");
+    case header_flaw::version:
         return corrupt("layout version " + std::to_string(header.layout_version) +
                        ", this library reads version " + std::to_string(layout_version));
-    if (header.header_size != header_size)
+    case header_flaw::size:
         return corrupt("header size " + std::to_string(header.header_size) + ", expected " +
                        std::to_string(header_size));
-    if (header.checksum != header_checksum(header))
-        return corrupt("header checksum does not match its contents");
-    return std::nullopt;
+    case header_flaw::checksum: return corrupt("header checksum does not match its contents");
+    }
+    return corrupt("unknown header flaw");
 }
 
 // Checks a private copy of a ready header against the segment's real size and

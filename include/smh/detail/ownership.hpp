@@ -53,13 +53,18 @@ Field load_field(const Field& field) noexcept {
 }
 
 // The owner record; nullopt while a process is changing it (or died doing so).
-inline std::optional<owner_record> read_owner(const segment_header& header) noexcept {
+// With `claimed_too`, a claimed record as well, its pid negative (-claimant):
+// for the watcher, which takes over the claim of a process that died changing
+// its own record (the fields stay as that process left them).
+inline std::optional<owner_record> read_owner(const segment_header& header,
+                                              bool claimed_too = false) noexcept {
     for (int attempt = 0; attempt < 64; ++attempt) {
         const auto before = owner_pid_field(header).load(std::memory_order_acquire);
         const auto start = load_field(header.owner_start_time);
         const auto token = load_field(header.owner_token);
         const auto after = owner_pid_field(header).load(std::memory_order_acquire);
-        if (before == after && before >= 0) return owner_record{before, start, token};
+        if (before == after && (before >= 0 || claimed_too))
+            return owner_record{before, start, token};
     }
     return std::nullopt;
 }

@@ -49,6 +49,7 @@ static_assert(is_same_v<decltype(&begin_owner_change), void (*)() noexcept>);
 static_assert(is_same_v<decltype(&end_owner_change), void (*)() noexcept>);
 static_assert(is_same_v<decltype(&install_termination_cleanup), void (*)() noexcept>);
 static_assert(is_same_v<decltype(&remove_owned_segments_now), void (*)() noexcept>);
+static_assert(is_same_v<decltype(&watch_owned_segments), bool (*)() noexcept>);
 static_assert(
     is_same_v<decltype(&wait_word_for),
               const std::uint32_t& (*)(const segment_header&, const void*, std::size_t) noexcept>);

@@ -180,6 +180,10 @@ inline void begin_owner_change() noexcept;
 inline void end_owner_change() noexcept;
 inline void install_termination_cleanup() noexcept;
 inline void remove_owned_segments_now() noexcept;
+// Starts, once per process, what removes its segments when it dies of any
+// cause (POSIX: the watcher process; Windows: nothing is needed). True once
+// that is in place.
+inline bool watch_owned_segments() noexcept;
 
 // ---------------------------------------------------------------------------
 // Waiting on an element across processes (wait.hpp).

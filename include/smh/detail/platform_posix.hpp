@@ -40,6 +40,7 @@
 #include "segment_name.hpp"
 #include "termination_posix.hpp"
 #include "wait_linux.hpp"
+#include "watcher_linux.hpp"
 
 namespace smh::detail::os {
 

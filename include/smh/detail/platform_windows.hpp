@@ -335,6 +335,9 @@ inline void begin_owner_change() noexcept {}
 inline void end_owner_change() noexcept {}
 inline void install_termination_cleanup() noexcept {}
 inline void remove_owned_segments_now() noexcept {}
+// The kernel destroys a section with its last handle, which a process's end
+// closes, however it ends: there is nothing to watch for.
+inline bool watch_owned_segments() noexcept { return true; }
 
 // Windows cannot remove a name others hold: this closes our handle, so the
 // name goes as soon as no other process holds the segment. The mapping stays

@@ -5,12 +5,12 @@
 // std::exit().
 #pragma once
 
-#include <pthread.h>  // pthread_self: which thread cleans up
-#include <sched.h>    // sched_yield
-#include <signal.h>   // sigaction, raise
-#include <sys/stat.h> // lstat
-#include <time.h>     // clock_gettime: a bounded wait
-#include <unistd.h>   // unlink, getpid, pause
+#include <fcntl.h>   // AT_FDCWD
+#include <pthread.h> // pthread_self: which thread cleans up
+#include <sched.h>   // sched_yield
+#include <signal.h>  // sigaction, raise
+#include <time.h>    // clock_gettime: a bounded wait
+#include <unistd.h>  // getpid, nanosleep
 
 #include <atomic>      // the lock-free table
 #include <cerrno>      // preserved by the cleanup
@@ -22,6 +22,7 @@
 
 #include "layout.hpp"
 #include "ownership.hpp"
+#include "remove_owned_posix.hpp"
 
 namespace smh::detail::os {
 
@@ -139,12 +140,10 @@ inline void end_owner_change() noexcept {
     changes_in_flight.fetch_sub(1);
 }
 
-// Removes the name of one owned segment, as its owner's destructor would:
-// claims the owner record (so a process taking ownership at the same moment
-// either wins and keeps the name, or finds it gone), removes the name if it
-// still names the same file, and clears the record. A record this process
-// already claimed for itself, owner unchanged, is one the interrupted thread
-// was destroying (its owner's end had begun): finished here.
+// Removes the name of one owned segment, as its owner's destructor would
+// (remove_owned_posix.hpp). A record this process already claimed for
+// itself, owner unchanged, is one the interrupted thread was destroying (its
+// owner's end had begun): finished here.
 inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
     const auto& owner = e.owner;
     if (owner.pid != pid || e.header == nullptr) return; // a forked child's copy
@@ -152,16 +151,7 @@ inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
     const bool destroying = owner_pid_field(header).load(std::memory_order_acquire) == -pid &&
                             load_field(header.owner_start_time) == owner.start_time &&
                             load_field(header.owner_token) == owner.token;
-    // Ownership moved on, or is moving: not ours to remove.
-    if (!destroying && !try_claim_owner(header, owner, pid)) return;
-    struct stat info {};
-    const bool same_file = ::lstat(e.path, &info) == 0 &&
-                           static_cast<std::uint64_t>(info.st_dev) == e.device &&
-                           static_cast<std::uint64_t>(info.st_ino) == e.inode;
-    if (same_file && ::unlink(e.path) == 0)
-        publish_owner(header, owner_record{});
-    else
-        owner_pid_field(header).store(owner.pid, std::memory_order_release);
+    (void)remove_owned_name(header, owner, pid, AT_FDCWD, e.path, e.device, e.inode, destroying);
 }
 
 // Waits until no thread but this one is in the middle of a change, for at

@@ -1,0 +1,463 @@
+// Linux: the watcher smh::watch_owned_segments() starts. A small process that
+// sleeps until the process that started it has ended, however it ended
+// (SIGKILL and the OOM killer included), then removes the names of the
+// segments that still record that process (pid and start time) as owner, as
+// their owners' destructors would have (remove_owned_posix.hpp), and exits.
+//
+// The watcher is a child made by clone(2) with no exit signal: wait(2),
+// waitpid(-1) and waitid(P_ALL) without __WALL or __WCLONE never see such a
+// "clone child" (clone(2), wait(2)), and its end sends no SIGCHLD, so the
+// program's own child handling is untouched. Once its parent has died it is
+// reparented, with SIGCHLD as its exit signal again (kernel/exit.c,
+// reparent_leader), and its new parent (init, or a subreaper) reaps it.
+// glibc's clone(), not fork(): fork runs the pthread_atfork handlers, the
+// program's code, in a child of a possibly multithreaded program, where only
+// async-signal-safe calls may be made (fork(2)). The child allocates nothing,
+// throws nothing and makes system calls only, through syscall(2), fstatat and
+// unlinkat, on a stack of its own.
+//
+// It then lets go of what it inherited: signals (all blocked; only SIGKILL
+// and SIGSTOP still act), the terminal's process group and session (setsid:
+// Ctrl-C, a hang-up and a kill of the program's process group do not reach
+// it), the working directory, every descriptor, and the parent's memory:
+// every shared mapping (the segments themselves, whose open file
+// descriptions carry their owners' locks) and every private anonymous one
+// (the heap, threads' stacks, the main stack) except its own stack and the
+// pages around its thread pointer (errno, the stack protector's canary). So
+// it pins none of the memory the program frees, and the program's segments
+// do not look owned by a live process because of it. Files' code and data
+// stay mapped (shared with the page cache), and so does static storage that
+// follows them (.bss).
+//
+// What the child calls through the procedure linkage table is resolved
+// before the clone (warm_up): a lazily bound call resolved in the child would
+// run the dynamic linker on memory the child has unmapped.
+#pragma once
+
+#include <fcntl.h>        // openat flags, AT_* flags
+#include <poll.h>         // waiting on the parent's pidfd
+#include <sched.h>        // clone
+#include <signal.h>       // blocking every signal
+#include <sys/mman.h>     // the child's stack, the header mapping, unmapping
+#include <sys/prctl.h>    // PR_SET_NAME
+#include <sys/resource.h> // RLIMIT_NOFILE, for the descriptor fallback
+#include <sys/stat.h>     // fstatat
+#include <sys/syscall.h>  // SYS_* numbers
+#include <time.h>         // the fallback's 250 ms naps
+#include <unistd.h>       // syscall, unlinkat
+
+#include <dirent.h> // struct dirent64, the records getdents64 returns
+
+#include <atomic>      // one watcher per process
+#include <cerrno>      // errno after a failed call
+#include <cstddef>     // offsetof
+#include <cstdint>     // fixed-width values
+#include <cstring>     // std::memcpy, std::memcmp, std::memset (warmed up)
+#include <thread>      // yielding to a concurrent caller
+#include <type_traits> // system call arguments
+
+#include "layout.hpp"
+#include "ownership.hpp"
+#include "remove_owned_posix.hpp"
+
+namespace smh::detail::os {
+
+// What the watcher knows of the process it watches, from before the clone.
+struct watched_process {
+    std::int64_t pid;
+    std::uint64_t start_time; // 0 where /proc did not tell: the pid alone decides
+};
+
+namespace watcher {
+
+// The child's stack: the scan needs about 24 KiB; untouched pages cost nothing.
+inline constexpr std::size_t stack_bytes = 256 * 1024;
+inline constexpr std::uintptr_t page = 4096; // a lower bound of the page size is enough here
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer) || __has_feature(hwaddress_sanitizer)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+// An argument of syscall(2), which reads each as a long: an int passed as
+// is through "..." would leave a register's upper half undefined.
+template <class T>
+[[gnu::visibility("hidden")]] inline long as_argument(T value) noexcept {
+    if constexpr (std::is_pointer_v<T>)
+        return reinterpret_cast<long>(value);
+    else if constexpr (std::is_null_pointer_v<T>)
+        return 0;
+    else
+        return static_cast<long>(value);
+}
+
+// A raw system call; -1 and errno on failure.
+template <class... Args>
+[[gnu::visibility("hidden")]] inline long sys(long number, Args... args) noexcept {
+    return ::syscall(number, as_argument(args)...);
+}
+
+// An address range [low, high) the child keeps.
+struct range {
+    std::uintptr_t low = 0;
+    std::uintptr_t high = 0;
+};
+
+[[gnu::visibility("hidden")]] inline range around(const void* at, std::uintptr_t below,
+                                                  std::uintptr_t above) noexcept {
+    const auto p = reinterpret_cast<std::uintptr_t>(at);
+    const auto low = p > below ? (p - below) & ~(page - 1) : 0;
+    return {low, (p + above + page - 1) & ~(page - 1)};
+}
+
+// Unmaps [low, high) but the kept ranges; true if it unmapped anything.
+[[gnu::visibility("hidden")]] inline bool unmap_except(std::uintptr_t low, std::uintptr_t high,
+                                                       const range* kept, int count) noexcept {
+    bool unmapped = false;
+    while (low < high) {
+        // The first kept range that overlaps what is left, if any.
+        std::uintptr_t cut = high, resume = high;
+        for (int i = 0; i < count; ++i)
+            if (kept[i].low < high && kept[i].high > low && kept[i].low < cut) {
+                cut = kept[i].low > low ? kept[i].low : low;
+                resume = kept[i].high;
+            }
+        if (cut > low && sys(SYS_munmap, low, cut - low) == 0) unmapped = true;
+        low = resume > cut ? resume : high;
+    }
+    return unmapped;
+}
+
+[[gnu::visibility("hidden")]] inline std::uintptr_t parse_hex(const char*& at,
+                                                              const char* end) noexcept {
+    std::uintptr_t value = 0;
+    for (; at < end; ++at) {
+        const char c = *at;
+        const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (digit < 0) break;
+        value = value * 16 + static_cast<std::uintptr_t>(digit);
+    }
+    return value;
+}
+
+[[gnu::visibility("hidden")]] inline bool starts_with(const char* at, const char* end,
+                                                      const char* prefix) noexcept {
+    for (; *prefix; ++prefix, ++at)
+        if (at >= end || *at != *prefix) return false;
+    return true;
+}
+
+// One line of /proc/self/maps (proc(5)): "low-high perms offset dev inode
+// path". Unmaps it, but the kept ranges, if the child has no use for it.
+// `after_file` is where the previous private file mapping ended: anonymous
+// memory right there is that file's static storage (.bss).
+[[gnu::visibility("hidden")]] inline bool drop_mapping(const char* at, const char* end,
+                                                       const range* kept, int count,
+                                                       std::uintptr_t& after_file) noexcept {
+    const auto low = parse_hex(at, end);
+    if (at >= end || *at != '-') return false;
+    const auto high = parse_hex(++at, end);
+    if (end - at < 5) return false;
+    const bool shared = at[4] == 's';
+    int field = 0; // skip perms, offset, dev; then read the inode
+    while (at < end && field < 4)
+        if (*at++ == ' ') {
+            ++field;
+            while (at < end && *at == ' ') ++at;
+        }
+    std::uintptr_t inode = 0;
+    for (; at < end && *at >= '0' && *at <= '9'; ++at) inode = inode * 10 + (*at - '0');
+    while (at < end && *at == ' ') ++at;
+    const bool file = inode != 0;
+    const bool segment = starts_with(at, end, "/dev/shm/");
+    const bool named_anonymous = at < end && *at == '[';
+    const bool bss = !file && !named_anonymous && low == after_file;
+    after_file = file && !shared ? high : 0;
+    if (shared || segment) return unmap_except(low, high, kept, count);
+    if (file || bss || sanitized) return false; // sanitizers keep their shadow memory there
+    if (named_anonymous && !starts_with(at, end, "[heap]") && !starts_with(at, end, "[stack") &&
+        !starts_with(at, end, "[anon"))
+        return false; // [vdso], [vvar], [vsyscall]: the kernel's
+    return unmap_except(low, high, kept, count);
+}
+
+// Unmaps what the child inherited and has no use for (see the top of this
+// file). /proc/self/maps is read again until a pass unmaps nothing, since a
+// kernel may resume a read by position among mappings that have changed.
+[[gnu::visibility("hidden")]] inline void drop_inherited_memory(const range* kept,
+                                                                int count) noexcept {
+    for (int pass = 0; pass < 8; ++pass) {
+        const long fd = sys(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return;
+        bool unmapped = false;
+        std::uintptr_t after_file = 0;
+        char buffer[16384]; // longer than any line: a path is at most 4096 bytes
+        std::size_t held = 0;
+        for (;;) {
+            const long got = sys(SYS_read, fd, buffer + held, sizeof buffer - held);
+            if (got <= 0) break;
+            held += static_cast<std::size_t>(got);
+            std::size_t line = 0;
+            for (std::size_t i = 0; i < held; ++i)
+                if (buffer[i] == '\n') {
+                    unmapped |= drop_mapping(buffer + line, buffer + i, kept, count, after_file);
+                    line = i + 1;
+                }
+            if (line == 0 && held == sizeof buffer) line = held; // cannot happen: skip it
+            for (std::size_t i = line; i < held; ++i) buffer[i - line] = buffer[i];
+            held -= line;
+        }
+        sys(SYS_close, fd);
+        if (!unmapped) return;
+    }
+}
+
+// Closes every descriptor but `kept` (-1: none).
+[[gnu::visibility("hidden")]] inline void close_descriptors_but(long kept) noexcept {
+#ifdef SYS_close_range
+    const bool closed = kept < 0 ? sys(SYS_close_range, 0U, ~0U, 0U) == 0
+                                 : (kept == 0 || sys(SYS_close_range, 0U, kept - 1, 0U) == 0) &&
+                                       sys(SYS_close_range, kept + 1, ~0U, 0U) == 0;
+    if (closed) return;
+#endif
+    struct rlimit limit {};
+    long last = 65536;
+    if (sys(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &limit) == 0 &&
+        limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < (1U << 20))
+        last = static_cast<long>(limit.rlim_cur);
+    for (long fd = 0; fd < last; ++fd)
+        if (fd != kept) sys(SYS_close, fd);
+}
+
+// How the child learns that its parent has ended: a pidfd (pidfd_open(2),
+// Linux 5.3), readable then, which costs nothing meanwhile; else getppid(),
+// asked every 250 ms, which changes when the parent dies and this process is
+// reparented. `ended` if the parent has already.
+struct parent_watch {
+    long pidfd = -1;
+    bool ended = false;
+};
+
+[[gnu::visibility("hidden")]] inline parent_watch watch_parent(std::int64_t parent) noexcept {
+    parent_watch watch;
+#ifdef SYS_pidfd_open
+    watch.pidfd = sys(SYS_pidfd_open, parent, 0U);
+    if (watch.pidfd < 0 && errno == ESRCH) watch.ended = true;
+#endif
+    // The pid was still the parent's when opened if the parent lives now.
+    if (sys(SYS_getppid) != parent) watch.ended = true;
+    return watch;
+}
+
+[[gnu::visibility("hidden")]] inline void wait_for_end_of(std::int64_t parent,
+                                                          const parent_watch& watch) noexcept {
+    if (watch.ended) return;
+    if (watch.pidfd >= 0) {
+        struct pollfd ended {};
+        ended.fd = static_cast<int>(watch.pidfd);
+        ended.events = POLLIN;
+        while (sys(SYS_ppoll, &ended, 1, nullptr, nullptr, 0) < 0 && errno == EINTR) {}
+        return;
+    }
+    while (sys(SYS_getppid) == parent) {
+        struct timespec nap {};
+        nap.tv_nsec = 250'000'000;
+        sys(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &nap, nullptr);
+    }
+}
+
+// The owner record of `header` if it is `parent`'s, or was being changed by
+// `parent` into a record of its own when it died.
+[[gnu::visibility("hidden")]] inline bool recorded_owner(const segment_header& header,
+                                                         const watched_process& parent,
+                                                         owner_record& record) noexcept {
+    const auto read = read_owner(header, true);
+    if (!read || (read->pid != parent.pid && read->pid != -parent.pid) ||
+        read->start_time != parent.start_time)
+        return false;
+    record = *read;
+    return true;
+}
+
+// One file of the segment directory: removes its name if it is an intact smh
+// segment that still records `parent` as owner.
+[[gnu::visibility("hidden")]] inline void remove_if_parents(int dir, const char* name,
+                                                            const watched_process& parent,
+                                                            std::int64_t self) noexcept {
+    constexpr int flags = O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    long fd = sys(SYS_openat, dir, name, O_RDWR | flags);
+    const bool writable = fd >= 0;
+    // A segment made read-only (0400...): its record can be changed only by
+    // those who may write it. Removed as remove_orphans() removes it.
+    if (!writable && errno == EACCES) fd = sys(SYS_openat, dir, name, O_RDONLY | flags);
+    if (fd < 0) return;
+    struct stat info {};
+    segment_header copy;
+    owner_record record;
+    if (::fstatat(static_cast<int>(fd), "", &info, AT_EMPTY_PATH) == 0 && S_ISREG(info.st_mode) &&
+        static_cast<std::uint64_t>(info.st_size) >= header_size &&
+        sys(SYS_pread64, fd, &copy, header_size, 0) == static_cast<long>(header_size) &&
+        find_header_flaw(copy) == header_flaw::none && recorded_owner(copy, parent, record)) {
+        const auto device = static_cast<std::uint64_t>(info.st_dev);
+        const auto inode = static_cast<std::uint64_t>(info.st_ino);
+        if (!writable) {
+            (void)unlink_if_same_file(dir, name, device, inode);
+        } else {
+            void* mapped = reinterpret_cast<void*>(
+                sys(SYS_mmap, nullptr, header_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+            if (mapped != MAP_FAILED) {
+                auto& header = *static_cast<segment_header*>(mapped);
+                if (recorded_owner(header, parent, record))
+                    (void)remove_owned_name(header, record, self, dir, name, device, inode);
+                sys(SYS_munmap, mapped, header_size);
+            }
+        }
+    }
+    sys(SYS_close, fd);
+}
+
+// Every file of /dev/shm, read with getdents64(2) into this frame.
+[[gnu::visibility("hidden")]] inline void
+remove_parents_segments(const watched_process& parent) noexcept {
+    const long dir = sys(SYS_openat, AT_FDCWD, "/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return;
+    const auto self = sys(SYS_getpid);
+    alignas(8) char records[8192];
+    for (;;) {
+        const long got = sys(SYS_getdents64, dir, records, sizeof records);
+        if (got <= 0) break;
+        for (long at = 0; at < got;) {
+            const auto* entry = reinterpret_cast<const struct dirent64*>(records + at);
+            at += entry->d_reclen;
+            const char* name = entry->d_name;
+            if ((entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN) && name[0] != '\0' &&
+                !(name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))))
+                remove_if_parents(static_cast<int>(dir), name, parent, self);
+        }
+    }
+    sys(SYS_close, dir);
+}
+
+// The child's whole life, on its own stack. `argument` points into that stack.
+[[gnu::visibility("hidden")]] inline int watch(void* argument) noexcept {
+    const watched_process parent = *static_cast<const watched_process*>(argument);
+    // Blocked since before the clone; now also the two the C library keeps
+    // for itself. The kernel's mask: 64 bits.
+    const unsigned long all = ~0UL;
+    sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, sizeof all);
+    sys(SYS_setsid);
+    sys(SYS_prctl, PR_SET_NAME, "smh-watch", 0, 0, 0);
+    sys(SYS_chdir, "/"); // pins no mount point
+    const auto watch = watch_parent(parent.pid);
+    const auto stack = reinterpret_cast<std::uintptr_t>(argument); // the stack's low end
+    const range kept[] = {
+        {stack, stack + stack_bytes},
+#if __has_builtin(__builtin_thread_pointer)
+        around(__builtin_thread_pointer(), 64 * 1024, 64 * 1024),
+#endif
+        around(&errno, 64 * 1024, 64 * 1024)
+    };
+    drop_inherited_memory(kept, static_cast<int>(sizeof kept / sizeof kept[0]));
+    // Closing the last inherited descriptor, the write end of start()'s pipe,
+    // tells the parent that the watcher is in place.
+    close_descriptors_but(watch.pidfd);
+    wait_for_end_of(parent.pid, watch);
+    remove_parents_segments(parent);
+    sys(SYS_exit_group, 0);
+    return 0;
+}
+
+// Calls, in this process, each function the child calls, with arguments that
+// change nothing (a header on this stack, a descriptor that does not exist),
+// so every lazily bound call on the child's path is resolved before the
+// clone copies the tables.
+[[gnu::visibility("hidden")]] inline void warm_up() noexcept {
+    segment_header dummy{};
+    volatile std::size_t one = 1; // real calls, not inlined ones
+    std::memset(&dummy.flags, 0, one);
+    std::memcpy(&dummy.flags, &dummy.state, one);
+    (void)std::memcmp(&dummy.flags, &dummy.state, one);
+    // Good enough to reach the checksum, which copies the header.
+    std::memcpy(dummy.magic, segment_magic, sizeof dummy.magic);
+    dummy.endian_marker = endian_marker;
+    dummy.layout_version = layout_version;
+    dummy.header_size = header_size;
+    (void)find_header_flaw(dummy);
+    owner_record record;
+    (void)recorded_owner(dummy, {1, 0}, record);
+    (void)remove_owned_name(dummy, owner_record{}, 1, -1, "", 0, 0);
+    publish_owner(dummy, owner_record{});
+    struct stat info {};
+    (void)::fstatat(-1, "", &info, AT_EMPTY_PATH);
+    (void)::unlinkat(-1, "", 0);
+    (void)sys(SYS_getpid);
+    (void)errno;
+}
+
+// Starts the watcher of this process; false if the clone failed.
+[[gnu::visibility("hidden")]] inline bool start(const watched_process& parent) noexcept {
+    warm_up();
+    void* stack = ::mmap(nullptr, stack_bytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return false;
+    // The argument sits at the stack's far end, which the child never reaches.
+    auto* argument = static_cast<watched_process*>(stack);
+    *argument = parent;
+    // No signal handler of the program may run in the child: every signal is
+    // blocked across the clone, and the child inherits that mask. In this
+    // thread only: glibc's sigprocmask is pthread_sigmask, which before
+    // glibc 2.34 would need libpthread.
+    sigset_t all, before;
+    sigfillset(&all);
+    // Read to its end once the child has closed every descriptor it inherited.
+    int in_place[2] = {-1, -1};
+    const bool told = ::pipe2(in_place, O_CLOEXEC) == 0;
+    ::sigprocmask(SIG_SETMASK, &all, &before);
+    // Flags 0: a new process sharing nothing, whose exit signal is none.
+    const int child = ::clone(watch, static_cast<char*>(stack) + stack_bytes, 0, argument);
+    ::sigprocmask(SIG_SETMASK, &before, nullptr);
+    ::munmap(stack, stack_bytes); // the child has its own copy
+    if (told) {
+        ::close(in_place[1]);
+        char byte;
+        while (::read(in_place[0], &byte, 1) < 0 && errno == EINTR) {}
+        ::close(in_place[0]);
+    }
+    return child > 0;
+}
+
+// This process's pid once it has a watcher; -pid while one is being started.
+inline std::atomic<std::int64_t> watched{0};
+
+} // namespace watcher
+
+// Starts this process's watcher, once per process: a forked child (another
+// pid) that calls it gets one of its own. Returns once the watcher is in
+// place (it watches, and holds none of this process's descriptors or
+// memory); true once one runs.
+inline bool watch_owned_segments() noexcept {
+    const auto pid = current_pid();
+    auto seen = watcher::watched.load(std::memory_order_acquire);
+    for (;;) {
+        if (seen == pid) return true;
+        if (seen == -pid) { // another thread of ours is starting it
+            std::this_thread::yield();
+            seen = watcher::watched.load(std::memory_order_acquire);
+            continue;
+        }
+        if (watcher::watched.compare_exchange_weak(seen, -pid, std::memory_order_acq_rel)) break;
+    }
+    const bool started = watcher::start({pid, own_start_time(pid)});
+    watcher::watched.store(started ? pid : 0, std::memory_order_release);
+    return started;
+}
+
+} // namespace smh::detail::os
