@@ -133,10 +133,7 @@ TEST_CASE("without /proc to link an unnamed file, create builds under a hidden n
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
     smh_test::in_child([&] {
-        child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
-        child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
-                    "making / private");
-        child_check(::mount("tmpfs", "/proc", "tmpfs", 0, "size=1m") == 0, "hiding /proc");
+        smh_test::mount_private_tmpfs("/proc", "size=1m"); // hides /proc
         auto shm = SharedMemoryHandlee<Initialised>::create(name, 100);
         child_check(segment_exists(name), "the name does not exist");
         const auto attached = SharedMemoryHandlee<Initialised>::attach(name);
@@ -155,12 +152,8 @@ TEST_CASE("without /proc, create chooses its path before building: a segment of 
     if (!is_root()) return smh_test::skip("needs root to hide /proc in a private mount namespace");
     const auto name = unique_name();
     smh_test::in_child([&] {
-        child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
-        child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
-                    "making / private");
-        child_check(::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=100m") == 0,
-                    "mounting a 100 MiB tmpfs on /dev/shm");
-        child_check(::mount("tmpfs", "/proc", "tmpfs", 0, "size=1m") == 0, "hiding /proc");
+        smh_test::mount_private_tmpfs("/dev/shm", "size=100m");
+        smh_test::mount_private_tmpfs("/proc", "size=1m"); // hides /proc
         // Built once: 60 MiB of 100; built twice, it would need 120.
         auto shm = SharedMemoryHandlee<std::uint8_t>::create(name, std::size_t{60} << 20);
         child_check(segment_exists(name), "the name does not exist");
@@ -393,11 +386,7 @@ TEST_CASE("an unreadable shared-memory directory makes list(), remove_orphans() 
     if (!cli) return smh_test::skip(cli.why_not());
 #endif
     smh_test::in_child([&] {
-        child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
-        child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
-                    "making / private");
-        child_check(::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m,mode=0700") == 0,
-                    "mounting /dev/shm");
+        smh_test::mount_private_tmpfs("/dev/shm", "size=1m,mode=0700");
         smh_test::become_other_user();
         const auto thrown = error_of([] { (void)smh::list(); });
         child_check(thrown == smh::errc::permission_denied, "list(): " + thrown.what);

@@ -32,12 +32,7 @@ using smh_test::child_check;
 
 // In a child: a private mount namespace whose /dev/shm is a fresh tmpfs of `size`.
 void with_small_dev_shm(const char* size) {
-    child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
-    child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
-                "making / private");
-    const std::string options = std::string("size=") + size;
-    child_check(::mount("tmpfs", "/dev/shm", "tmpfs", 0, options.c_str()) == 0,
-                "mounting tmpfs on /dev/shm");
+    smh_test::mount_private_tmpfs("/dev/shm", (std::string("size=") + size).c_str());
 }
 
 // Lines of /proc/self/maps that map a shared-memory segment.

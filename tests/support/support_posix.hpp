@@ -9,9 +9,11 @@
 #include <fcntl.h>
 #include <grp.h> // setgroups
 #include <pthread.h>
+#include <sched.h> // unshare
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -177,6 +179,22 @@ struct child_failure {
 // parent reports, unless `condition` holds.
 inline void child_check(bool condition, const std::string& message) {
     if (!condition) throw child_failure{message};
+}
+
+// In a child (as root): a private mount namespace, so that what the test
+// mounts is seen by this process alone, and a fresh tmpfs mounted on
+// `where` with `options` ("size=16m", "size=1m,mode=0700"): a small or
+// unreadable /dev/shm, or a /proc with nothing in it.
+inline void mount_private_tmpfs(const char* where, const char* options) {
+    static bool unshared = false; // once per child: each child is a new process
+    if (!unshared) {
+        child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
+        child_check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
+                    "making / private");
+        unshared = true;
+    }
+    child_check(::mount("tmpfs", where, "tmpfs", 0, options) == 0,
+                std::string("mounting a tmpfs (") + options + ") on " + where);
 }
 
 struct child_result : process_result {
