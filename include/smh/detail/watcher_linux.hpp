@@ -426,9 +426,18 @@ remove_parents_segments(const watched_process& parent) noexcept {
     ::sigprocmask(SIG_SETMASK, &before, nullptr);
     ::munmap(stack, stack_bytes); // the child has its own copy
     if (told) {
+        // Bounded: a thread of the program that forks meanwhile (without
+        // exec) gives its child a copy of the write end, which may live on.
         ::close(in_place[1]);
-        char byte;
-        while (::read(in_place[0], &byte, 1) < 0 && errno == EINTR) {}
+        struct pollfd closed {};
+        closed.fd = in_place[0];
+        closed.events = POLLIN;
+        for (int waited_ms = 0; waited_ms < 5000; waited_ms += 100) {
+            const int ready = ::poll(&closed, 1, 100);
+            char byte;
+            if (ready > 0 && ::read(in_place[0], &byte, 1) <= 0) break; // EOF
+            if (ready < 0 && errno != EINTR) break;
+        }
         ::close(in_place[0]);
     }
     return child > 0;
