@@ -36,7 +36,7 @@ inline const char* to_string(orphan_kind kind) {
 // The name an orphan of `kind` gets: a builder's temporary name (the prefix and
 // 16 lowercase hex digits, as create makes them) or a fresh test name.
 inline std::string orphan_name(orphan_kind kind) {
-    const auto name = unique_name();
+    auto name = unique_name();
     if (kind != orphan_kind::abandoned_build) return name;
     std::uint64_t bits = 1469598103934665603ull;
     for (const char c : name) bits = (bits ^ static_cast<unsigned char>(c)) * 1099511628211ull;

@@ -71,8 +71,10 @@ struct watched_process {
 namespace watcher {
 
 // The child's stack: the scan needs about 24 KiB; untouched pages cost nothing.
-inline constexpr std::size_t stack_bytes = 256 * 1024;
+inline constexpr std::size_t stack_bytes = std::size_t{256} << 10;
 inline constexpr std::uintptr_t page = 4096; // a lower bound of the page size is enough here
+// Kept on each side of the thread pointer and of errno: the thread's TLS block.
+inline constexpr std::uintptr_t kept_around = std::uintptr_t{64} << 10;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool sanitized = true;
@@ -361,9 +363,9 @@ remove_parents_segments(const watched_process& parent) noexcept {
     const range kept[] = {
         {stack, stack + stack_bytes},
 #if __has_builtin(__builtin_thread_pointer)
-        around(__builtin_thread_pointer(), 64 * 1024, 64 * 1024),
+        around(__builtin_thread_pointer(), kept_around, kept_around),
 #endif
-        around(&errno, 64 * 1024, 64 * 1024)
+        around(&errno, kept_around, kept_around)
     };
     drop_inherited_memory(kept, static_cast<int>(sizeof kept / sizeof kept[0]));
     // Closing the last inherited descriptor, the write end of start()'s pipe,
