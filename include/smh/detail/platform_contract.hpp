@@ -2,9 +2,10 @@
 // vocabulary, and every function platform_posix.hpp and platform_windows.hpp
 // define in smh::detail::os. platform.hpp picks the file and checks at
 // compile time that it defines these functions with exactly these types.
-// Layers above the platform (ownership.hpp) are written against this file
-// alone. Every function that can fail reports it for a segment_operation,
-// which the caller names: no public operation name is spelled down here.
+// Below it only the vocabulary it speaks: the header (layout.hpp), names
+// (segment_name.hpp) and the owner record (owner_record.hpp). Every function
+// that can fail reports it for a segment_operation, which the caller names:
+// no public operation name is spelled down here.
 #pragma once
 
 #include <boost/interprocess/exceptions.hpp> // interprocess_exception
@@ -21,11 +22,8 @@
 #include "../error.hpp"
 #include "../options.hpp"
 #include "layout.hpp"
+#include "owner_record.hpp"
 #include "segment_name.hpp"
-
-namespace smh::detail {
-struct owner_record; // ownership.hpp
-} // namespace smh::detail
 
 namespace smh::detail::os {
 
@@ -212,3 +210,18 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept;
 inline std::uint64_t random_64(std::string_view operation);
 
 } // namespace smh::detail::os
+
+namespace smh::detail {
+
+// One change of ownership that termination cleanup must not cut in two
+// (begin_owner_change above): a create from registering its segment to
+// naming it, an owner's end from claiming its record to clearing it, an
+// adopt from its claim to its registration.
+struct owner_change {
+    owner_change() noexcept { os::begin_owner_change(); }
+    ~owner_change() { os::end_owner_change(); }
+    owner_change(const owner_change&) = delete;
+    owner_change& operator=(const owner_change&) = delete;
+};
+
+} // namespace smh::detail

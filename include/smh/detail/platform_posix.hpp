@@ -35,7 +35,7 @@
 #include "../error.hpp"
 #include "huge_pages.hpp"
 #include "layout.hpp"
-#include "ownership.hpp"
+#include "owner_record.hpp"
 #include "platform_contract.hpp"
 #include "segment_name.hpp"
 #include "termination_posix.hpp"

@@ -38,7 +38,7 @@
 
 #include "../error.hpp"
 #include "layout.hpp"
-#include "ownership.hpp"
+#include "owner_record.hpp"
 #include "platform_contract.hpp"
 #include "segment_name.hpp"
 #include "wait_windows.hpp"

@@ -13,7 +13,7 @@
 #include <cstdint> // fixed-width values
 
 #include "layout.hpp"
-#include "ownership.hpp"
+#include "owner_record.hpp"
 
 namespace smh::detail::os {
 

@@ -21,7 +21,7 @@
 #include <string_view> // paths
 
 #include "layout.hpp"
-#include "ownership.hpp"
+#include "owner_record.hpp"
 #include "remove_owned_posix.hpp"
 
 namespace smh::detail::os {

@@ -57,7 +57,7 @@
 #include <type_traits> // system call arguments
 
 #include "layout.hpp"
-#include "ownership.hpp"
+#include "owner_record.hpp"
 #include "remove_owned_posix.hpp"
 
 namespace smh::detail::os {
