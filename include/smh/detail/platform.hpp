@@ -1,6 +1,8 @@
-// The library's only platform switch, and the check that the file it picks
+// The library's only platform switch, and the check that the folder it picks
 // keeps platform_contract.hpp: each function exists once, with the declared
 // type (a drifted signature would be a second overload, ambiguous here).
+// Each OS is a folder whose files are named after the contract's sections,
+// the same names in every folder; a port to another OS is another folder.
 #pragma once
 
 #include <type_traits> // std::is_same_v
@@ -8,9 +10,25 @@
 #include "platform_contract.hpp"
 
 #if defined(_WIN32)
-#include "platform_windows.hpp"
+#include "windows/creating.hpp"
+#include "windows/huge_pages.hpp"
+#include "windows/owner_lock.hpp"
+#include "windows/processes.hpp"
+#include "windows/segments.hpp"
+#include "windows/system.hpp"
+#include "windows/termination.hpp"
+#include "windows/waiting.hpp"
+#include "windows/watcher.hpp"
 #else
-#include "platform_posix.hpp"
+#include "linux/creating.hpp"
+#include "linux/huge_pages.hpp"
+#include "linux/owner_lock.hpp"
+#include "linux/processes.hpp"
+#include "linux/segments.hpp"
+#include "linux/system.hpp"
+#include "linux/termination.hpp"
+#include "linux/waiting.hpp"
+#include "linux/watcher.hpp"
 #endif
 
 namespace smh::detail::os::contract {

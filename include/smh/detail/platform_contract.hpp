@@ -1,7 +1,8 @@
 // What the library asks of an operating system, declared once: the shared
-// vocabulary, and every function platform_posix.hpp and platform_windows.hpp
-// define in smh::detail::os. platform.hpp picks the file and checks at
-// compile time that it defines these functions with exactly these types.
+// vocabulary, and every function each OS's folder (linux/, windows/) defines
+// in smh::detail::os, in sections named as the files that define them.
+// platform.hpp picks the folder and checks at compile time that it defines
+// these functions with exactly these types.
 // Below it only the vocabulary it speaks: the header (layout.hpp), names
 // (segment_name.hpp) and the owner record (owner_record.hpp). Every function
 // that can fail reports it for a segment_operation, which the caller names:

@@ -18,7 +18,7 @@ namespace smh::detail {
 inline constexpr std::size_t max_name_length = 255;
 
 // Names starting with this are never segments: POSIX builds a segment under
-// such a name where it cannot build it without one (platform_posix.hpp).
+// such a name where it cannot build it without one (linux/creating.hpp).
 inline constexpr std::string_view building_name_prefix = ".smh-creating-";
 
 // The characters of a name: a portable file name, and safe in any shell.

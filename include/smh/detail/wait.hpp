@@ -14,7 +14,7 @@
 //   every notify that wakes anyone increments first.
 // - Windows has no cross-process address wait: every element sleeps on the
 //   header's wait_sequence, through one named event per value of it
-//   (wait_windows.hpp).
+//   (windows/waiting.hpp).
 // The OS's part (which word, sleep, wake) is in the platform files.
 // The header's waiters word counts the writable handles waiting now, so a
 // notify with nobody registered makes no system call.

@@ -25,7 +25,7 @@
 #include <string>      // lines
 #include <string_view> // mount options
 
-#include "../options.hpp"
+#include "../../options.hpp"
 
 namespace smh::detail::os {
 

@@ -1,6 +1,6 @@
 // The Windows part of waiting (wait.hpp), which the platform contract declares. WaitOnAddress wakes
 // only threads of the same process, so waiters sleep on named events instead, one per value of the
-// header's wait_sequence (a generation): "Local\smh-wait-<segment>-<n>", manual-reset, created by
+// header's wait_sequence (a generation): "Local\smh-wait-<checksum>-<n>", manual-reset, created by
 // the first waiter of generation n and destroyed with the last handle to it. A notify ends the
 // generation: it increments the sequence, then opens that generation's event, if anyone made it,
 // and sets it. A waiter creates (or opens) the event of the generation it read, then reads the
@@ -12,18 +12,14 @@
 // one.
 #pragma once
 
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#include <windows.h>
-
 #include <atomic>   // the sequence
 #include <chrono>   // timeouts
 #include <cstddef>  // std::size_t
 #include <cstdint>  // the 4-byte words
 #include <optional> // no timeout
 
-#include "layout.hpp"
+#include "../layout.hpp"
+#include "system.hpp"
 
 namespace smh::detail::os {
 

@@ -5,12 +5,13 @@
 // std::exit().
 #pragma once
 
-#include <fcntl.h>   // AT_FDCWD
-#include <pthread.h> // pthread_self: which thread cleans up
-#include <sched.h>   // sched_yield
-#include <signal.h>  // sigaction, raise
-#include <time.h>    // clock_gettime: a bounded wait
-#include <unistd.h>  // getpid, nanosleep
+#include <fcntl.h>    // AT_FDCWD, AT_SYMLINK_NOFOLLOW
+#include <pthread.h>  // pthread_self: which thread cleans up
+#include <sched.h>    // sched_yield
+#include <signal.h>   // sigaction, raise
+#include <sys/stat.h> // fstatat
+#include <time.h>     // clock_gettime: a bounded wait
+#include <unistd.h>   // getpid, nanosleep
 
 #include <atomic>      // the lock-free table
 #include <cerrno>      // preserved by the cleanup
@@ -20,11 +21,52 @@
 #include <new>         // std::nothrow
 #include <string_view> // paths
 
-#include "layout.hpp"
-#include "owner_record.hpp"
-#include "remove_owned_posix.hpp"
+#include "../layout.hpp"
+#include "../owner_record.hpp"
 
 namespace smh::detail::os {
+
+// ---------------------------------------------------------------------------
+// The owner's end of a segment done for it, where its destructor cannot run:
+// by the termination cleanup (a signal handler in the owner's own process)
+// and by the watcher (a process of its own, once the owner has died). One
+// function for both, so the protocol is written once. Async-signal-safe:
+// lock-free atomics and system calls, nothing allocated.
+
+// Removes `path` (absolute, or relative to the directory `dir`) only while it
+// names the file (device, inode): a name removed and created again names
+// another segment, which is left alone. fstatat needs no permission on the
+// file itself.
+inline bool unlink_if_same_file(int dir, const char* path, std::uint64_t device,
+                                std::uint64_t inode) noexcept {
+    struct stat info {};
+    return ::fstatat(dir, path, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
+           static_cast<std::uint64_t>(info.st_dev) == device &&
+           static_cast<std::uint64_t>(info.st_ino) == inode && ::unlinkat(dir, path, 0) == 0;
+}
+
+// Removes the name of a segment whose owner record is `expected`, as its
+// owner's destructor would: claims the record for `claimant` (so a process
+// taking ownership at the same moment either wins and keeps the name, or
+// finds it gone), removes the name if it still names the same file, and
+// clears the record; where the name stays, puts the record back. False when
+// the record is not `expected` (ownership moved on, or is moving). A caller
+// that holds the claim already (`claimed`) goes straight to the name.
+inline bool remove_owned_name(segment_header& header, const owner_record& expected,
+                              std::int64_t claimant, int dir, const char* path,
+                              std::uint64_t device, std::uint64_t inode,
+                              bool claimed = false) noexcept {
+    if (!claimed && !try_claim_owner(header, expected, claimant)) return false;
+    if (unlink_if_same_file(dir, path, device, inode)) {
+        publish_owner(header, owner_record{});
+        return true;
+    }
+    owner_pid_field(header).store(expected.pid, std::memory_order_release);
+    return false;
+}
+
+// ---------------------------------------------------------------------------
+// The table of owned segments.
 
 // One segment this process owns. Entries are never freed, only reused, so a
 // signal handler can walk the list at any moment; `state` says who may touch
@@ -141,7 +183,7 @@ inline void end_owner_change() noexcept {
 }
 
 // Removes the name of one owned segment, as its owner's destructor would
-// (remove_owned_posix.hpp). A record this process already claimed for
+// (remove_owned_name, above). A record this process already claimed for
 // itself, owner unchanged, is one the interrupted thread was destroying (its
 // owner's end had begun): finished here.
 inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {

@@ -18,7 +18,7 @@
 #include <cstdint>  // the 4-byte words
 #include <optional> // no timeout
 
-#include "layout.hpp"
+#include "../layout.hpp"
 
 namespace smh::detail::os {
 

@@ -2,7 +2,7 @@
 // sleeps until the process that started it has ended, however it ended
 // (SIGKILL and the OOM killer included), then removes the names of the
 // segments that still record that process (pid and start time) as owner, as
-// their owners' destructors would have (remove_owned_posix.hpp), and exits.
+// their owners' destructors would have (termination.hpp), and exits.
 //
 // The watcher is a child made by clone(2) with no exit signal: wait(2),
 // waitpid(-1) and waitid(P_ALL) without __WALL or __WCLONE never see such a
@@ -34,31 +34,31 @@
 // run the dynamic linker on memory the child has unmapped.
 #pragma once
 
-#include <fcntl.h>        // openat flags, AT_* flags
-#include <poll.h>         // waiting on the parent's pidfd
-#include <sched.h>        // clone
-#include <signal.h>       // blocking every signal
-#include <sys/mman.h>     // the child's stack, the header mapping, unmapping
-#include <sys/prctl.h>    // PR_SET_NAME
-#include <sys/resource.h> // RLIMIT_NOFILE, for the descriptor fallback
-#include <sys/stat.h>     // fstatat
-#include <sys/syscall.h>  // SYS_* numbers
-#include <time.h>         // the fallback's 250 ms naps
-#include <unistd.h>       // syscall, unlinkat
+#include <fcntl.h>       // AT_* flags
+#include <poll.h>        // waiting on the parent's pidfd
+#include <sched.h>       // clone
+#include <signal.h>      // blocking every signal
+#include <sys/mman.h>    // the child's stack, the header mapping, unmapping
+#include <sys/prctl.h>   // PR_SET_NAME
+#include <sys/stat.h>    // fstatat
+#include <sys/syscall.h> // SYS_* numbers
+#include <time.h>        // the fallback's 250 ms naps
+#include <unistd.h>      // unlinkat
 
 #include <dirent.h> // struct dirent64, the records getdents64 returns
 
-#include <atomic>      // one watcher per process
-#include <cerrno>      // errno after a failed call
-#include <cstddef>     // offsetof
-#include <cstdint>     // fixed-width values
-#include <cstring>     // std::memcpy, std::memcmp, std::memset (warmed up)
-#include <thread>      // yielding to a concurrent caller
-#include <type_traits> // system call arguments
+#include <atomic>  // one watcher per process
+#include <cerrno>  // errno after a failed call
+#include <cstddef> // std::size_t
+#include <cstdint> // fixed-width values
+#include <cstring> // std::memcpy, std::memcmp, std::memset (warmed up)
+#include <thread>  // yielding to a concurrent caller
 
-#include "layout.hpp"
-#include "owner_record.hpp"
-#include "remove_owned_posix.hpp"
+#include "../layout.hpp"
+#include "../owner_record.hpp"
+#include "processes.hpp"
+#include "termination.hpp"
+#include "watcher_child.hpp"
 
 namespace smh::detail::os {
 
@@ -72,172 +72,6 @@ namespace watcher {
 
 // The child's stack: the scan needs about 24 KiB; untouched pages cost nothing.
 inline constexpr std::size_t stack_bytes = std::size_t{256} << 10;
-inline constexpr std::uintptr_t page = 4096; // a lower bound of the page size is enough here
-// Kept on each side of the thread pointer and of errno: the thread's TLS block.
-inline constexpr std::uintptr_t kept_around = std::uintptr_t{64} << 10;
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
-    __has_feature(memory_sanitizer) || __has_feature(hwaddress_sanitizer)
-inline constexpr bool sanitized = true;
-#else
-inline constexpr bool sanitized = false;
-#endif
-#else
-inline constexpr bool sanitized = false;
-#endif
-
-// An argument of syscall(2), which reads each as a long: an int passed as
-// is through "..." would leave a register's upper half undefined.
-template <class T>
-[[gnu::visibility("hidden")]] inline long as_argument(T value) noexcept {
-    if constexpr (std::is_pointer_v<T>)
-        return reinterpret_cast<long>(value);
-    else if constexpr (std::is_null_pointer_v<T>)
-        return 0;
-    else
-        return static_cast<long>(value);
-}
-
-// A raw system call; -1 and errno on failure.
-template <class... Args>
-[[gnu::visibility("hidden")]] inline long sys(long number, Args... args) noexcept {
-    return ::syscall(number, as_argument(args)...);
-}
-
-// An address range [low, high) the child keeps.
-struct range {
-    std::uintptr_t low = 0;
-    std::uintptr_t high = 0;
-};
-
-[[gnu::visibility("hidden")]] inline range around(const void* at, std::uintptr_t below,
-                                                  std::uintptr_t above) noexcept {
-    const auto p = reinterpret_cast<std::uintptr_t>(at);
-    const auto low = p > below ? (p - below) & ~(page - 1) : 0;
-    return {low, (p + above + page - 1) & ~(page - 1)};
-}
-
-// Unmaps [low, high) but the kept ranges; true if it unmapped anything.
-[[gnu::visibility("hidden")]] inline bool unmap_except(std::uintptr_t low, std::uintptr_t high,
-                                                       const range* kept, int count) noexcept {
-    bool unmapped = false;
-    while (low < high) {
-        // The first kept range that overlaps what is left, if any.
-        std::uintptr_t cut = high, resume = high;
-        for (int i = 0; i < count; ++i)
-            if (kept[i].low < high && kept[i].high > low && kept[i].low < cut) {
-                cut = kept[i].low > low ? kept[i].low : low;
-                resume = kept[i].high;
-            }
-        if (cut > low && sys(SYS_munmap, low, cut - low) == 0) unmapped = true;
-        low = resume > cut ? resume : high;
-    }
-    return unmapped;
-}
-
-[[gnu::visibility("hidden")]] inline std::uintptr_t parse_hex(const char*& at,
-                                                              const char* end) noexcept {
-    std::uintptr_t value = 0;
-    for (; at < end; ++at) {
-        const char c = *at;
-        const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (digit < 0) break;
-        value = value * 16 + static_cast<std::uintptr_t>(digit);
-    }
-    return value;
-}
-
-[[gnu::visibility("hidden")]] inline bool starts_with(const char* at, const char* end,
-                                                      const char* prefix) noexcept {
-    for (; *prefix; ++prefix, ++at)
-        if (at >= end || *at != *prefix) return false;
-    return true;
-}
-
-// One line of /proc/self/maps (proc(5)): "low-high perms offset dev inode
-// path". Unmaps it, but the kept ranges, if the child has no use for it.
-// `after_file` is where the previous private file mapping ended: anonymous
-// memory right there is that file's static storage (.bss).
-[[gnu::visibility("hidden")]] inline bool drop_mapping(const char* at, const char* end,
-                                                       const range* kept, int count,
-                                                       std::uintptr_t& after_file) noexcept {
-    const auto low = parse_hex(at, end);
-    if (at >= end || *at != '-') return false;
-    const auto high = parse_hex(++at, end);
-    if (end - at < 5) return false;
-    const bool shared = at[4] == 's';
-    int field = 0; // skip perms, offset, dev; then read the inode
-    while (at < end && field < 4)
-        if (*at++ == ' ') {
-            ++field;
-            while (at < end && *at == ' ') ++at;
-        }
-    std::uintptr_t inode = 0;
-    for (; at < end && *at >= '0' && *at <= '9'; ++at) inode = inode * 10 + (*at - '0');
-    while (at < end && *at == ' ') ++at;
-    const bool file = inode != 0;
-    const bool segment = starts_with(at, end, "/dev/shm/");
-    const bool named_anonymous = at < end && *at == '[';
-    const bool bss = !file && !named_anonymous && low == after_file;
-    after_file = file && !shared ? high : 0;
-    if (shared || segment) return unmap_except(low, high, kept, count);
-    if (file || bss || sanitized) return false; // sanitizers keep their shadow memory there
-    if (named_anonymous && !starts_with(at, end, "[heap]") && !starts_with(at, end, "[stack") &&
-        !starts_with(at, end, "[anon"))
-        return false; // [vdso], [vvar], [vsyscall]: the kernel's
-    return unmap_except(low, high, kept, count);
-}
-
-// Unmaps what the child inherited and has no use for (see the top of this
-// file). /proc/self/maps is read again until a pass unmaps nothing, since a
-// kernel may resume a read by position among mappings that have changed.
-[[gnu::visibility("hidden")]] inline void drop_inherited_memory(const range* kept,
-                                                                int count) noexcept {
-    for (int pass = 0; pass < 8; ++pass) {
-        const long fd = sys(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return;
-        bool unmapped = false;
-        std::uintptr_t after_file = 0;
-        char buffer[16384]; // longer than any line: a path is at most 4096 bytes
-        std::size_t held = 0;
-        for (;;) {
-            const long got = sys(SYS_read, fd, buffer + held, sizeof buffer - held);
-            if (got <= 0) break;
-            held += static_cast<std::size_t>(got);
-            std::size_t line = 0;
-            for (std::size_t i = 0; i < held; ++i)
-                if (buffer[i] == '\n') {
-                    unmapped |= drop_mapping(buffer + line, buffer + i, kept, count, after_file);
-                    line = i + 1;
-                }
-            if (line == 0 && held == sizeof buffer) line = held; // cannot happen: skip it
-            for (std::size_t i = line; i < held; ++i) buffer[i - line] = buffer[i];
-            held -= line;
-        }
-        sys(SYS_close, fd);
-        if (!unmapped) return;
-    }
-}
-
-// Closes every descriptor but `kept` (-1: none).
-[[gnu::visibility("hidden")]] inline void close_descriptors_but(long kept) noexcept {
-#ifdef SYS_close_range
-    const bool closed = kept < 0 ? sys(SYS_close_range, 0U, ~0U, 0U) == 0
-                                 : (kept == 0 || sys(SYS_close_range, 0U, kept - 1, 0U) == 0) &&
-                                       sys(SYS_close_range, kept + 1, ~0U, 0U) == 0;
-    if (closed) return;
-#endif
-    struct rlimit limit {};
-    long last = 65536;
-    if (sys(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &limit) == 0 &&
-        limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < (1U << 20))
-        last = static_cast<long>(limit.rlim_cur);
-    for (long fd = 0; fd < last; ++fd)
-        if (fd != kept) sys(SYS_close, fd);
-}
 
 // How the child learns that its parent has ended: a pidfd (pidfd_open(2),
 // Linux 5.3), readable then, which costs nothing meanwhile; else getppid(),

@@ -1,0 +1,98 @@
+// Linux underneath the other files of this folder: errno and what it means
+// for smh, the directory segments are files in, and the small owners every
+// other file uses (a descriptor, a mapping). Segments are files in /dev/shm
+// (what shm_open(3) uses on Linux), mapped with Boost.Interprocess's
+// mapped_region; where Boost stops, the native calls are used directly.
+#pragma once
+
+#include <boost/interprocess/mapped_region.hpp> // mmap/munmap owner
+
+#include <sys/stat.h> // struct stat: a file's identity
+#include <unistd.h>   // close
+
+#include <cerrno>       // errno values
+#include <string>       // paths
+#include <string_view>  // names
+#include <system_error> // native codes
+#include <utility>      // std::exchange, std::swap
+
+#include "../../error.hpp"
+#include "../platform_contract.hpp"
+#include "../segment_name.hpp"
+
+namespace smh::detail::os {
+
+namespace bip = boost::interprocess;
+
+// errno values, as std::system_category() holds them on POSIX.
+inline const std::error_category& native_category() noexcept { return std::system_category(); }
+
+inline errc errc_from_native(int value) noexcept {
+    switch (value) {
+    case ENOENT: return errc::not_found;
+    case EEXIST: return errc::already_exists;
+    case EACCES:
+    case EPERM: return errc::permission_denied;
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG: return errc::no_space;
+    case ENAMETOOLONG: return errc::invalid_name;
+    default: return errc::os_error;
+    }
+}
+
+inline int last_native_error() noexcept { return errno; }
+
+// Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
+inline constexpr std::string_view segment_directory_path = "/dev/shm";
+
+inline std::string path_of(std::string_view name) {
+    return std::string(segment_directory_path).append("/").append(name);
+}
+inline std::string path_of(const segment_name& name) { return path_of(name.str()); }
+
+// A file descriptor that closes itself.
+class unique_fd {
+public:
+    unique_fd() noexcept = default;
+    explicit unique_fd(int fd) noexcept
+        : fd_(fd) {}
+    unique_fd(unique_fd&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)) {}
+    unique_fd& operator=(unique_fd&& other) noexcept {
+        unique_fd(std::move(other)).swap(*this);
+        return *this;
+    }
+    ~unique_fd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    void swap(unique_fd& other) noexcept { std::swap(fd_, other.fd_); }
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+// A mapping of a segment, unmapped on destruction.
+class mapping : public bip::mapped_region {
+public:
+    using bip::mapped_region::mapped_region;
+};
+
+// What bip::mapped_region maps: a plain descriptor (a shared_memory_object
+// would have to open the segment by name, which O_TMPFILE files do not have).
+struct mappable_descriptor {
+    int fd;
+    bip::mapping_handle_t get_mapping_handle() const noexcept {
+        bip::mapping_handle_t handle;
+        handle.handle = fd;
+        handle.is_xsi = false;
+        return handle;
+    }
+};
+
+inline file_identity identity_of(const struct stat& info) noexcept {
+    return {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
+}
+} // namespace smh::detail::os
