@@ -109,7 +109,7 @@ TEST_CASE("create writes the documented header") {
     CHECK(header.checksum == smh::detail::header_checksum(header));
     CHECK(header.creator_pid == smh_test::current_pid());
     CHECK(header.owner_pid == smh_test::current_pid());
-    CHECK(header.owner_start_time == smh::detail::os::process_start_time(smh_test::current_pid()));
+    CHECK(header.owner_start_time == smh_test::process_start_time(smh_test::current_pid()));
     // Exactly the bytes the elements need: no page rounding.
     CHECK(bytes.size() == smh_test::stored_size(256 + 1000 * sizeof(geo::Point)));
 }

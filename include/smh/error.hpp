@@ -102,7 +102,8 @@ private:
 
 namespace detail {
 
-// The one place smh throws its own error; out of line so hot callers stay small.
+// The one place smh throws its own error: a call that does not return, so
+// that the callers' hot paths stay small.
 [[noreturn]] inline void throw_error(errc code, std::string_view operation,
                                      std::string_view segment, std::string_view detail,
                                      std::error_code native = {}) {

@@ -366,7 +366,7 @@ std::vector<std::string> find_orphans() {
 // Whether segments created now can get huge pages (create_options::huge_pages):
 // what /dev/shm's mount allows on Linux; huge_page_policy::never on Windows.
 inline huge_page_policy segment_huge_page_policy() noexcept {
-    return detail::os::segment_huge_policy();
+    return detail::os::segment_huge_page_policy();
 }
 
 // Makes a process that ends without running destructors leave no segment

@@ -38,6 +38,13 @@ namespace smh_test {
 
 inline std::int64_t current_pid() { return ::getpid(); }
 
+// With the pid, identifies a process even after its pid is reused: field 22
+// of /proc/<pid>/stat (clock ticks after boot); 0 where /proc does not tell.
+inline std::uint64_t process_start_time(std::int64_t pid) {
+    const auto status = smh::detail::os::read_process_status(pid);
+    return status ? status->start_time : 0;
+}
+
 inline bool segment_exists(const std::string& name) {
     const int fd = ::shm_open(("/" + name).c_str(), O_RDONLY, 0);
     if (fd < 0) return false;

@@ -18,6 +18,16 @@ namespace smh_test {
 
 inline std::int64_t current_pid() { return static_cast<std::int64_t>(::GetCurrentProcessId()); }
 
+// With the pid, identifies a process even after its pid is reused: its
+// creation time (GetProcessTimes, 100 ns units since 1601); 0 where it cannot
+// be read.
+inline std::uint64_t process_start_time(std::int64_t pid) {
+    if (pid <= 0 || pid > std::int64_t{0xffffffff}) return 0;
+    const smh::detail::os::process_handle process(
+        ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(pid)));
+    return process.handle ? smh::detail::os::creation_time(process.handle) : 0;
+}
+
 inline bool segment_exists(const std::string& name) {
     const HANDLE section = ::OpenFileMappingA(FILE_MAP_READ, FALSE, name.c_str());
     if (section == nullptr) return false;

@@ -133,10 +133,10 @@ void remove_segment(std::string_view name) {
     const segment_name checked(name, "remove");
     const segment_operation what{"remove", checked};
     const auto snapshot = read_smh_header(what);
-    switch (Directory::remove_if_same(checked, snapshot.identity)) {
+    switch (Directory::unlink(checked, snapshot.identity)) {
     case os::unlink_result::removed: return;
     case os::unlink_result::gone: what.fail(errc::not_found, "removed by someone else meanwhile");
-    case os::unlink_result::failed: os::throw_native(what, os::last_native_error(), "shm_unlink");
+    case os::unlink_result::failed: os::throw_native(what, os::last_native_error(), "unlink");
     }
 }
 
@@ -202,7 +202,7 @@ template <class Directory>
 bool remove_orphan(std::string_view op, const orphan& found) {
     if (!found.segment) return Directory::remove_abandoned_build(found.name);
     if (!unchanged(find_segment(op, found.name), *found.segment)) return false;
-    return Directory::remove_if_same(found.segment->name, found.segment->snapshot.identity) ==
+    return Directory::unlink(found.segment->name, found.segment->snapshot.identity) ==
            os::unlink_result::removed;
 }
 

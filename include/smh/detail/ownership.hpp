@@ -51,24 +51,25 @@ inline bool owner_alive(const os::header_snapshot& snapshot) noexcept {
 // One object's part in its segment's ownership.
 
 struct ownership {
-    segment_header* record = nullptr; // the header, in the mapping; null for an empty handle
-    segment_name name;                // what the owner removes
-    std::uint64_t token = 0;          // nonzero while this object created or adopted the segment
-    bool unlinked = false;            // unlink() removed the name already
+    segment_header* header =
+        nullptr;             // in the mapping, with the owner record; null for an empty handle
+    segment_name name;       // what the owner removes
+    std::uint64_t token = 0; // nonzero while this object created or adopted the segment
+    bool unlinked = false;   // unlink() removed the name already
 };
 
 inline bool is_owner(const ownership& own) noexcept {
-    if (own.token == 0 || own.record == nullptr) return false;
-    const auto owner = read_owner(*own.record);
+    if (own.token == 0 || own.header == nullptr) return false;
+    const auto owner = read_owner(*own.header);
     return owner && *owner == this_process(own.token);
 }
 
 // The segment outlives this object: no owner from now on. Termination
 // cleanup forgets it first, so a signal meanwhile never removes it.
 inline bool release_ownership(ownership& own, os::segment_hold& held) noexcept {
-    if (own.token == 0 || own.record == nullptr) return false;
+    if (own.token == 0 || own.header == nullptr) return false;
     os::stop_owning(held, own.name);
-    const bool released = replace_owner(*own.record, this_process(own.token), {.pid = 0});
+    const bool released = replace_owner(*own.header, this_process(own.token), {.pid = 0});
     own.token = 0;
     return released;
 }
@@ -86,7 +87,7 @@ inline bool adoptable(const owner_record& owner, const os::segment_hold& held) n
 // hostile writer is given up on (take_ownership: corrupt_segment).
 inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segment_operation& what,
                               bool force) {
-    if (own.record == nullptr) return false;
+    if (own.header == nullptr) return false;
     if (is_owner(own)) return true;
     os::lock_for_owning(held, own.name);
     const auto mine = this_process(next_owner_token());
@@ -101,7 +102,7 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
     };
     for (;;) {
         const auto now = clock::now();
-        const auto pid = owner_pid_field(*own.record).load(std::memory_order_acquire);
+        const auto pid = owner_pid_field(*own.header).load(std::memory_order_acquire);
         bool claimed = false;
         if (now >= give_up_at) {
             give_up();
@@ -114,24 +115,24 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
             const bool abandoned = !os::process_alive(claimant_of(pid), 0) ||
                                    now - *first_claim_seen >= abandoned_claim_after;
             if (!abandoned) std::this_thread::sleep_for(std::chrono::microseconds(50));
-            claimed = abandoned && claim_abandoned(*own.record, pid, mine.pid);
-        } else if (const auto owner = read_owner(*own.record)) {
+            claimed = abandoned && claim_abandoned(*own.header, pid, mine.pid);
+        } else if (const auto owner = read_owner(*own.header)) {
             if (!force && !adoptable(*owner, held)) return give_up(); // perhaps ours, elsewhere
-            claimed = claim_owner(*own.record, *owner, mine.pid);
+            claimed = claim_owner(*own.header, *owner, mine.pid);
         }
         if (claimed) break;
         change.reset();
     }
-    publish_owner(*own.record, mine);
+    publish_owner(*own.header, mine);
     own.token = mine.token;
-    os::note_owning(held, own.name, mine, own.record);
+    os::note_owning(held, own.name, mine, own.header);
     return true;
 }
 
-// Removes the name now; the owner's end then only clears the record.
-inline bool unlink_name(ownership& own, os::segment_hold& held) noexcept {
+// Takes the name away now; the owner's end then only clears the record.
+inline bool unlink(ownership& own, os::segment_hold& held) noexcept {
     if (own.name.str().empty() || own.unlinked) return false;
-    const auto result = os::release_name(own.name, held);
+    const auto result = os::unlink(own.name, held);
     // On failure (e.g. no descriptors left) the owner's end tries again.
     own.unlinked = result != os::unlink_result::failed;
     return result == os::unlink_result::removed;
@@ -143,12 +144,12 @@ inline bool unlink_name(ownership& own, os::segment_hold& held) noexcept {
 // record is still cleared: on Windows others may hold the segment on, and
 // must be able to adopt it.
 inline void end_ownership(ownership& own, os::segment_hold& held) noexcept {
-    if (own.token == 0 || own.record == nullptr) return;
+    if (own.token == 0 || own.header == nullptr) return;
     const auto mine = this_process(own.token);
     const owner_change change;
-    if (!claim_owner(*own.record, mine, mine.pid)) return; // not (or no longer) ours
-    const bool gone = own.unlinked || os::release_name(own.name, held) != os::unlink_result::failed;
-    publish_owner(*own.record, gone ? owner_record{} : mine);
+    if (!claim_owner(*own.header, mine, mine.pid)) return; // not (or no longer) ours
+    const bool gone = own.unlinked || os::unlink(own.name, held) != os::unlink_result::failed;
+    publish_owner(*own.header, gone ? owner_record{} : mine);
 }
 
 } // namespace smh::detail

@@ -47,13 +47,14 @@ static_assert(is_same_v<decltype(&open_segment),
 static_assert(is_same_v<decltype(&read_header),
                         std::optional<header_snapshot> (*)(const segment_operation&)>);
 static_assert(is_same_v<decltype(&advise), void (*)(void*, std::size_t, bool, populate) noexcept>);
-static_assert(is_same_v<decltype(&segment_huge_policy), huge_page_policy (*)() noexcept>);
+static_assert(is_same_v<decltype(&segment_huge_page_policy), huge_page_policy (*)() noexcept>);
 static_assert(
     is_same_v<decltype(&mapped_huge_bytes), std::uint64_t (*)(const void*, std::size_t) noexcept>);
 static_assert(is_same_v<decltype(&hold), segment_hold (*)(opened_segment&, mapping&) noexcept>);
 static_assert(
     is_same_v<decltype(&hold_created), segment_hold (*)(opened_segment&, mapping&) noexcept>);
-static_assert(is_same_v<decltype(&release_name),
+static_assert(is_same_v<decltype(static_cast<unlink_result (*)(const segment_name&,
+                                                               segment_hold&) noexcept>(&unlink)),
                         unlink_result (*)(const segment_name&, segment_hold&) noexcept>);
 static_assert(
     is_same_v<decltype(&lock_for_owning), void (*)(segment_hold&, const segment_name&) noexcept>);

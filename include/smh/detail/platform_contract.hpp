@@ -146,7 +146,7 @@ inline std::optional<header_snapshot> read_header(const segment_operation& what)
 inline void advise(void* base, std::size_t size, bool huge_pages, populate mode) noexcept;
 
 // Whether the shared-memory filesystem gives segments huge pages.
-inline huge_page_policy segment_huge_policy() noexcept;
+inline huge_page_policy segment_huge_page_policy() noexcept;
 // Bytes of [base, base + size) this process maps with huge pages now.
 inline std::uint64_t mapped_huge_bytes(const void* base, std::size_t size) noexcept;
 
@@ -156,8 +156,9 @@ inline std::uint64_t mapped_huge_bytes(const void* base, std::size_t size) noexc
 inline segment_hold hold(opened_segment& segment, mapping& region) noexcept;
 inline segment_hold hold_created(opened_segment& segment, mapping& region) noexcept;
 
-// Removes the held segment's name, unless it now names another segment.
-inline unlink_result release_name(const segment_name& name, segment_hold& held) noexcept;
+// Takes the held segment's name away, unless it now names another segment
+// (Windows: gives up the object's handle, so the name goes with the last one).
+inline unlink_result unlink(const segment_name& name, segment_hold& held) noexcept;
 
 // ---------------------------------------------------------------------------
 // Owning (POSIX: the owner's lock and termination cleanup; Windows: nothing

@@ -39,7 +39,7 @@ struct segment_state {
     ownership owner;
 };
 
-// at()'s failure, out of line so that at() stays small.
+// at()'s failure: a call that does not return, so that at() stays small.
 [[noreturn]] inline void throw_index_error(std::size_t index, std::size_t size,
                                            const std::string& name) {
     throw std::out_of_range("smh: index " + std::to_string(index) + " is out of range for \"" +
@@ -83,7 +83,7 @@ public:
         return state_ && acquire_ownership(state_->owner, state_->hold,
                                            {operation, state_->owner.name}, force);
     }
-    bool unlink() noexcept { return state_ && unlink_name(state_->owner, state_->hold); }
+    bool unlink() noexcept { return state_ && detail::unlink(state_->owner, state_->hold); }
     std::size_t huge_page_bytes() const noexcept {
         return state_ ? static_cast<std::size_t>(os::mapped_huge_bytes(state_->region.get_address(),
                                                                        state_->region.get_size()))
@@ -92,7 +92,7 @@ public:
 
 protected:
     // The mapped header (wait words and owner record); null for an empty handle.
-    segment_header* header() const noexcept { return state_ ? state_->owner.record : nullptr; }
+    segment_header* header() const noexcept { return state_ ? state_->owner.header : nullptr; }
 
     struct elements_view {
         std::byte* first = nullptr;
@@ -152,7 +152,7 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
     state->region = std::move(opened.region);
     state->hold = os::hold_created(opened, state->region);
     auto* base = static_cast<std::byte*>(state->region.get_address());
-    state->owner.record = reinterpret_cast<segment_header*>(base);
+    state->owner.header = reinterpret_cast<segment_header*>(base);
     state->owner.token = owner.token;
     return segment_handle(std::move(state), base + offset, length);
 }

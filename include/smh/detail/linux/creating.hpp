@@ -54,28 +54,28 @@ inline void check_file_size_limit(const segment_operation& what, std::uint64_t b
                   std::error_code(EFBIG, native_category()));
 }
 
-// Gives the new file `bytes` of zeros and reserves its pages. tmpfs maps a
-// sparse file happily and SIGBUSes on first touch when it is full;
-// posix_fallocate(3) makes that ENOSPC here: every page with `reserve`, else
-// at least the header's, which create writes. It also sizes the file, so
-// where it reserves the whole file no ftruncate is needed. Filesystems that
-// cannot preallocate (EOPNOTSUPP, EINVAL) keep the lazily allocated file.
-// On huge=advise nothing is reserved here: see reserve_advised_huge_pages.
-// posix_fallocate's verdict: 0, EOPNOTSUPP or EINVAL where the filesystem
-// cannot preallocate (not an error: the file stays lazily allocated), or the
-// errno to report; ENOMEM is a memory cgroup's limit, where tmpfs pages are
-// charged, so ENOSPC.
+// posix_fallocate(3)'s verdict on reserving the first `bytes` of the file:
+// 0, EOPNOTSUPP or EINVAL where the filesystem cannot preallocate (not an
+// error: the file stays lazily allocated), or the errno to report; ENOMEM is
+// a memory cgroup's limit, where tmpfs pages are charged, so ENOSPC.
 inline int reserve_file(int fd, std::uint64_t bytes) noexcept {
     int result;
     while ((result = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes))) == EINTR) {}
     return result == ENOMEM ? ENOSPC : result;
 }
 
+// Gives the new file `bytes` of zeros and reserves its pages. tmpfs maps a
+// sparse file happily and SIGBUSes on first touch when it is full;
+// posix_fallocate makes that ENOSPC here: every page with `reserve`, else at
+// least the header's, which create writes. It also sizes the file, so where
+// it reserves the whole file no ftruncate is needed. Filesystems that cannot
+// preallocate keep the lazily allocated file. On huge=advise nothing is
+// reserved here: see reserve_advised_huge_pages.
 inline void size_new_file(int fd, const segment_operation& what, std::uint64_t bytes,
-                          const create_request& request, huge_policy huge) {
-    const std::uint64_t reserved = huge == huge_policy::advise ? 0
-                                   : request.reserve           ? bytes
-                                                               : request.must_have;
+                          const create_request& request, huge_page_policy huge) {
+    const std::uint64_t reserved = huge == huge_page_policy::advise ? 0
+                                   : request.reserve                ? bytes
+                                                                    : request.must_have;
     const int result = reserved != 0 ? reserve_file(fd, reserved) : EINVAL;
     if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
         throw_native(what, result, "reserving " + std::to_string(reserved) + " bytes");
@@ -115,8 +115,8 @@ inline void reserve_advised_huge_pages(int fd, std::byte* base, const segment_op
 inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
                                     std::uint64_t bytes, const create_request& request,
                                     segment_writer write) {
-    const auto huge = request.huge_pages ? segment_huge_policy() : huge_policy::never;
-    if (huge != huge_policy::never) {
+    const auto huge = request.huge_pages ? segment_huge_page_policy() : huge_page_policy::never;
+    if (huge != huge_page_policy::never) {
         bytes = rounded_to_huge_pages(bytes); // within_size: only whole huge pages get one
         check_file_size_limit(what, bytes);
     }
@@ -129,7 +129,7 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
     segment.identity = identity_of(info);
     segment.region = map_whole(fd.get(), what, bytes, true);
     auto* base = static_cast<std::byte*>(segment.region.get_address());
-    if (huge == huge_policy::advise)
+    if (huge == huge_page_policy::advise)
         reserve_advised_huge_pages(fd.get(), base, what, bytes, request);
     advise(base, segment.region.get_size(), request.huge_pages, populate::none);
     write(base);
@@ -175,26 +175,26 @@ inline void finish_created(opened_segment& segment, const segment_operation& wha
 }
 
 // The fallback where an unnamed file cannot be given a name (no O_TMPFILE, or
-// no /proc to link it through): build under a hidden name, locked at once
+// no /proc to link it through): build under a building name, locked at once
 // (which tells remove_orphans() a live process builds it), then link(2) it to
-// its name, which fails if the name exists, and drop the temporary name.
-inline opened_segment create_via_temporary_name(const segment_operation& what, std::uint64_t bytes,
-                                                const create_request& request,
-                                                segment_writer write) {
-    const std::string temporary =
+// its name, which fails if the name exists, and drop the building name.
+inline opened_segment create_under_building_name(const segment_operation& what, std::uint64_t bytes,
+                                                 const create_request& request,
+                                                 segment_writer write) {
+    const std::string building =
         path_of(std::string(building_name_prefix) + hex_64(random_64(what.operation)));
     unique_fd fd(
-        ::open(temporary.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600));
+        ::open(building.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) throw_native(what, errno, "creating a temporary file in /dev/shm");
-    struct remove_temporary {
+    struct remove_building_name {
         const std::string& path;
-        ~remove_temporary() { ::unlink(path.c_str()); }
-    } cleanup{temporary};
+        ~remove_building_name() { ::unlink(path.c_str()); }
+    } cleanup{building};
     (void)take_owner_lock(fd.get());
     auto segment = build_segment(std::move(fd), what, bytes, request, write);
     int error = 0;
     name_owned_segment(segment, what, request, [&] {
-        if (::link(temporary.c_str(), path_of(what.name).c_str()) != 0) error = errno;
+        if (::link(building.c_str(), path_of(what.name).c_str()) != 0) error = errno;
     });
     if (error != 0) {
         forget_owned(std::exchange(segment.entry, nullptr));
@@ -214,7 +214,7 @@ inline opened_segment create_via_temporary_name(const segment_operation& what, s
 inline opened_segment create_segment(const segment_operation& what, std::uint64_t bytes,
                                      const create_request& request, segment_writer write) {
     check_file_size_limit(what, bytes);
-    if (!proc_mounted()) return create_via_temporary_name(what, bytes, request, write);
+    if (!proc_mounted()) return create_under_building_name(what, bytes, request, write);
     const std::string directory(segment_directory_path);
     // No other process can open the file before it has a name, so its mode
     // is set (and made exact, whatever the umask) before that.
@@ -223,7 +223,7 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     if (!fd) {
         // Kernels or filesystems without O_TMPFILE.
         if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
-            return create_via_temporary_name(what, bytes, request, write);
+            return create_under_building_name(what, bytes, request, write);
         throw_native(what, errno, "creating a file in /dev/shm");
     }
     auto segment = build_segment(std::move(fd), what, bytes, request, write);

@@ -33,8 +33,6 @@ namespace smh::detail::os {
 // (x86-64, arm64): /sys/kernel/mm/transparent_hugepage/hpage_pmd_size.
 inline constexpr std::uint64_t huge_page_size = std::uint64_t{2} << 20;
 
-using huge_policy = huge_page_policy;
-
 // The word in brackets in a sysfs choice list: "always [never] deny" gives "never".
 inline std::string selected_choice(const std::string& choices) {
     const auto open = choices.find('['), close = choices.find(']');
@@ -42,16 +40,16 @@ inline std::string selected_choice(const std::string& choices) {
     return choices.substr(open + 1, close - open - 1);
 }
 
-inline huge_policy huge_policy_named(std::string_view word) noexcept {
-    if (word == "always") return huge_policy::always;
-    if (word == "within_size") return huge_policy::within_size;
-    if (word == "advise") return huge_policy::advise;
-    return huge_policy::never;
+inline huge_page_policy huge_page_policy_named(std::string_view word) noexcept {
+    if (word == "always") return huge_page_policy::always;
+    if (word == "within_size") return huge_page_policy::within_size;
+    if (word == "advise") return huge_page_policy::advise;
+    return huge_page_policy::never;
 }
 
 // Reads the policy of the mount `directory` is on (the last mount of that
 // path in /proc/self/mounts, which is the one on top). Unknown: never.
-inline huge_policy huge_policy_of(std::string_view directory) noexcept {
+inline huge_page_policy huge_page_policy_of(std::string_view directory) noexcept {
     try {
         std::string override_choice;
         {
@@ -59,10 +57,10 @@ inline huge_policy huge_policy_of(std::string_view directory) noexcept {
             std::string line;
             if (std::getline(shmem, line)) override_choice = selected_choice(line);
         }
-        if (override_choice == "deny") return huge_policy::never;
-        if (override_choice == "force") return huge_policy::always;
+        if (override_choice == "deny") return huge_page_policy::never;
+        if (override_choice == "force") return huge_page_policy::always;
         std::ifstream mounts("/proc/self/mounts");
-        huge_policy policy = huge_policy::never;
+        huge_page_policy policy = huge_page_policy::never;
         for (std::string line; std::getline(mounts, line);) {
             // "device mount-point type options dump pass": fields 2 and 4.
             std::string_view fields[4];
@@ -73,20 +71,22 @@ inline huge_policy huge_policy_of(std::string_view directory) noexcept {
                 rest = space == rest.npos ? std::string_view() : rest.substr(space + 1);
             }
             if (fields[1] != directory) continue;
-            policy = huge_policy::never; // a later mount of the path covers earlier ones
+            policy = huge_page_policy::never; // a later mount of the path covers earlier ones
             for (std::string_view options = fields[3]; !options.empty();) {
                 const auto comma = options.find(',');
                 const auto option = options.substr(0, comma);
-                if (option.starts_with("huge=")) policy = huge_policy_named(option.substr(5));
+                if (option.starts_with("huge=")) policy = huge_page_policy_named(option.substr(5));
                 options = comma == options.npos ? std::string_view() : options.substr(comma + 1);
             }
         }
         return policy;
-    } catch (...) { return huge_policy::never; }
+    } catch (...) { return huge_page_policy::never; }
 }
 
 // The policy for segments: the mount on /dev/shm (shm_overview(7)).
-inline huge_policy segment_huge_policy() noexcept { return huge_policy_of("/dev/shm"); }
+inline huge_page_policy segment_huge_page_policy() noexcept {
+    return huge_page_policy_of("/dev/shm");
+}
 
 // The file size that gives every page of a `bytes` segment a huge page.
 inline constexpr std::uint64_t rounded_to_huge_pages(std::uint64_t bytes) noexcept {

@@ -50,13 +50,6 @@ inline std::optional<process_status> read_process_status(std::int64_t pid) noexc
     return read_process_status(std::to_string(pid));
 }
 
-// With the pid, identifies a process even after its pid is reused; 0 where
-// the OS does not tell.
-inline std::uint64_t process_start_time(std::int64_t pid) noexcept {
-    const auto status = read_process_status(pid);
-    return status ? status->start_time : 0;
-}
-
 // What /proc says of this process, read once per process (a forked child has
 // a new pid, so it reads its own): its start time, from /proc/self (which is
 // this process whatever pid namespace /proc belongs to), and whether /proc

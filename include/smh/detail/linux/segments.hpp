@@ -3,12 +3,10 @@
 // directory of segments (list, remove, orphans).
 #pragma once
 
-#include <boost/interprocess/shared_memory_object.hpp> // shm_unlink
-
 #include <dirent.h>   // listing /dev/shm
-#include <fcntl.h>    // open
+#include <fcntl.h>    // open, AT_FDCWD
 #include <sys/mman.h> // madvise
-#include <sys/stat.h> // fstat, lstat
+#include <sys/stat.h> // fstat
 #include <unistd.h>   // pread, unlink
 
 #include <chrono>   // the age of a half-built segment
@@ -141,26 +139,6 @@ inline std::optional<header_snapshot> read_header(const segment_operation& what)
     return snapshot;
 }
 
-// ---------------------------------------------------------------------------
-// Remove.
-
-// Removes `name` only if it still names the file we created or attached: if
-// someone else unlinked ours and created a new segment under the same name,
-// that one is left alone (`gone`: our name no longer exists). lstat needs no
-// permission on the file itself. POSIX cannot unlink by descriptor, so a
-// removal and re-creation between the check and the unlink is not caught.
-inline unlink_result unlink_if_same(const segment_name& name,
-                                    const file_identity& identity) noexcept {
-    try {
-        struct stat info {};
-        if (::lstat(path_of(name).c_str(), &info) != 0)
-            return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
-        if (!(identity_of(info) == identity)) return unlink_result::gone;
-        if (bip::shared_memory_object::remove(name.str().c_str())) return unlink_result::removed;
-        return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
-    } catch (...) { return unlink_result::failed; }
-}
-
 // What an object keeps: the mapping stays in `region`, which the object
 // keeps at a fixed place (its segment_state) for as long as the hold lives.
 inline segment_hold hold(opened_segment& segment, mapping& region) noexcept {
@@ -174,15 +152,17 @@ inline segment_hold hold_created(opened_segment& segment, mapping& region) noexc
     return held;
 }
 
-// Removes the name of the held segment, unless someone replaced it.
-inline unlink_result release_name(const segment_name& name, segment_hold& held) noexcept {
-    return unlink_if_same(name, held.identity);
+// Takes the held segment's name away, unless someone replaced it.
+inline unlink_result unlink(const segment_name& name, segment_hold& held) noexcept {
+    try {
+        return unlink(AT_FDCWD, path_of(name).c_str(), held.identity);
+    } catch (...) { return unlink_result::failed; } // no memory for the path
 }
 
 // ---------------------------------------------------------------------------
 // The directory of segments.
 
-// A builder locks its temporary file right after creating it; one unlocked
+// A builder locks its file under a building name right after creating it; one unlocked
 // and older than this was left by a builder that died.
 inline constexpr std::chrono::seconds building_lock_grace{2};
 
@@ -220,12 +200,14 @@ struct segment_directory {
                     std::error_code(error, native_category()));
     }
 
-    static unlink_result remove_if_same(const segment_name& name,
-                                        const file_identity& identity) noexcept {
-        return unlink_if_same(name, identity);
+    // Takes `name` away while it names the file `identity`.
+    static unlink_result unlink(const segment_name& name, const file_identity& identity) noexcept {
+        try {
+            return os::unlink(AT_FDCWD, path_of(name).c_str(), identity);
+        } catch (...) { return unlink_result::failed; } // no memory for the path
     }
 
-    // Whether `name` is a segment's temporary name whose builder died: not
+    // Whether `name` is a building name whose builder died: not
     // locked, and older than a builder needs to lock it.
     static bool is_abandoned_build(const std::string& name) noexcept {
         // Exactly the prefix and 16 lowercase hex digits, as create makes them.

@@ -7,10 +7,12 @@
 
 #include <boost/interprocess/mapped_region.hpp> // mmap/munmap owner
 
-#include <sys/stat.h> // struct stat: a file's identity
-#include <unistd.h>   // close
+#include <fcntl.h>    // AT_SYMLINK_NOFOLLOW
+#include <sys/stat.h> // fstatat: a file's identity
+#include <unistd.h>   // close, unlinkat
 
 #include <cerrno>       // errno values
+#include <cstdint>      // fixed-width values
 #include <string>       // paths
 #include <string_view>  // names
 #include <system_error> // native codes
@@ -95,4 +97,25 @@ struct mappable_descriptor {
 inline file_identity identity_of(const struct stat& info) noexcept {
     return {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
 }
+
+// Takes the name `path` away (absolute, or relative to the directory `dir`)
+// only while it names the file `identity`: a name removed and created again
+// names another segment, which is left alone (`gone`). The one function that
+// unlinks a segment here, for its owner, remove(), remove_orphans(), the
+// termination cleanup and the watcher: async-signal-safe, and fstatat needs
+// no permission on the file itself. POSIX cannot unlink by descriptor, so a
+// removal and re-creation between the check and the unlink is not caught.
+// The watcher's child calls it: it calls no function of ours (each would be
+// one more to resolve before the clone, watcher.hpp: warm_up).
+inline unlink_result unlink(int dir, const char* path, const file_identity& identity) noexcept {
+    struct stat info {};
+    if (::fstatat(dir, path, &info, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
+    if (static_cast<std::uint64_t>(info.st_dev) != identity.device ||
+        static_cast<std::uint64_t>(info.st_ino) != identity.inode)
+        return unlink_result::gone;
+    if (::unlinkat(dir, path, 0) == 0) return unlink_result::removed;
+    return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
+}
+
 } // namespace smh::detail::os

@@ -5,13 +5,12 @@
 // std::exit().
 #pragma once
 
-#include <fcntl.h>    // AT_FDCWD, AT_SYMLINK_NOFOLLOW
-#include <pthread.h>  // pthread_self: which thread cleans up
-#include <sched.h>    // sched_yield
-#include <signal.h>   // sigaction, raise
-#include <sys/stat.h> // fstatat
-#include <time.h>     // clock_gettime: a bounded wait
-#include <unistd.h>   // getpid, nanosleep
+#include <fcntl.h>   // AT_FDCWD
+#include <pthread.h> // pthread_self: which thread cleans up
+#include <sched.h>   // sched_yield
+#include <signal.h>  // sigaction, raise
+#include <time.h>    // clock_gettime: a bounded wait
+#include <unistd.h>  // getpid, nanosleep
 
 #include <atomic>      // the lock-free table
 #include <cerrno>      // preserved by the cleanup
@@ -23,6 +22,7 @@
 
 #include "../layout.hpp"
 #include "../owner_record.hpp"
+#include "system.hpp"
 
 namespace smh::detail::os {
 
@@ -32,18 +32,6 @@ namespace smh::detail::os {
 // and by the watcher (a process of its own, once the owner has died). One
 // function for both, so the protocol is written once. Async-signal-safe:
 // lock-free atomics and system calls, nothing allocated.
-
-// Removes `path` (absolute, or relative to the directory `dir`) only while it
-// names the file (device, inode): a name removed and created again names
-// another segment, which is left alone. fstatat needs no permission on the
-// file itself.
-inline bool unlink_if_same_file(int dir, const char* path, std::uint64_t device,
-                                std::uint64_t inode) noexcept {
-    struct stat info {};
-    return ::fstatat(dir, path, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
-           static_cast<std::uint64_t>(info.st_dev) == device &&
-           static_cast<std::uint64_t>(info.st_ino) == inode && ::unlinkat(dir, path, 0) == 0;
-}
 
 // Removes the name of a segment whose owner record is `expected`, as its
 // owner's destructor would: claims the record for `claimant` (so a process
@@ -57,7 +45,7 @@ inline bool remove_owned_name(segment_header& header, const owner_record& expect
                               std::uint64_t device, std::uint64_t inode,
                               bool claimed = false) noexcept {
     if (!claimed && !try_claim_owner(header, expected, claimant)) return false;
-    if (unlink_if_same_file(dir, path, device, inode)) {
+    if (unlink(dir, path, {device, inode}) == unlink_result::removed) {
         publish_owner(header, owner_record{});
         return true;
     }

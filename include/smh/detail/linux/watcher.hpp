@@ -145,7 +145,7 @@ struct parent_watch {
         const auto device = static_cast<std::uint64_t>(info.st_dev);
         const auto inode = static_cast<std::uint64_t>(info.st_ino);
         if (!writable) {
-            (void)unlink_if_same_file(dir, name, device, inode);
+            (void)unlink(dir, name, {device, inode});
         } else {
             void* mapped = reinterpret_cast<void*>(
                 sys(SYS_mmap, nullptr, header_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
@@ -230,6 +230,7 @@ remove_parents_segments(const watched_process& parent) noexcept {
     owner_record record;
     (void)recorded_owner(dummy, {1, 0}, record);
     (void)remove_owned_name(dummy, owner_record{}, 1, -1, "", 0, 0);
+    (void)unlink(-1, "", file_identity{});
     publish_owner(dummy, owner_record{});
     struct stat info {};
     (void)::fstatat(-1, "", &info, AT_EMPTY_PATH);

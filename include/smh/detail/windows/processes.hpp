@@ -30,15 +30,6 @@ inline std::uint64_t creation_time(HANDLE process) noexcept {
     return (static_cast<std::uint64_t>(created.dwHighDateTime) << 32) | created.dwLowDateTime;
 }
 
-// With the pid, identifies a process even after its pid is reused: its
-// creation time (100 ns units since 1601); 0 where it cannot be read.
-inline std::uint64_t process_start_time(std::int64_t pid) noexcept {
-    if (pid <= 0 || pid > std::int64_t{0xffffffff}) return 0;
-    const process_handle process(
-        ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(pid)));
-    return process.handle ? creation_time(process.handle) : 0;
-}
-
 inline std::uint64_t own_start_time(std::int64_t /*pid*/) noexcept {
     static const std::uint64_t start = creation_time(::GetCurrentProcess());
     return start;

@@ -168,7 +168,7 @@ inline segment_hold hold_created(opened_segment& segment, mapping& region) noexc
 // Windows cannot remove a name others hold: this closes our handle, so the
 // name goes as soon as no other process holds the segment. The mapping stays
 // valid. `removed` when this call gave up a handle, `gone` if none was left.
-inline unlink_result release_name(const segment_name& /*name*/, segment_hold& hold) noexcept {
+inline unlink_result unlink(const segment_name& /*name*/, segment_hold& hold) noexcept {
     if (!hold.section) return unlink_result::gone;
     hold.section.reset();
     return unlink_result::removed;
