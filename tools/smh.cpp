@@ -15,7 +15,7 @@
 #include <dirent.h>        // /proc: the processes mapping a segment
 #include <fcntl.h>         // open
 #include <pwd.h>           // getpwuid_r: the user owning a segment
-#include <sys/stat.h>      // lstat: a segment's owner, mode, size and inode
+#include <sys/stat.h>      // S_ISUID...: how ls -l shows a mode
 #include <sys/sysmacros.h> // makedev: devices as /proc/PID/maps writes them
 #include <unistd.h>        // sysconf, read, close
 
@@ -170,35 +170,17 @@ std::optional<std::string> iso_time(std::chrono::system_clock::time_point t) {
     return std::string(buffer);
 }
 
-// The process changing a record, from its negated pid: computed unsigned, as
-// a hostile header's INT64_MIN cannot be negated.
-std::uint64_t claimant(std::int64_t owner_pid) { return 0 - static_cast<std::uint64_t>(owner_pid); }
-
 std::string owner_text(const smh::segment_info& s) {
     if (s.owner_pid == 0) return "none";
-    const std::string dead = s.owner_alive ? "" : " (dead)";
-    if (s.owner_pid < 0) return "changing " + std::to_string(claimant(s.owner_pid)) + dead;
+    const std::string dead = s.orphaned ? " (dead)" : "";
+    if (s.owner_pid < 0) return "changing " + std::to_string(s.claimant) + dead;
     return std::to_string(s.owner_pid) + dead;
 }
 
-// Who owns a segment's file and who may read and write it: what smh::list()
-// does not say. The file is looked up again by name, so for a segment
-// removed (or replaced) in between, this is nothing (or the new file's).
-struct file_facts {
-    std::optional<uid_t> uid;
-    std::optional<mode_t> mode; // permission bits only
-    std::uint64_t bytes = 0;
-    std::optional<std::pair<dev_t, ino_t>> file; // what /proc/PID/maps names it by
-};
+// A segment's file as /proc/PID/maps names it: device and inode.
+using file_id = std::pair<std::uint64_t, std::uint64_t>;
 
-file_facts facts_of(const std::string& name) {
-    // smh::list() reads the same directory: smh segments are files there.
-    const std::string path = "/dev/shm/" + name;
-    struct stat info {};
-    if (::lstat(path.c_str(), &info) != 0) return {};
-    return {info.st_uid, info.st_mode & 07777, static_cast<std::uint64_t>(info.st_size),
-            std::pair{info.st_dev, info.st_ino}};
-}
+file_id file_of(const smh::segment_info& s) { return {s.device, s.inode}; }
 
 // How many processes have each file mapped, as ipcs's nattch tells for System
 // V segments, from every /proc/PID/maps this user may read (proc(5): the
@@ -207,15 +189,15 @@ file_facts facts_of(const std::string& name) {
 // would (CAP_SYS_PTRACE): a process that cannot be read is not counted, only
 // counted as `unread`, and counts are then lower bounds.
 struct mapping_census {
-    std::map<std::pair<dev_t, ino_t>, unsigned> processes;
+    std::map<file_id, unsigned> processes;
     unsigned unread = 0;
 
-    unsigned of(const file_facts& f) const {
-        const auto it = f.file ? processes.find(*f.file) : processes.end();
+    unsigned of(const smh::segment_info& s) const {
+        const auto it = processes.find(file_of(s));
         return it == processes.end() ? 0 : it->second;
     }
-    std::string text_of(const file_facts& f) const {
-        return std::to_string(of(f)) + (unread > 0 ? "+" : "");
+    std::string text_of(const smh::segment_info& s) const {
+        return std::to_string(of(s)) + (unread > 0 ? "+" : "");
     }
 };
 
@@ -237,11 +219,10 @@ std::optional<std::string> read_proc_file(const std::string& path) {
     return text;
 }
 
-mapping_census count_mapping_processes(const std::vector<file_facts>& files) {
+mapping_census count_mapping_processes(const std::vector<smh::segment_info>& segments) {
     mapping_census census;
-    std::set<std::pair<dev_t, ino_t>> wanted;
-    for (const auto& f : files)
-        if (f.file) wanted.insert(*f.file);
+    std::set<file_id> wanted;
+    for (const auto& s : segments) wanted.insert(file_of(s));
     if (wanted.empty()) return census;
     const std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
     if (!proc) {
@@ -258,7 +239,7 @@ mapping_census count_mapping_processes(const std::vector<file_facts>& files) {
         }
         // Lines read "start-end perms offset major:minor inode path", in hex
         // but for the inode.
-        std::set<std::pair<dev_t, ino_t>> mapped;
+        std::set<file_id> mapped;
         std::istringstream lines(*maps);
         for (std::string line; std::getline(lines, line);) {
             unsigned major_number = 0, minor_number = 0;
@@ -267,8 +248,8 @@ mapping_census count_mapping_processes(const std::vector<file_facts>& files) {
                             &inode) != 3 ||
                 inode == 0)
                 continue;
-            const std::pair<dev_t, ino_t> file{makedev(major_number, minor_number),
-                                               static_cast<ino_t>(inode)};
+            const file_id file{static_cast<std::uint64_t>(makedev(major_number, minor_number)),
+                               static_cast<std::uint64_t>(inode)};
             if (wanted.count(file) != 0) mapped.insert(file);
         }
         for (const auto& file : mapped) ++census.processes[file];
@@ -295,17 +276,14 @@ std::optional<std::string> user_name(uid_t uid) {
     return name;
 }
 
-// "?" where the file could not be looked at.
-std::string user_text(const file_facts& f) {
-    if (!f.uid) return "?";
-    return printable(user_name(*f.uid).value_or(std::to_string(*f.uid)));
+std::string user_text(const smh::segment_info& s) {
+    return printable(user_name(s.uid).value_or(std::to_string(s.uid)));
 }
 
 // As ls -l shows permissions: rw-r----- (with s, S, t, T for the set-id
 // and sticky bits).
-std::string mode_text(const file_facts& f) {
-    if (!f.mode) return "?";
-    const mode_t m = *f.mode;
+std::string mode_text(const smh::segment_info& s) {
+    const auto m = static_cast<mode_t>(s.mode);
     std::string text = "---------";
     const char* const letters = "rwxrwxrwx";
     for (int bit = 0; bit < 9; ++bit)
@@ -320,18 +298,18 @@ std::string mode_text(const file_facts& f) {
 }
 
 // As chmod(1) takes it: 0640.
-std::string octal_mode(mode_t mode) {
+std::string octal_mode(unsigned mode) {
     char buffer[8];
     std::snprintf(buffer, sizeof buffer, "%04o", static_cast<unsigned>(mode));
     return buffer;
 }
 
 // JSON null where a hostile header's time has no date or age, and where the
-// file could not be looked at (or its user has no name).
-std::string to_json(const smh::segment_info& s, const file_facts& f, const mapping_census& census) {
+// file's user has no name.
+std::string to_json(const smh::segment_info& s, const mapping_census& census) {
     const auto created = iso_time(s.created);
     const auto age = seconds_since(s.created);
-    const auto user = f.uid ? user_name(*f.uid) : std::nullopt;
+    const auto user = user_name(s.uid);
     std::ostringstream out;
     out << "{\"name\": " << json_string(s.name) << ", \"type\": " << json_string(s.type_name)
         << ", \"element_size\": " << s.element_size << ", \"element_align\": " << s.element_align
@@ -341,11 +319,9 @@ std::string to_json(const smh::segment_info& s, const file_facts& f, const mappi
         << ", \"owner_alive\": " << (s.owner_alive ? "true" : "false")
         << ", \"ready\": " << (s.ready ? "true" : "false")
         << ", \"created\": " << (created ? json_string(*created) : "null")
-        << ", \"age_seconds\": " << (age ? std::to_string(*age) : "null")
-        << ", \"uid\": " << (f.uid ? std::to_string(*f.uid) : "null")
+        << ", \"age_seconds\": " << (age ? std::to_string(*age) : "null") << ", \"uid\": " << s.uid
         << ", \"user\": " << (user ? json_string(*user) : "null")
-        << ", \"mode\": " << (f.mode ? json_string(octal_mode(*f.mode)) : "null")
-        << ", \"processes\": " << census.of(f)
+        << ", \"mode\": " << json_string(octal_mode(s.mode)) << ", \"processes\": " << census.of(s)
         << ", \"processes_exact\": " << (census.unread == 0 ? "true" : "false") << "}";
     return out.str();
 }
@@ -353,8 +329,7 @@ std::string to_json(const smh::segment_info& s, const file_facts& f, const mappi
 // Each column as wide as its widest cell, so that long names and type names
 // move the columns after them instead of breaking the table. Every cell is
 // ASCII (printable() escapes the rest): one byte, one terminal column.
-void print_table(const std::vector<smh::segment_info>& segments,
-                 const std::vector<file_facts>& facts, const mapping_census& census) {
+void print_table(const std::vector<smh::segment_info>& segments, const mapping_census& census) {
     if (segments.empty()) {
         std::cout << "no smh segments\n";
         return;
@@ -372,10 +347,10 @@ void print_table(const std::vector<smh::segment_info>& segments,
     for (const auto& c : columns) rows.back().emplace_back(c.title);
     for (std::size_t i = 0; i < segments.size(); ++i) {
         const auto& s = segments[i];
-        rows.push_back({printable(s.name), mode_text(facts[i]), user_text(facts[i]),
-                        printable(s.type_name), std::to_string(s.element_count),
-                        human_bytes(s.bytes), std::to_string(s.creator_pid), owner_text(s),
-                        census.text_of(facts[i]), human_age(seconds_since(s.created))});
+        rows.push_back({printable(s.name), mode_text(s), user_text(s), printable(s.type_name),
+                        std::to_string(s.element_count), human_bytes(s.bytes),
+                        std::to_string(s.creator_pid), owner_text(s), census.text_of(s),
+                        human_age(seconds_since(s.created))});
     }
     std::size_t widths[count] = {};
     for (const auto& row : rows)
@@ -429,8 +404,7 @@ std::string bytes_text(std::uint64_t bytes) {
 
 // What smh::list() alone hides: the total, the files it skipped (so that the
 // listing adds up to what du(1) says of /dev/shm), and whether PROCS is exact.
-void print_summary(const smh::directory_listing& listing, const std::vector<file_facts>& skipped,
-                   const mapping_census& census) {
+void print_summary(const smh::directory_listing& listing, const mapping_census& census) {
     std::uint64_t total = 0;
     for (const auto& s : listing.segments) total += s.bytes;
     if (!listing.segments.empty())
@@ -449,8 +423,8 @@ void print_summary(const smh::directory_listing& listing, const std::vector<file
                               "segments changing owner while read"}}) {
         std::size_t count = 0;
         std::uint64_t bytes = 0;
-        for (std::size_t i = 0; i < listing.skipped.size(); ++i)
-            if (listing.skipped[i].reason == k.reason) ++count, bytes += skipped[i].bytes;
+        for (const auto& f : listing.skipped)
+            if (f.reason == k.reason) ++count, bytes += f.bytes;
         if (count > 0)
             std::cout << "skipped: " << counted(count, k.one, k.many) << ", " << bytes_text(bytes)
                       << "\n";
@@ -464,20 +438,17 @@ void print_summary(const smh::directory_listing& listing, const std::vector<file
 int list_command(const options& o) {
     if (!o.names.empty()) return fail_usage("ls takes no names");
     const auto listing = smh::list_directory();
-    std::vector<file_facts> facts, skipped;
-    for (const auto& s : listing.segments) facts.push_back(facts_of(s.name));
-    for (const auto& f : listing.skipped) skipped.push_back(facts_of(f.name));
-    const auto census = count_mapping_processes(facts);
+    const auto census = count_mapping_processes(listing.segments);
     if (!o.json) {
-        print_table(listing.segments, facts, census);
-        print_summary(listing, skipped, census);
+        print_table(listing.segments, census);
+        print_summary(listing, census);
         return 0;
     }
     // One segment, one skipped file per line.
     std::uint64_t total = 0, skipped_bytes = 0;
     std::cout << "{\"segments\": [";
     for (std::size_t i = 0; i < listing.segments.size(); ++i) {
-        std::cout << (i ? ",\n " : "\n ") << to_json(listing.segments[i], facts[i], census);
+        std::cout << (i ? ",\n " : "\n ") << to_json(listing.segments[i], census);
         total += listing.segments[i].bytes;
     }
     std::cout << "],\n\"total\": {\"segments\": " << listing.segments.size()
@@ -485,8 +456,8 @@ int list_command(const options& o) {
     for (std::size_t i = 0; i < listing.skipped.size(); ++i) {
         std::cout << (i ? ",\n " : "\n ") << "{\"name\": " << json_string(listing.skipped[i].name)
                   << ", \"reason\": \"" << reason_name(listing.skipped[i].reason)
-                  << "\", \"bytes\": " << skipped[i].bytes << "}";
-        skipped_bytes += skipped[i].bytes;
+                  << "\", \"bytes\": " << listing.skipped[i].bytes << "}";
+        skipped_bytes += listing.skipped[i].bytes;
     }
     std::cout << "],\n\"skipped_total\": {\"files\": " << listing.skipped.size()
               << ", \"bytes\": " << skipped_bytes << "}}\n";
@@ -495,22 +466,19 @@ int list_command(const options& o) {
 
 std::string owner_description(const smh::segment_info& s) {
     if (s.owner_pid == 0) return "none (released)";
-    const std::string state = s.owner_alive ? ", running" : ", no longer running";
-    if (s.owner_pid < 0)
-        return "being changed by process " + std::to_string(claimant(s.owner_pid)) + state;
+    const std::string state = s.orphaned ? ", no longer running" : ", running";
+    if (s.owner_pid < 0) return "being changed by process " + std::to_string(s.claimant) + state;
     return std::to_string(s.owner_pid) + state;
 }
 
-std::string user_description(const file_facts& f) {
-    if (!f.uid) return "? (the segment's file is gone)";
-    const auto name = user_name(*f.uid);
-    const auto uid = std::to_string(*f.uid);
+std::string user_description(const smh::segment_info& s) {
+    const auto name = user_name(s.uid);
+    const auto uid = std::to_string(s.uid);
     return name ? printable(*name) + " (uid " + uid + ")" : "uid " + uid + " (no user of that uid)";
 }
 
-std::string mode_description(const file_facts& f) {
-    if (!f.mode) return "? (the segment's file is gone)";
-    return mode_text(f) + " (" + octal_mode(*f.mode) + ")";
+std::string mode_description(const smh::segment_info& s) {
+    return mode_text(s) + " (" + octal_mode(s.mode) + ")";
 }
 
 std::string created_text(std::chrono::system_clock::time_point t) {
@@ -524,10 +492,9 @@ std::string created_text(std::chrono::system_clock::time_point t) {
 int inspect_command(const options& o) {
     if (o.names.size() != 1) return fail_usage("inspect takes exactly one NAME");
     const auto s = smh::inspect(o.names[0]);
-    const auto facts = facts_of(s.name);
-    const auto census = count_mapping_processes({facts});
+    const auto census = count_mapping_processes({s});
     if (o.json) {
-        std::cout << to_json(s, facts, census) << "\n";
+        std::cout << to_json(s, census) << "\n";
         return 0;
     }
     std::printf("name           %s\n", printable(s.name).c_str());
@@ -539,10 +506,10 @@ int inspect_command(const options& o) {
     std::printf("creator pid    %lld\n", static_cast<long long>(s.creator_pid));
     std::printf("owner          %s\n", owner_description(s).c_str());
     std::printf("created        %s\n", created_text(s.created).c_str());
-    std::printf("user           %s\n", user_description(facts).c_str());
-    std::printf("mode           %s\n", mode_description(facts).c_str());
-    std::printf("mapped by      %s process%s%s\n", census.text_of(facts).c_str(),
-                census.of(facts) == 1 && census.unread == 0 ? "" : "es",
+    std::printf("user           %s\n", user_description(s).c_str());
+    std::printf("mode           %s\n", mode_description(s).c_str());
+    std::printf("mapped by      %s process%s%s\n", census.text_of(s).c_str(),
+                census.of(s) == 1 && census.unread == 0 ? "" : "es",
                 census.unread > 0 ? " (a lower bound: some processes could not be read)" : "");
     return 0;
 }
@@ -550,11 +517,11 @@ int inspect_command(const options& o) {
 // Why `smh rm` leaves `s` alone without --force, or nullopt: a running owner
 // removes the name itself when it ends, and its partners may still attach.
 std::optional<std::string> refusal(const smh::segment_info& s) {
-    if (s.owner_pid == 0 || !s.owner_alive) return std::nullopt;
-    const std::string who = s.owner_pid < 0 ? "process " + std::to_string(claimant(s.owner_pid)) +
-                                                  " is taking ownership of it"
-                                            : "its owner, process " + std::to_string(s.owner_pid) +
-                                                  ", is running and removes it when it ends";
+    if (s.owner_pid == 0 || s.orphaned) return std::nullopt;
+    const std::string who =
+        s.owner_pid < 0 ? "process " + std::to_string(s.claimant) + " is taking ownership of it"
+                        : "its owner, process " + std::to_string(s.owner_pid) +
+                              ", is running and removes it when it ends";
     return "rm \"" + s.name + "\": refused: " + who + "; --force removes it now";
 }
 

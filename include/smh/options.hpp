@@ -66,9 +66,19 @@ struct segment_info {
     std::int64_t creator_pid = 0;
     std::int64_t owner_pid = 0;         // 0: no owner (released); < 0: being changed
     std::uint64_t owner_start_time = 0; // with owner_pid, identifies the owner process
-    bool owner_alive = false; // the owner still runs: holds its lock, or its pid and start time
-    bool ready = false;       // header finished (always, on POSIX, once a segment has its name)
+    std::uint64_t claimant = 0; // owner_pid < 0: the process changing the record (-owner_pid)
+    bool owner_alive = false;   // the owner still runs: holds its lock, or its pid and start time
+    bool orphaned = false;      // its owner no longer runs: remove_orphans() removes it (a claim a
+                                // live process seems to hold is not judged here: that takes a wait)
+    bool ready = false;         // header finished (always, on POSIX, once a segment has its name)
     std::chrono::system_clock::time_point created;
+    // The segment's file (POSIX; 0 on Windows): the user it belongs to, its
+    // permission bits (as chmod(2) takes them), and which file it is (device
+    // and inode, as /proc/PID/maps names the files processes map).
+    unsigned uid = 0;
+    unsigned mode = 0;
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
 };
 
 // Why list_directory() left a file of the shared-memory directory out.
@@ -82,6 +92,7 @@ enum class skip_reason {
 struct skipped_file {
     std::string name;
     skip_reason reason;
+    std::uint64_t bytes = 0; // its size, as lstat(2) gives it (0 if that fails)
 };
 
 // The whole shared-memory directory, as smh::list_directory() reports it: the

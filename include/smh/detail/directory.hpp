@@ -68,6 +68,21 @@ inline std::optional<found_segment> find_segment(std::string_view operation,
     return look_at(operation, name).segment;
 }
 
+// What one look at a segment tells remove_orphans(), given whether its owner
+// lives (owner_alive): kept (no owner, or a live one); an orphan (its owner
+// no longer runs, or died changing its record); or a claim that a live pid
+// holds without the owner's lock, an orphan only if it stays unchanged for
+// longer than any change takes (find_orphan_segments looks again).
+enum class orphan_verdict { kept, orphan, claim_to_watch };
+
+inline orphan_verdict judge_orphan(const os::header_snapshot& snapshot, bool alive) noexcept {
+    const auto pid = snapshot.header.owner_pid;
+    if (pid == 0) return orphan_verdict::kept;
+    if (!alive) return orphan_verdict::orphan;
+    if (pid < 0 && !snapshot.owner_lock_held) return orphan_verdict::claim_to_watch;
+    return orphan_verdict::kept;
+}
+
 inline segment_info describe(const segment_name& name, const os::header_snapshot& snapshot) {
     const auto& header = snapshot.header;
     segment_info info;
@@ -81,13 +96,19 @@ inline segment_info describe(const segment_name& name, const os::header_snapshot
     info.creator_pid = header.creator_pid;
     info.owner_pid = header.owner_pid;
     info.owner_start_time = header.owner_start_time;
+    info.claimant = claimant_of(header.owner_pid);
     info.owner_alive = owner_alive(snapshot);
+    info.orphaned = judge_orphan(snapshot, info.owner_alive) == orphan_verdict::orphan;
     info.ready = header.state == state_ready;
     // Any 64 bits may be there: the conversion to a signed count wraps
     // (C++20), so a hostile value gives an odd date, never an overflow.
     info.created = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::nanoseconds(static_cast<std::int64_t>(header.created_at_ns))));
+    info.uid = snapshot.uid;
+    info.mode = snapshot.mode;
+    info.device = snapshot.identity.device;
+    info.inode = snapshot.identity.inode;
     return info;
 }
 
@@ -114,7 +135,7 @@ directory_listing list_directory() {
         if (looked.segment)
             listing.segments.push_back(describe(looked.segment->name, looked.segment->snapshot));
         else if (looked.skipped)
-            listing.skipped.push_back({name, *looked.skipped});
+            listing.skipped.push_back({name, *looked.skipped, Directory::size_of(name)});
     }
     std::sort(listing.segments.begin(), listing.segments.end(),
               [](const segment_info& a, const segment_info& b) { return a.name < b.name; });
@@ -173,11 +194,12 @@ std::vector<orphan> find_orphan_segments(std::string_view op) {
             continue;
         }
         auto found = find_segment(op, name);
-        if (!found || found->snapshot.header.owner_pid == 0) continue;
-        if (!owner_alive(found->snapshot))
-            orphans.push_back({name, std::move(*found)});
-        else if (found->snapshot.header.owner_pid < 0 && !found->snapshot.owner_lock_held)
-            claimed.push_back(std::move(*found));
+        if (!found) continue;
+        switch (judge_orphan(found->snapshot, owner_alive(found->snapshot))) {
+        case orphan_verdict::orphan: orphans.push_back({name, std::move(*found)}); break;
+        case orphan_verdict::claim_to_watch: claimed.push_back(std::move(*found)); break;
+        case orphan_verdict::kept: break;
+        }
     }
     if (!claimed.empty()) std::this_thread::sleep_for(abandoned_claim_after);
     for (auto& before : claimed)

@@ -21,7 +21,6 @@
 #include <atomic>   // std::atomic_ref on the record's fields
 #include <chrono>   // how long a claim may last
 #include <cstdint>  // the record's fields
-#include <limits>   // INT64_MIN names no claimant
 #include <optional> // a record being changed
 #include <thread>   // waiting out another process's claim
 
@@ -68,10 +67,11 @@ inline std::optional<owner_record> read_owner(const segment_header& header,
 // reused pid, or a forged header, must not wedge ownership for ever.
 inline constexpr std::chrono::milliseconds abandoned_claim_after{500};
 
-// The process that claimed a record whose owner_pid is `pid` (< 0); 0 for a
-// value that names no process (INT64_MIN has no negation).
-constexpr std::int64_t claimant_of(std::int64_t pid) noexcept {
-    return pid < 0 && pid != (std::numeric_limits<std::int64_t>::min)() ? -pid : 0;
+// The process that claimed a record whose owner_pid is `pid` (< 0): -pid,
+// computed unsigned, since a hostile header's INT64_MIN has no signed
+// negation (2^63 then, which no process has); 0 for a record not claimed.
+constexpr std::uint64_t claimant_of(std::int64_t pid) noexcept {
+    return pid < 0 ? 0 - static_cast<std::uint64_t>(pid) : 0;
 }
 
 // One attempt to claim the record for `claimant` if it is `expected`, all

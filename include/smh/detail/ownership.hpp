@@ -14,6 +14,7 @@
 #include <atomic>   // the owner tokens
 #include <chrono>   // how long a claim may last
 #include <cstdint>  // the record's fields
+#include <limits>   // a claimant that names no process
 #include <optional> // a record being changed
 #include <thread>   // waiting out another process's claim
 
@@ -36,6 +37,14 @@ inline owner_record this_process(std::uint64_t token) noexcept {
     return {pid, os::own_start_time(pid), token};
 }
 
+// Whether the process that claimed a record whose owner_pid is `pid` (< 0)
+// still runs; a value that names no process names none that runs.
+inline bool claimant_alive(std::int64_t pid) noexcept {
+    const auto claimant = claimant_of(pid);
+    return claimant <= static_cast<std::uint64_t>((std::numeric_limits<std::int64_t>::max)()) &&
+           os::process_alive(static_cast<std::int64_t>(claimant), 0);
+}
+
 // Whether the owner lives: some process holds the owner's lock on the
 // segment (POSIX; whatever its pid namespace), or the recorded process (pid
 // and start time) still runs. For a record being changed, whether the
@@ -43,7 +52,7 @@ inline owner_record this_process(std::uint64_t token) noexcept {
 inline bool owner_alive(const os::header_snapshot& snapshot) noexcept {
     if (snapshot.owner_lock_held) return true;
     const auto& header = snapshot.header;
-    if (header.owner_pid < 0) return os::process_alive(claimant_of(header.owner_pid), 0);
+    if (header.owner_pid < 0) return claimant_alive(header.owner_pid);
     return header.owner_pid > 0 && os::process_alive(header.owner_pid, header.owner_start_time);
 }
 
@@ -112,8 +121,8 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
         change.emplace();
         if (pid < 0) { // being changed by another process, or abandoned
             if (!first_claim_seen) first_claim_seen = now;
-            const bool abandoned = !os::process_alive(claimant_of(pid), 0) ||
-                                   now - *first_claim_seen >= abandoned_claim_after;
+            const bool abandoned =
+                !claimant_alive(pid) || now - *first_claim_seen >= abandoned_claim_after;
             if (!abandoned) std::this_thread::sleep_for(std::chrono::microseconds(50));
             claimed = abandoned && claim_abandoned(*own.header, pid, mine.pid);
         } else if (const auto owner = read_owner(*own.header)) {

@@ -45,6 +45,8 @@ struct header_snapshot {
     std::uint64_t size = 0; // of the whole segment
     file_identity identity;
     bool owner_lock_held = false; // some process holds the owner's lock (POSIX)
+    unsigned uid = 0;             // the user the file belongs to (POSIX)
+    unsigned mode = 0;            // its permission bits (POSIX)
 };
 
 // What create asks of a new segment besides its size.

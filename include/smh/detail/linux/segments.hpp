@@ -6,7 +6,7 @@
 #include <dirent.h>   // listing /dev/shm
 #include <fcntl.h>    // open, AT_FDCWD
 #include <sys/mman.h> // madvise
-#include <sys/stat.h> // fstat
+#include <sys/stat.h> // fstat, lstat
 #include <unistd.h>   // pread, unlink
 
 #include <chrono>   // the age of a half-built segment
@@ -136,6 +136,8 @@ inline std::optional<header_snapshot> read_header(const segment_operation& what)
     snapshot.size = static_cast<std::uint64_t>(info.st_size);
     snapshot.identity = identity_of(info);
     snapshot.owner_lock_held = owner_lock_held_elsewhere(fd.get());
+    snapshot.uid = static_cast<unsigned>(info.st_uid);
+    snapshot.mode = static_cast<unsigned>(info.st_mode & 07777);
     return snapshot;
 }
 
@@ -198,6 +200,16 @@ struct segment_directory {
         const int error = errno;
         throw_error(errc_from_native(error), operation, path, what_failed,
                     std::error_code(error, native_category()));
+    }
+
+    // The size of the file `name` (lstat(2): a symbolic link's own), 0 if it
+    // cannot be looked at: for files that are not listed as segments.
+    static std::uint64_t size_of(const std::string& name) noexcept {
+        try {
+            struct stat info {};
+            if (::lstat(path_of(name).c_str(), &info) != 0) return 0;
+            return static_cast<std::uint64_t>(info.st_size);
+        } catch (...) { return 0; } // no memory for the path
     }
 
     // Takes `name` away while it names the file `identity`.
