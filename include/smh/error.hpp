@@ -11,6 +11,7 @@
 #include <system_error> // std::error_code, std::system_error
 
 namespace smh {
+inline namespace v0 {
 
 // Why an smh operation failed. Compare an smh::error's code() against these:
 //   catch (const smh::error& e) { if (e.code() == smh::errc::not_found) ... }
@@ -111,6 +112,7 @@ namespace detail {
 }
 
 } // namespace detail
+} // namespace v0
 } // namespace smh
 
 template <>

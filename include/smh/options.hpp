@@ -10,6 +10,7 @@
 #include <vector>  // listings
 
 namespace smh {
+inline namespace v0 {
 
 // Options for create. Default: the segment is readable and writable by its
 // creator's user only.
@@ -102,4 +103,5 @@ struct directory_listing {
     std::vector<skipped_file> skipped;  // sorted by name
 };
 
+} // namespace v0
 } // namespace smh

@@ -39,7 +39,12 @@
 #include "error.hpp"
 #include "options.hpp"
 
+// Every name of the library is declared in an inline namespace whose name
+// the mangled names carry: a release that changes the segment layout or the
+// library's ABI names it anew (v1, ...), so two builds with different layouts
+// never link together silently. Code spells smh::name, never smh::v0::name.
 namespace smh {
+inline namespace v0 {
 
 // Longest segment name accepted on every platform.
 inline constexpr std::size_t max_name_length = detail::max_name_length;
@@ -428,4 +433,5 @@ SharedMemoryHandlee<T> attach(std::string_view name, const attach_options& optio
     return SharedMemoryHandlee<T>::attach(name, options);
 }
 
+} // namespace v0
 } // namespace smh

@@ -20,7 +20,7 @@
 #include "platform.hpp"
 #include "segment_name.hpp"
 
-namespace smh::detail {
+namespace smh::inline v0::detail {
 
 struct found_segment {
     segment_name name;
@@ -237,4 +237,4 @@ std::vector<std::string> remove_orphan_segments() {
     return removed;
 }
 
-} // namespace smh::detail
+} // namespace smh::inline v0::detail

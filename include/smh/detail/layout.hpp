@@ -14,7 +14,7 @@
 #include "../error.hpp"
 #include "type_name.hpp"
 
-namespace smh::detail {
+namespace smh::inline v0::detail {
 
 inline constexpr char segment_magic[8] = {'S', 'M', 'H', 'S', 'E', 'G', '\0', '\x01'};
 inline constexpr std::uint16_t layout_version = 1;
@@ -242,4 +242,4 @@ inline std::optional<header_problem> check_header(const segment_header& header,
     return std::nullopt;
 }
 
-} // namespace smh::detail
+} // namespace smh::inline v0::detail

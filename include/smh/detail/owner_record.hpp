@@ -26,7 +26,7 @@
 
 #include "layout.hpp"
 
-namespace smh::detail {
+namespace smh::inline v0::detail {
 
 struct owner_record {
     std::int64_t pid = 0; // 0: no owner
@@ -133,4 +133,4 @@ inline bool replace_owner(segment_header& header, const owner_record& expected,
     return true;
 }
 
-} // namespace smh::detail
+} // namespace smh::inline v0::detail

@@ -23,7 +23,7 @@
 #include "platform.hpp"
 #include "segment_name.hpp"
 
-namespace smh::detail {
+namespace smh::inline v0::detail {
 
 // Distinct for every owning object of this process, never 0.
 inline std::uint64_t next_owner_token() noexcept {
@@ -161,4 +161,4 @@ inline void end_ownership(ownership& own, os::segment_hold& held) noexcept {
     publish_owner(*own.header, gone ? owner_record{} : mine);
 }
 
-} // namespace smh::detail
+} // namespace smh::inline v0::detail

@@ -31,7 +31,7 @@
 #include "linux/watcher.hpp"
 #endif
 
-namespace smh::detail::os::contract {
+namespace smh::inline v0::detail::os::contract {
 
 using std::is_same_v;
 using std::chrono::milliseconds;
@@ -83,4 +83,4 @@ static_assert(is_same_v<decltype(&process_alive), bool (*)(std::int64_t, std::ui
 static_assert(is_same_v<decltype(&random_64), std::uint64_t (*)(std::string_view)>);
 static_assert(std::is_same_v<decltype(segment_directory::available), const bool>);
 
-} // namespace smh::detail::os::contract
+} // namespace smh::inline v0::detail::os::contract

@@ -26,7 +26,7 @@
 #include "owner_record.hpp"
 #include "segment_name.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // ---------------------------------------------------------------------------
 // Vocabulary.
@@ -213,9 +213,9 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept;
 // 64 bits from the OS's random source, for names.
 inline std::uint64_t random_64(std::string_view operation);
 
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os
 
-namespace smh::detail {
+namespace smh::inline v0::detail {
 
 // One change of ownership that termination cleanup must not cut in two
 // (begin_owner_change above): a create from registering its segment to
@@ -228,4 +228,4 @@ struct owner_change {
     owner_change& operator=(const owner_change&) = delete;
 };
 
-} // namespace smh::detail
+} // namespace smh::inline v0::detail

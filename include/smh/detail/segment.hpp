@@ -22,7 +22,7 @@
 #include "platform.hpp"
 #include "segment_name.hpp"
 
-namespace smh::detail {
+namespace smh::inline v0::detail {
 
 // What an element type contributes to create.
 struct element_shape {
@@ -214,4 +214,4 @@ inline segment_handle attach_segment(const segment_operation& what,
                           static_cast<std::size_t>(snapshot.element_count));
 }
 
-} // namespace smh::detail
+} // namespace smh::inline v0::detail

@@ -11,7 +11,7 @@
 #include "../error.hpp"
 #include "type_name.hpp"
 
-namespace smh::detail {
+namespace smh::inline v0::detail {
 
 // NAME_MAX on Linux, where the name becomes a file in /dev/shm; a Windows
 // kernel object name may be longer, and 255 keeps a name valid on both.
@@ -96,4 +96,4 @@ struct segment_operation {
     }
 };
 
-} // namespace smh::detail
+} // namespace smh::inline v0::detail

@@ -15,6 +15,7 @@
 #include <type_traits> // classification of T
 
 namespace smh {
+inline namespace v0 {
 
 // Customisation point: specialise to give a type the name you want stored in
 // its segments, e.g. for a local class (whose compiler spelling differs) or to
@@ -318,4 +319,5 @@ struct element_type_name {
     static std::string value() { return detail::default_type_name<T>(); }
 };
 
+} // namespace v0
 } // namespace smh

@@ -50,7 +50,7 @@
 #include "layout.hpp"
 #include "platform.hpp"
 
-namespace smh::detail {
+namespace smh::inline v0::detail {
 
 template <class T>
 struct wait_traits {
@@ -215,4 +215,4 @@ void notify(segment_header* header, T& element, bool all) noexcept {
     }
 }
 
-} // namespace smh::detail
+} // namespace smh::inline v0::detail

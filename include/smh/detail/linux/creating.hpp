@@ -22,7 +22,7 @@
 #include "system.hpp"
 #include "termination.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 inline std::string hex_64(std::uint64_t bits) {
     static constexpr char digits[] = "0123456789abcdef";
@@ -243,4 +243,4 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     finish_created(segment, what, request);
     return segment;
 }
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

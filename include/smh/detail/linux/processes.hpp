@@ -16,7 +16,7 @@
 
 #include "system.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
 
@@ -113,4 +113,4 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
     }
     return probe();
 }
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

@@ -23,7 +23,7 @@
 #include "system.hpp"
 #include "termination.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // A segment opened and mapped whole. No descriptor outlives create or
 // attach: the mapping keeps the open file description, and with it the
@@ -243,4 +243,4 @@ struct segment_directory {
         return is_abandoned_build(name) && ::unlink(path_of(name).c_str()) == 0;
     }
 };
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

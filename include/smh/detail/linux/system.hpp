@@ -22,7 +22,7 @@
 #include "../platform_contract.hpp"
 #include "../segment_name.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 namespace bip = boost::interprocess;
 
@@ -118,4 +118,4 @@ inline unlink_result unlink(int dir, const char* path, const file_identity& iden
     return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
 }
 
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

@@ -24,7 +24,7 @@
 #include "../owner_record.hpp"
 #include "system.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // ---------------------------------------------------------------------------
 // The owner's end of a segment done for it, where its destructor cannot run:
@@ -306,4 +306,4 @@ inline void install_termination_cleanup() noexcept {
     stage.store(2);
 }
 
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

@@ -20,7 +20,7 @@
 
 #include "../layout.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // The word a wait on `element` (of `size` bytes) sleeps on: a 4-byte element
 // itself; an 8-byte element the header's wait_sequence (a futex compares
@@ -58,4 +58,4 @@ inline void wake_word(segment_header& header, std::uint32_t& word, bool all) noe
     ::syscall(SYS_futex, &word, FUTEX_WAKE, count, nullptr, nullptr, 0);
 }
 
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

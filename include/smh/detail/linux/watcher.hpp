@@ -60,7 +60,7 @@
 #include "termination.hpp"
 #include "watcher_child.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // What the watcher knows of the process it watches, from before the clone.
 struct watched_process {
@@ -306,4 +306,4 @@ inline bool watch_owned_segments() noexcept {
     return started;
 }
 
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

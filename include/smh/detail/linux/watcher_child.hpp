@@ -16,7 +16,7 @@
 #include <cstdint>     // std::uintptr_t
 #include <type_traits> // system call arguments
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 namespace watcher {
 
@@ -188,4 +188,4 @@ struct range {
 }
 
 } // namespace watcher
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

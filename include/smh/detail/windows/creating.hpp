@@ -15,7 +15,7 @@
 #include "segments.hpp"
 #include "system.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // A segment's unrestricted permissions: POSIX group or other bits ask for
 // other users; Windows then gets a security descriptor that lets everyone in.
@@ -70,4 +70,4 @@ inline std::uint64_t random_64(std::string_view /*operation*/) {
     std::random_device source;
     return (static_cast<std::uint64_t>(source()) << 32) ^ source();
 }
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

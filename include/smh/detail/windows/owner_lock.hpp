@@ -6,7 +6,7 @@
 #include "segments.hpp"
 #include "system.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // Owning changes nothing in what is held: the kernel ends every handle of a
 // process that ends, so liveness needs no lock and nothing needs cleaning up
@@ -16,4 +16,4 @@ inline bool lock_held_by_others(const segment_hold&) noexcept { return false; }
 inline void note_owning(segment_hold&, const segment_name&, const owner_record&,
                         segment_header*) noexcept {}
 inline void stop_owning(segment_hold&, const segment_name&) noexcept {}
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

@@ -6,7 +6,7 @@
 
 #include "system.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 inline std::int64_t current_pid() noexcept {
     return static_cast<std::int64_t>(::GetCurrentProcessId());
@@ -49,4 +49,4 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
     DWORD exit_code = 0;
     return ::GetExitCodeProcess(process.handle, &exit_code) && exit_code == STILL_ACTIVE;
 }
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

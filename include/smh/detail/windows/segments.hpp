@@ -29,7 +29,7 @@
 #include "processes.hpp"
 #include "system.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 namespace bip = boost::interprocess;
 
@@ -192,4 +192,4 @@ inline std::optional<header_snapshot> read_header(const segment_operation& what)
     snapshot.size = segment.size;
     return snapshot;
 }
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

@@ -23,7 +23,7 @@
 #include "../../error.hpp"
 #include "../platform_contract.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // Win32 error codes (winerror.h), with messages from FormatMessage and the
 // portable std::errc equivalents that std::system_category() gives them on MSVC.
@@ -116,4 +116,4 @@ private:
     void* address_ = nullptr;
     std::size_t size_ = 0;
 };
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

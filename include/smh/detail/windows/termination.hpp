@@ -6,10 +6,10 @@
 
 #include "system.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 inline void begin_owner_change() noexcept {}
 inline void end_owner_change() noexcept {}
 inline void install_termination_cleanup() noexcept {}
 inline void remove_owned_segments_now() noexcept {}
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os

@@ -3,9 +3,9 @@
 
 #include "system.hpp"
 
-namespace smh::detail::os {
+namespace smh::inline v0::detail::os {
 
 // The kernel destroys a section with its last handle, which a process's end
 // closes, however it ends: there is nothing to watch for.
 inline bool watch_owned_segments() noexcept { return true; }
-} // namespace smh::detail::os
+} // namespace smh::inline v0::detail::os
