@@ -143,22 +143,19 @@ public:
     friend void swap(SharedMemoryHandlee& a, SharedMemoryHandlee& b) noexcept { a.swap(b); }
 
     // The segment's name: what another process passes to attach().
-    // const std::string& name() const noexcept
-    using segment_handle::name;
+    const std::string& name() const noexcept { return segment_handle::name(); }
 
     // Number of elements (0 for an empty handle).
-    std::size_t size() const noexcept { return view_.count; }
+    std::size_t size() const noexcept { return element_count(); }
 
     // True for the object that created or adopted the segment, in that
     // process, while the segment still records this process as its owner.
-    // bool is_owner() const noexcept
-    using segment_handle::is_owner;
+    bool is_owner() const noexcept { return segment_handle::is_owner(); }
 
     // Bytes of this object's mapping that this process maps with huge pages
     // now (Linux: /proc/self/smaps; pages not yet touched count as none, so
     // ask after populate or after a pass over the data). 0 on Windows.
-    // std::size_t huge_page_bytes() const noexcept
-    using segment_handle::huge_page_bytes;
+    std::size_t huge_page_bytes() const noexcept { return segment_handle::huge_page_bytes(); }
 
     // Gives up ownership: the segment outlives this object and its process
     // (a producer that publishes data and exits). Afterwards the segment has no
@@ -214,8 +211,7 @@ public:
     // removed while others hold the segment; this gives up this object's
     // hold (the name goes when no process holds it) and returns whether it
     // had one.
-    // bool unlink() noexcept
-    using segment_handle::unlink;
+    bool unlink() noexcept { return segment_handle::unlink(); }
 
     // Waiting for other processes, on std::atomic<U> elements of 4 or 8 bytes
     // (detail/wait.hpp; other element types do not compile). Unlike
@@ -257,7 +253,7 @@ private:
     explicit SharedMemoryHandlee(detail::segment_handle&& handle) noexcept
         : segment_handle(std::move(handle)) {}
 
-    T* elements() const noexcept { return reinterpret_cast<T*>(view_.first); }
+    T* elements() const noexcept { return reinterpret_cast<T*>(first_element()); }
 
     static const detail::element_identity& identity() {
         return detail::identity_of<element_type>();

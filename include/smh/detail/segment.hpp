@@ -84,6 +84,9 @@ public:
                                            {operation, state_->owner.name}, force);
     }
     bool unlink() noexcept { return state_ && detail::unlink(state_->owner, state_->hold); }
+    // Where the elements are, and how many (nullptr and 0 for an empty handle).
+    std::byte* first_element() const noexcept { return view_.first; }
+    std::size_t element_count() const noexcept { return view_.count; }
     std::size_t huge_page_bytes() const noexcept {
         return state_ ? static_cast<std::size_t>(os::mapped_huge_bytes(state_->region.get_address(),
                                                                        state_->region.get_size()))
@@ -94,13 +97,12 @@ protected:
     // The mapped header (wait words and owner record); null for an empty handle.
     segment_header* header() const noexcept { return state_ ? state_->owner.header : nullptr; }
 
+private:
     struct elements_view {
         std::byte* first = nullptr;
         std::size_t count = 0;
     };
     elements_view view_;
-
-private:
     std::unique_ptr<segment_state> state_;
 };
 
