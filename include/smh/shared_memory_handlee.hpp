@@ -114,9 +114,7 @@ public:
     // the owner. Throws smh::error; a failed create leaves nothing behind.
     static SharedMemoryHandlee create(std::string_view name, std::size_t length,
                                       const create_options& options = {}) requires writable {
-        const detail::segment_name checked(name, "create");
-        return SharedMemoryHandlee(
-            detail::create_segment({"create", checked}, length, shape(), options));
+        return SharedMemoryHandlee(detail::create_segment(name, length, shape(), options));
     }
 
     // Maps the existing segment `name`; its length comes from the segment.
@@ -127,9 +125,7 @@ public:
     // type_mismatch (the segment holds another element type),
     // corrupt_segment, permission_denied.
     static SharedMemoryHandlee attach(std::string_view name, const attach_options& options = {}) {
-        const detail::segment_name checked(name, "attach");
-        return SharedMemoryHandlee(
-            detail::attach_segment({"attach", checked}, identity(), writable, options));
+        return SharedMemoryHandlee(detail::attach_segment(name, identity(), writable, options));
     }
 
     // Move-only. Destruction unmaps; the owner, in its own process, also

@@ -97,28 +97,43 @@ inline std::optional<std::uint64_t> segment_bytes_for(std::uint64_t data_offset,
     return data_offset + count * element_size;
 }
 
-// What an element type looks like in a header.
+// What an element type looks like in a header. `name` views storage that
+// outlives the identity: static storage for a C++ type (identity_of), the
+// caller's for one described at run time (named).
 struct element_identity {
-    std::string name;
+    std::string_view name;
     std::uint64_t hash;
     std::uint64_t size;
     std::uint64_t align;
 
-    static element_identity named(std::string name, std::size_t size, std::size_t align) {
-        const std::uint64_t hash = fnv1a_64(name);
-        return {std::move(name), hash, size, align};
+    static constexpr element_identity named(std::string_view name, std::size_t size,
+                                            std::size_t align) noexcept {
+        return {name, fnv1a_64(name), size, align};
     }
     template <class T>
-    static element_identity of() {
-        return named(element_type_name<T>::value(), sizeof(T), alignof(T));
-    }
+    static element_identity of();
 };
+
+// T's identity where the compiler builds its name: a constant, no code.
+template <class T>
+inline constexpr element_identity
+    constant_identity = element_identity::named(constant_name_of<T>.view(), sizeof(T), alignof(T));
 
 // T's identity, built once: the type name is the same for the whole program.
 template <class T>
 const element_identity& identity_of() {
-    static const element_identity built = element_identity::of<T>();
-    return built;
+    if constexpr (has_constant_name<T>()) {
+        return constant_identity<T>;
+    } else {
+        static const std::string name = element_type_name<T>::value();
+        static const element_identity built = element_identity::named(name, sizeof(T), alignof(T));
+        return built;
+    }
+}
+
+template <class T>
+element_identity element_identity::of() {
+    return identity_of<T>();
 }
 
 inline segment_header make_header(const element_identity& element, std::uint64_t count,
@@ -236,7 +251,8 @@ inline std::optional<header_problem> check_header(const segment_header& header,
         return header_problem{errc::type_mismatch,
                               "segment holds " + std::string(stored_name) + " (" +
                                   std::to_string(header.element_size) + " bytes, align " +
-                                  std::to_string(align) + "), attached as " + expected.name + " (" +
+                                  std::to_string(align) + "), attached as " +
+                                  std::string(expected.name) + " (" +
                                   std::to_string(expected.size) + " bytes, align " +
                                   std::to_string(expected.align) + ")"};
     return std::nullopt;

@@ -159,6 +159,14 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
     return segment_handle(std::move(state), base + offset, length);
 }
 
+// Creates the segment `name`, checked here: what the class template calls, so
+// that each element type adds one call.
+inline segment_handle create_segment(std::string_view name, std::size_t length,
+                                     const element_shape& shape, const create_options& options) {
+    const segment_name checked(name, "create");
+    return create_segment({"create", checked}, length, shape, options);
+}
+
 // A fresh name holding 64 random bits.
 inline std::string generated_name() {
     static constexpr char digits[] = "0123456789abcdef";
@@ -214,6 +222,13 @@ inline segment_handle attach_segment(const segment_operation& what,
     result->owner = {header, what.name, 0, false};
     return segment_handle(std::move(result), base + snapshot.data_offset,
                           static_cast<std::size_t>(snapshot.element_count));
+}
+
+// Attaches to `name`, checked here: one call for each element type.
+inline segment_handle attach_segment(std::string_view name, const element_identity& expected,
+                                     bool writable, const attach_options& options) {
+    const segment_name checked(name, "attach");
+    return attach_segment({"attach", checked}, expected, writable, options);
 }
 
 } // namespace smh::inline v0::detail

@@ -261,35 +261,114 @@ __extension__ typedef __int128 int128_type;
 __extension__ typedef unsigned __int128 uint128_type;
 #endif
 
+// Whether element_type_name<T> is smh's own (not specialised by a program).
+template <class T>
+inline constexpr bool named_by_default = requires {
+    typename element_type_name<T>::smh_default;
+};
+
+// A name built at compile time, for the types whose names need no compiler
+// spelling: the builtin arithmetic types, and atomics, std::arrays and
+// arrays of those. No longer than `text`: has_constant_name checks it.
+struct constant_name {
+    char text[128] = {};
+    std::size_t size = 0;
+
+    constexpr constant_name& operator+=(std::string_view part) noexcept {
+        for (const char c : part) text[size++] = c;
+        return *this;
+    }
+    constexpr constant_name& operator+=(std::size_t number) noexcept {
+        char digits[20] = {};
+        std::size_t count = 0;
+        do digits[count++] = static_cast<char>('0' + number % 10);
+        while ((number /= 10) != 0);
+        while (count > 0) text[size++] = digits[--count];
+        return *this;
+    }
+    constexpr std::string_view view() const noexcept { return {text, size}; }
+};
+
+template <class T>
+constexpr constant_name make_constant_name() noexcept;
+
+// Whether make_constant_name<T> names T: a type named by default, built of
+// builtin arithmetic types, whose name leaves room for what a composition
+// adds ("std::array<", ", ", 20 digits, ">").
+template <class T>
+constexpr bool has_constant_name() noexcept {
+    using U = std::remove_cv_t<T>;
+    if constexpr (!named_by_default<U>) return false;
+#ifdef __SIZEOF_INT128__
+    else if constexpr (std::is_same_v<U, int128_type> || std::is_same_v<U, uint128_type>)
+        return true;
+#endif
+    else if constexpr (std::is_integral_v<U> || std::is_same_v<U, float> ||
+                       std::is_same_v<U, double> || std::is_same_v<U, long double>)
+        return true;
+    else if constexpr (is_std_atomic<U>::value || is_std_array<U>::value)
+        return has_constant_name<typename U::value_type>() &&
+               make_constant_name<typename U::value_type>().size <= 90;
+    else if constexpr (std::is_array_v<U> && std::extent_v<U> != 0)
+        return has_constant_name<std::remove_extent_t<U>>() &&
+               make_constant_name<std::remove_extent_t<U>>().size <= 90;
+    else
+        return false;
+}
+
+template <class T>
+constexpr constant_name make_constant_name() noexcept {
+    using U = std::remove_cv_t<T>;
+    constant_name name;
+    if constexpr (std::is_same_v<U, bool>)
+        name += "bool";
+    else if constexpr (std::is_same_v<U, char>)
+        name += "char";
+    else if constexpr (std::is_same_v<U, wchar_t>)
+        name += "wchar";
+    else if constexpr (std::is_same_v<U, char8_t>)
+        name += "char8";
+    else if constexpr (std::is_same_v<U, char16_t>)
+        name += "char16";
+    else if constexpr (std::is_same_v<U, char32_t>)
+        name += "char32";
+#ifdef __SIZEOF_INT128__
+    else if constexpr (std::is_same_v<U, int128_type>)
+        name += "int128";
+    else if constexpr (std::is_same_v<U, uint128_type>)
+        name += "uint128";
+#endif
+    else if constexpr (std::is_integral_v<U>)
+        (name += std::is_signed_v<U> ? "int" : "uint") += sizeof(U) * 8;
+    else if constexpr (std::is_same_v<U, float>)
+        name += "float32";
+    else if constexpr (std::is_same_v<U, double>)
+        name += "float64";
+    else if constexpr (std::is_same_v<U, long double>)
+        name += "long double";
+    else if constexpr (is_std_atomic<U>::value)
+        ((name += "std::atomic<") += make_constant_name<typename U::value_type>().view()) += ">";
+    else if constexpr (is_std_array<U>::value)
+        ((((name += "std::array<") += make_constant_name<typename U::value_type>().view()) +=
+          ", ") += std::tuple_size_v<U>) += ">";
+    else if constexpr (std::is_array_v<U>)
+        (((name += make_constant_name<std::remove_extent_t<U>>().view()) += "[") +=
+         std::extent_v<U>) += "]";
+    return name;
+}
+
+// T's name, built by the compiler and kept in static storage: no code runs
+// for it (has_constant_name<T>() only).
+template <class T>
+inline constexpr constant_name constant_name_of = make_constant_name<T>();
+
+// Built at run time, where the compiler's spelling of T has to be rewritten
+// (canonical_type_name) or a part is named by a specialisation.
 template <class T>
 std::string default_type_name() {
     using U = std::remove_cv_t<T>;
-    if constexpr (std::is_same_v<U, bool>)
-        return "bool";
-    else if constexpr (std::is_same_v<U, char>)
-        return "char";
-    else if constexpr (std::is_same_v<U, wchar_t>)
-        return "wchar";
-    else if constexpr (std::is_same_v<U, char8_t>)
-        return "char8";
-    else if constexpr (std::is_same_v<U, char16_t>)
-        return "char16";
-    else if constexpr (std::is_same_v<U, char32_t>)
-        return "char32";
-#ifdef __SIZEOF_INT128__
-    else if constexpr (std::is_same_v<U, int128_type>)
-        return "int128";
-    else if constexpr (std::is_same_v<U, uint128_type>)
-        return "uint128";
-#endif
-    else if constexpr (std::is_integral_v<U>)
-        return (std::is_signed_v<U> ? "int" : "uint") + std::to_string(sizeof(U) * 8);
-    else if constexpr (std::is_same_v<U, float>)
-        return "float32";
-    else if constexpr (std::is_same_v<U, double>)
-        return "float64";
-    else if constexpr (std::is_same_v<U, long double>)
-        return "long double";
+    if constexpr (has_constant_name<U>())
+        return std::string(constant_name_of<U>.view());
     else if constexpr (is_std_atomic<U>::value)
         return "std::atomic<" + element_type_name<typename U::value_type>::value() + ">";
     else if constexpr (is_std_array<U>::value)
@@ -316,6 +395,7 @@ constexpr std::uint64_t fnv1a_64(std::string_view bytes) noexcept {
 
 template <class T>
 struct element_type_name {
+    using smh_default = void; // a specialisation has none: its name is the program's
     static std::string value() { return detail::default_type_name<T>(); }
 };
 
