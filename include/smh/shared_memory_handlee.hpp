@@ -162,14 +162,15 @@ public:
     // Becomes the owner of a segment that has none (released) or whose owner
     // process has ended; from then on this object's destructor removes the
     // name. Returns false, changing nothing, while a live process (this one
-    // included, through another object) owns it.
-    bool adopt() requires writable { return acquire("adopt", false); }
+    // included, through another object) owns it, or while its owner record
+    // keeps changing for two seconds (a hostile writer). Throws nothing.
+    bool adopt() noexcept requires writable { return segment_handle::adopt(); }
 
     // Becomes the owner whatever the current owner is doing: that object's
     // destructor will no longer remove the name (it checks the segment).
     // Throws smh::error corrupt_segment if the owner record keeps changing
     // for two seconds (only a hostile writer does that).
-    void take_ownership() requires writable { (void)acquire("take_ownership", true); }
+    void take_ownership() requires writable { segment_handle::take_ownership(); }
 
     // Unchecked element access (asserts in debug builds).
     T& operator[](std::size_t index) noexcept {

@@ -90,34 +90,34 @@ inline bool adoptable(const owner_record& owner, const os::segment_hold& held) n
            (!os::lock_held_by_others(held) && !os::process_alive(owner.pid, owner.start_time));
 }
 
+// What acquire_ownership did: the object owns the segment, or does not, or
+// gave up on a record that kept changing (a hostile writer).
+enum class acquired { owner, not_owner, record_keeps_changing };
+
 // adopt() (`force` false) and take_ownership() (`force` true): claims the
 // record for a new token. Bounded: claims seen for longer than any claim
 // lasts are taken as abandoned, and a record that keeps changing under a
-// hostile writer is given up on (take_ownership: corrupt_segment).
-inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segment_operation& what,
-                              bool force) {
-    if (own.header == nullptr) return false;
-    if (is_owner(own)) return true;
+// hostile writer is given up on. Throws nothing: take_ownership() reports
+// the last case.
+inline acquired acquire_ownership(ownership& own, os::segment_hold& held, bool force) noexcept {
+    if (own.header == nullptr) return acquired::not_owner;
+    if (is_owner(own)) return acquired::owner;
     os::lock_for_owning(held, own.name);
     const auto mine = this_process(next_owner_token());
     using clock = std::chrono::steady_clock;
     const auto give_up_at = clock::now() + 4 * abandoned_claim_after;
     std::optional<clock::time_point> first_claim_seen;
     std::optional<owner_change> change; // from a claim to the owner registered
-    auto give_up = [&] {
+    auto give_up = [&](acquired why) {
         os::stop_owning(held, own.name);
         own.token = 0;
-        return false;
+        return why;
     };
     for (;;) {
         const auto now = clock::now();
         const auto pid = owner_pid_field(*own.header).load(std::memory_order_acquire);
         bool claimed = false;
-        if (now >= give_up_at) {
-            give_up();
-            if (force) what.fail(errc::corrupt_segment, "its owner record keeps changing");
-            return false;
-        }
+        if (now >= give_up_at) return give_up(acquired::record_keeps_changing);
         change.emplace();
         if (pid < 0) { // being changed by another process, or abandoned
             if (!first_claim_seen) first_claim_seen = now;
@@ -126,7 +126,8 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
             if (!abandoned) std::this_thread::sleep_for(std::chrono::microseconds(50));
             claimed = abandoned && claim_abandoned(*own.header, pid, mine.pid);
         } else if (const auto owner = read_owner(*own.header)) {
-            if (!force && !adoptable(*owner, held)) return give_up(); // perhaps ours, elsewhere
+            if (!force && !adoptable(*owner, held))
+                return give_up(acquired::not_owner); // perhaps ours, elsewhere
             claimed = claim_owner(*own.header, *owner, mine.pid);
         }
         if (claimed) break;
@@ -135,7 +136,7 @@ inline bool acquire_ownership(ownership& own, os::segment_hold& held, const segm
     publish_owner(*own.header, mine);
     own.token = mine.token;
     os::note_owning(held, own.name, mine, own.header);
-    return true;
+    return acquired::owner;
 }
 
 // Takes the name away now; the owner's end then only clears the record.

@@ -113,15 +113,21 @@ inline const std::error_category& native_category() noexcept;
 inline errc errc_from_native(int native) noexcept;
 inline int last_native_error() noexcept;
 
-[[noreturn]] inline void throw_native(const segment_operation& what, int native,
-                                      std::string_view what_failed) {
+#if defined(__GNUC__) // g++, clang++: error paths are cold (MSVC knows no such attribute)
+[[gnu::cold]]
+#endif
+[[noreturn]] inline void
+throw_native(const segment_operation& what, int native, std::string_view what_failed) {
     what.fail(errc_from_native(native), what_failed, std::error_code(native, native_category()));
 }
 
 // Boost reports the native error it saw; without one, it failed on its own.
-[[noreturn]] inline void rethrow_boost(const segment_operation& what,
-                                       const boost::interprocess::interprocess_exception& e,
-                                       std::string_view what_failed) {
+#if defined(__GNUC__) // g++, clang++: error paths are cold (MSVC knows no such attribute)
+[[gnu::cold]]
+#endif
+[[noreturn]] inline void
+rethrow_boost(const segment_operation& what, const boost::interprocess::interprocess_exception& e,
+              std::string_view what_failed) {
     if (const int native = e.get_native_error(); native != 0)
         throw_native(what, native, what_failed);
     what.fail(errc::os_error, std::string(what_failed) + ": " + e.what());

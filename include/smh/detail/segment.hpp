@@ -40,8 +40,11 @@ struct segment_state {
 };
 
 // at()'s failure: a call that does not return, so that at() stays small.
-[[noreturn]] inline void throw_index_error(std::size_t index, std::size_t size,
-                                           const std::string& name) {
+#if defined(__GNUC__) // g++, clang++: error paths are cold (MSVC knows no such attribute)
+[[gnu::cold]]
+#endif
+[[noreturn]] inline void
+throw_index_error(std::size_t index, std::size_t size, const std::string& name) {
     throw std::out_of_range("smh: index " + std::to_string(index) + " is out of range for \"" +
                             name + "\", which has " + std::to_string(size) + " elements");
 }
@@ -79,9 +82,14 @@ public:
     }
     bool is_owner() const noexcept { return state_ && detail::is_owner(state_->owner); }
     bool release() noexcept { return state_ && release_ownership(state_->owner, state_->hold); }
-    bool acquire(std::string_view operation, bool force) {
-        return state_ && acquire_ownership(state_->owner, state_->hold,
-                                           {operation, state_->owner.name}, force);
+    bool adopt() noexcept {
+        return state_ && acquire_ownership(state_->owner, state_->hold, false) == acquired::owner;
+    }
+    void take_ownership() {
+        if (state_ &&
+            acquire_ownership(state_->owner, state_->hold, true) == acquired::record_keeps_changing)
+            segment_operation{"take_ownership", state_->owner.name}.fail(
+                errc::corrupt_segment, "its owner record keeps changing");
     }
     bool unlink() noexcept { return state_ && detail::unlink(state_->owner, state_->hold); }
     // Where the elements are, and how many (nullptr and 0 for an empty handle).

@@ -91,7 +91,11 @@ struct segment_operation {
     std::string_view operation; // "create", "attach", ...: the public call
     const segment_name& name;
 
-    [[noreturn]] void fail(errc code, std::string_view why, std::error_code native = {}) const {
+#if defined(__GNUC__) // g++, clang++: error paths are cold
+    [[gnu::cold]]
+#endif
+    [[noreturn]] void
+    fail(errc code, std::string_view why, std::error_code native = {}) const {
         throw_error(code, operation, name.str(), why, native);
     }
 };

@@ -59,9 +59,12 @@ inline void check_file_size_limit(const segment_operation& what, std::uint64_t b
 // error: the file stays lazily allocated), or the errno to report; ENOMEM is
 // a memory cgroup's limit, where tmpfs pages are charged, so ENOSPC.
 inline int reserve_file(int fd, std::uint64_t bytes) noexcept {
-    int result;
-    while ((result = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes))) == EINTR) {}
-    return result == ENOMEM ? ENOSPC : result;
+    const auto result = retry_on_eintr([&] {
+        errno = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)); // returns the error
+        return errno == 0 ? 0 : -1;
+    });
+    if (result == 0) return 0;
+    return errno == ENOMEM ? ENOSPC : errno;
 }
 
 // Gives the new file `bytes` of zeros and reserves its pages. tmpfs maps a
@@ -80,8 +83,8 @@ inline void size_new_file(int fd, const segment_operation& what, std::uint64_t b
     if (result != 0 && result != EOPNOTSUPP && result != EINVAL)
         throw_native(what, result, "reserving " + std::to_string(reserved) + " bytes");
     if (result == 0 && reserved == bytes) return;
-    while (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
-        if (errno != EINTR) throw_native(what, errno, "ftruncate");
+    if (retry_on_eintr([&] { return ::ftruncate(fd, static_cast<off_t>(bytes)); }) != 0)
+        throw_native(what, errno, "ftruncate");
 }
 
 // The new file was opened with the requested mode, which the umask may have

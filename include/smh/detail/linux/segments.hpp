@@ -195,8 +195,8 @@ struct segment_directory {
     }
 
     // The directory itself, not a segment, is what failed.
-    [[noreturn]] static void fail(std::string_view operation, const std::string& path,
-                                  std::string_view what_failed) {
+    [[noreturn, gnu::cold]] static void fail(std::string_view operation, const std::string& path,
+                                             std::string_view what_failed) {
         const int error = errno;
         throw_error(errc_from_native(error), operation, path, what_failed,
                     std::error_code(error, native_category()));

@@ -45,6 +45,18 @@ inline errc errc_from_native(int value) noexcept {
 
 inline int last_native_error() noexcept { return errno; }
 
+// Calls `call`, a system call that returns -1 and sets errno on failure,
+// again for as long as a signal interrupts it (EINTR): the one place that
+// retries. (The watcher's child, which may call only what was resolved
+// before the clone, keeps its own loop: watcher.hpp, wait_for_end_of.)
+template <class Call>
+auto retry_on_eintr(Call call) noexcept(noexcept(call())) {
+    for (;;) {
+        const auto result = call();
+        if (result != -1 || errno != EINTR) return result;
+    }
+}
+
 // Linux keeps POSIX shared-memory objects as files in /dev/shm (shm_overview(7)).
 inline constexpr std::string_view segment_directory_path = "/dev/shm";
 
