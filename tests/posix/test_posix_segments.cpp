@@ -1,6 +1,6 @@
 // What only POSIX segments have: a file in /dev/shm with a mode, and a name
 // that unlink() removes while the segment is mapped. (Windows counterparts:
-// windows/test_windows.cpp; what the file system can do wrong: test_edges.cpp.)
+// windows/test_windows.cpp; what the file system can do wrong: test_calls_return.cpp.)
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>

@@ -1,6 +1,6 @@
 // Reliability and security: full /dev/shm, other users, crashes, orphans and
 // churn. Each test fails if its guarantee breaks. (Processes adding at once:
-// test_fork.cpp; an attach racing create: test_edges.cpp.)
+// test_fork.cpp; an attach racing create: test_finished_segments.cpp.)
 #include <catch2/catch.hpp>
 
 #include <sched.h>

@@ -14,6 +14,7 @@
 #include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
+using smh_test::child_check;
 using smh_test::segment_exists;
 using smh_test::unique_name;
 using namespace std::chrono_literals;
@@ -195,4 +196,24 @@ TEST_CASE("a segment whose ownership moved to another process survives the old o
     CHECK(smh_test::wait_for(pid, 30s).signal == SIGTERM);
     CHECK(segment_exists(name));
     CHECK(new_owner.is_owner());
+}
+
+TEST_CASE("cleanup_on_termination() leaves the program's own signal handlers exactly as they "
+          "were") {
+    smh_test::in_child([] {
+        struct sigaction own {};
+        own.sa_handler = [](int) {};
+        own.sa_flags = SA_RESETHAND | SA_NODEFER; // and no SA_RESTART
+        sigemptyset(&own.sa_mask);
+        sigaddset(&own.sa_mask, SIGUSR1);
+        child_check(::sigaction(SIGUSR2, &own, nullptr) == 0, "sigaction");
+        smh::cleanup_on_termination();
+        struct sigaction after {};
+        ::sigaction(SIGUSR2, nullptr, &after);
+        child_check(after.sa_handler == own.sa_handler, "the handler changed");
+        child_check((after.sa_flags & (SA_RESETHAND | SA_NODEFER | SA_RESTART)) ==
+                        (SA_RESETHAND | SA_NODEFER),
+                    "the flags changed");
+        child_check(sigismember(&after.sa_mask, SIGUSR1) == 1, "the mask changed");
+    });
 }
