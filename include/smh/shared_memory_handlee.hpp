@@ -280,11 +280,7 @@ private:
 // which keeps no listable directory of shared memory.
 template <class Directory = detail::os::segment_directory>
 std::vector<segment_info> list() {
-    static_assert(Directory::available,
-                  "smh::list() needs segments that are files in a directory (POSIX); Windows "
-                  "has no list of named shared memory");
-    if constexpr (Directory::available) return detail::list_segments<Directory>();
-    return {};
+    return detail::list_segments<Directory>();
 }
 
 // What list() returns, and every other file in the shared-memory directory
@@ -293,11 +289,7 @@ std::vector<segment_info> list() {
 // list() does. Not on Windows (a compile error), as list().
 template <class Directory = detail::os::segment_directory>
 directory_listing list_directory() {
-    static_assert(Directory::available,
-                  "smh::list_directory() needs segments that are files in a directory (POSIX); "
-                  "Windows has no list of named shared memory");
-    if constexpr (Directory::available) return detail::list_directory<Directory>();
-    return {};
+    return detail::list_directory<Directory>();
 }
 
 // The header of the smh segment `name`, as list() describes it, read without
@@ -315,10 +307,7 @@ inline segment_info inspect(std::string_view name) { return detail::inspect_segm
 // error): a segment there lives exactly as long as some process holds it.
 template <class Directory = detail::os::segment_directory>
 void remove(std::string_view name) {
-    static_assert(Directory::available,
-                  "smh::remove() needs segments that are files in a directory (POSIX); on "
-                  "Windows a segment lives exactly as long as some process holds it");
-    if constexpr (Directory::available) detail::remove_segment<Directory>(name);
+    detail::remove_segment<Directory>(name);
 }
 
 // Removes every smh segment whose owner process no longer runs: the ones left
@@ -339,11 +328,7 @@ void remove(std::string_view name) {
 // last handle to it: no orphans exist.
 template <class Directory = detail::os::segment_directory>
 std::vector<std::string> remove_orphans() {
-    static_assert(Directory::available,
-                  "smh::remove_orphans() is for POSIX, where segments outlive their processes; "
-                  "Windows destroys a segment with the last handle to it, so none is orphaned");
-    if constexpr (Directory::available) return detail::remove_orphan_segments<Directory>();
-    return {};
+    return detail::remove_orphan_segments<Directory>();
 }
 
 // The names remove_orphans() would remove now, removing nothing: the same
@@ -354,11 +339,7 @@ std::vector<std::string> remove_orphans() {
 // remove_orphans().
 template <class Directory = detail::os::segment_directory>
 std::vector<std::string> find_orphans() {
-    static_assert(Directory::available,
-                  "smh::find_orphans() is for POSIX, where segments outlive their processes; "
-                  "Windows destroys a segment with the last handle to it, so none is orphaned");
-    if constexpr (Directory::available) return detail::find_orphan_names<Directory>();
-    return {};
+    return detail::find_orphan_names<Directory>();
 }
 
 // Whether segments created now can get huge pages (create_options::huge_pages):

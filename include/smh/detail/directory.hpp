@@ -1,7 +1,9 @@
 // list(), list_directory(), inspect(), remove(), find_orphans() and
-// remove_orphans(): segments found by name,
-// read without mapping them. The directory itself is the platform's
-// (segment_directory: POSIX only, since Windows keeps no list of sections).
+// remove_orphans(): segments found by name, read without mapping them. The
+// directory itself is the platform's (segment_directory: POSIX only, since
+// Windows keeps no list of sections). The functions that need it say so,
+// each with its public name, in a static_assert of their own: the public
+// functions are one call each.
 #pragma once
 
 #include <algorithm>   // sorting listings
@@ -20,7 +22,9 @@
 #include "platform.hpp"
 #include "segment_name.hpp"
 
-namespace smh::inline v0::detail {
+namespace smh {
+inline namespace v0 {
+namespace detail {
 
 struct found_segment {
     segment_name name;
@@ -128,6 +132,9 @@ inline segment_info inspect_segment(std::string_view name) {
 
 template <class Directory>
 directory_listing list_directory() {
+    static_assert(Directory::available,
+                  "smh::list_directory() needs segments that are files in a directory (POSIX); "
+                  "Windows has no list of named shared memory");
     constexpr std::string_view op = "list";
     directory_listing listing;
     for (const auto& name : Directory::names(op)) {
@@ -146,11 +153,17 @@ directory_listing list_directory() {
 
 template <class Directory>
 std::vector<segment_info> list_segments() {
+    static_assert(Directory::available,
+                  "smh::list() needs segments that are files in a directory (POSIX); Windows "
+                  "has no list of named shared memory");
     return list_directory<Directory>().segments;
 }
 
 template <class Directory>
 void remove_segment(std::string_view name) {
+    static_assert(Directory::available,
+                  "smh::remove() needs segments that are files in a directory (POSIX); on "
+                  "Windows a segment lives exactly as long as some process holds it");
     const segment_name checked(name, "remove");
     const segment_operation what{"remove", checked};
     const auto snapshot = read_smh_header(what);
@@ -212,6 +225,9 @@ std::vector<orphan> find_orphan_segments(std::string_view op) {
 
 template <class Directory>
 std::vector<std::string> find_orphan_names() {
+    static_assert(Directory::available,
+                  "smh::find_orphans() is for POSIX, where segments outlive their processes; "
+                  "Windows destroys a segment with the last handle to it, so none is orphaned");
     std::vector<std::string> names;
     for (auto& found : find_orphan_segments<Directory>("find_orphans"))
         names.push_back(std::move(found.name));
@@ -230,6 +246,9 @@ bool remove_orphan(std::string_view op, const orphan& found) {
 
 template <class Directory>
 std::vector<std::string> remove_orphan_segments() {
+    static_assert(Directory::available,
+                  "smh::remove_orphans() is for POSIX, where segments outlive their processes; "
+                  "Windows destroys a segment with the last handle to it, so none is orphaned");
     constexpr std::string_view op = "remove_orphans";
     std::vector<std::string> removed;
     for (const auto& found : find_orphan_segments<Directory>(op))
@@ -237,4 +256,6 @@ std::vector<std::string> remove_orphan_segments() {
     return removed;
 }
 
-} // namespace smh::inline v0::detail
+} // namespace detail
+} // namespace v0
+} // namespace smh

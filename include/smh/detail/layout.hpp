@@ -14,7 +14,9 @@
 #include "../error.hpp"
 #include "type_name.hpp"
 
-namespace smh::inline v0::detail {
+namespace smh {
+inline namespace v0 {
+namespace detail {
 
 inline constexpr char segment_magic[8] = {'S', 'M', 'H', 'S', 'E', 'G', '\0', '\x01'};
 inline constexpr std::uint16_t layout_version = 1;
@@ -258,4 +260,6 @@ inline std::optional<header_problem> check_header(const segment_header& header,
     return std::nullopt;
 }
 
-} // namespace smh::inline v0::detail
+} // namespace detail
+} // namespace v0
+} // namespace smh

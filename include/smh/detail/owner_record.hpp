@@ -26,7 +26,9 @@
 
 #include "layout.hpp"
 
-namespace smh::inline v0::detail {
+namespace smh {
+inline namespace v0 {
+namespace detail {
 
 struct owner_record {
     std::int64_t pid = 0; // 0: no owner
@@ -133,4 +135,6 @@ inline bool replace_owner(segment_header& header, const owner_record& expected,
     return true;
 }
 
-} // namespace smh::inline v0::detail
+} // namespace detail
+} // namespace v0
+} // namespace smh

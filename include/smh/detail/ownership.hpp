@@ -23,7 +23,9 @@
 #include "platform.hpp"
 #include "segment_name.hpp"
 
-namespace smh::inline v0::detail {
+namespace smh {
+inline namespace v0 {
+namespace detail {
 
 // Distinct for every owning object of this process, never 0.
 inline std::uint64_t next_owner_token() noexcept {
@@ -162,4 +164,6 @@ inline void end_ownership(ownership& own, os::segment_hold& held) noexcept {
     publish_owner(*own.header, gone ? owner_record{} : mine);
 }
 
-} // namespace smh::inline v0::detail
+} // namespace detail
+} // namespace v0
+} // namespace smh

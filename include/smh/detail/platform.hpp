@@ -31,7 +31,9 @@
 #include "linux/watcher.hpp"
 #endif
 
-namespace smh::inline v0::detail::os::contract {
+namespace smh {
+inline namespace v0 {
+namespace detail::os::contract {
 
 using std::is_same_v;
 using std::chrono::milliseconds;
@@ -83,4 +85,6 @@ static_assert(is_same_v<decltype(&process_alive), bool (*)(std::int64_t, std::ui
 static_assert(is_same_v<decltype(&random_64), std::uint64_t (*)(std::string_view)>);
 static_assert(std::is_same_v<decltype(segment_directory::available), const bool>);
 
-} // namespace smh::inline v0::detail::os::contract
+} // namespace detail::os::contract
+} // namespace v0
+} // namespace smh

@@ -26,7 +26,9 @@
 #include "owner_record.hpp"
 #include "segment_name.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // ---------------------------------------------------------------------------
 // Vocabulary.
@@ -219,9 +221,13 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept;
 // 64 bits from the OS's random source, for names.
 inline std::uint64_t random_64(std::string_view operation);
 
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh
 
-namespace smh::inline v0::detail {
+namespace smh {
+inline namespace v0 {
+namespace detail {
 
 // One change of ownership that termination cleanup must not cut in two
 // (begin_owner_change above): a create from registering its segment to
@@ -234,4 +240,6 @@ struct owner_change {
     owner_change& operator=(const owner_change&) = delete;
 };
 
-} // namespace smh::inline v0::detail
+} // namespace detail
+} // namespace v0
+} // namespace smh

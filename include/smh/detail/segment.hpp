@@ -22,7 +22,9 @@
 #include "platform.hpp"
 #include "segment_name.hpp"
 
-namespace smh::inline v0::detail {
+namespace smh {
+inline namespace v0 {
+namespace detail {
 
 // What an element type contributes to create.
 struct element_shape {
@@ -239,4 +241,6 @@ inline segment_handle attach_segment(std::string_view name, const element_identi
     return attach_segment({"attach", checked}, expected, writable, options);
 }
 
-} // namespace smh::inline v0::detail
+} // namespace detail
+} // namespace v0
+} // namespace smh

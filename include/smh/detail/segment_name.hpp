@@ -11,7 +11,9 @@
 #include "../error.hpp"
 #include "type_name.hpp"
 
-namespace smh::inline v0::detail {
+namespace smh {
+inline namespace v0 {
+namespace detail {
 
 // NAME_MAX on Linux, where the name becomes a file in /dev/shm; a Windows
 // kernel object name may be longer, and 255 keeps a name valid on both.
@@ -100,4 +102,6 @@ struct segment_operation {
     }
 };
 
-} // namespace smh::inline v0::detail
+} // namespace detail
+} // namespace v0
+} // namespace smh

@@ -50,7 +50,9 @@
 #include "layout.hpp"
 #include "platform.hpp"
 
-namespace smh::inline v0::detail {
+namespace smh {
+inline namespace v0 {
+namespace detail {
 
 template <class T>
 struct wait_traits {
@@ -215,4 +217,6 @@ void notify(segment_header* header, T& element, bool all) noexcept {
     }
 }
 
-} // namespace smh::inline v0::detail
+} // namespace detail
+} // namespace v0
+} // namespace smh

@@ -22,7 +22,9 @@
 #include "system.hpp"
 #include "termination.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 inline std::string hex_64(std::uint64_t bits) {
     static constexpr char digits[] = "0123456789abcdef";
@@ -246,4 +248,6 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     finish_created(segment, what, request);
     return segment;
 }
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -27,7 +27,9 @@
 
 #include "../../options.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // The size of a PMD-mapped transparent huge page with 4 KiB base pages
 // (x86-64, arm64): /sys/kernel/mm/transparent_hugepage/hpage_pmd_size.
@@ -139,4 +141,6 @@ inline int reserve_by_touching(void* base, std::size_t size) noexcept {
 #endif
 }
 
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -16,7 +16,9 @@
 #include "system.hpp"
 #include "termination.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // ---------------------------------------------------------------------------
 // The owner's lock. While an object owns a segment it holds a read lock on the
@@ -163,4 +165,6 @@ inline void stop_owning(segment_hold& held, const segment_name& name) noexcept {
     const auto fd = reopen(path_of(name), held.identity, true);
     if (fd && map_in_place(*held.region, fd.get(), true)) held.locked = false;
 }
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -16,7 +16,9 @@
 
 #include "system.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::getpid()); }
 
@@ -113,4 +115,6 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
     }
     return probe();
 }
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -23,7 +23,9 @@
 #include "system.hpp"
 #include "termination.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // A segment opened and mapped whole. No descriptor outlives create or
 // attach: the mapping keeps the open file description, and with it the
@@ -243,4 +245,6 @@ struct segment_directory {
         return is_abandoned_build(name) && ::unlink(path_of(name).c_str()) == 0;
     }
 };
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -22,7 +22,9 @@
 #include "../platform_contract.hpp"
 #include "../segment_name.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 namespace bip = boost::interprocess;
 
@@ -130,4 +132,6 @@ inline unlink_result unlink(int dir, const char* path, const file_identity& iden
     return errno == ENOENT ? unlink_result::gone : unlink_result::failed;
 }
 
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -24,7 +24,9 @@
 #include "../owner_record.hpp"
 #include "system.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // ---------------------------------------------------------------------------
 // The owner's end of a segment done for it, where its destructor cannot run:
@@ -306,4 +308,6 @@ inline void install_termination_cleanup() noexcept {
     stage.store(2);
 }
 
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -20,7 +20,9 @@
 
 #include "../layout.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // The word a wait on `element` (of `size` bytes) sleeps on: a 4-byte element
 // itself; an 8-byte element the header's wait_sequence (a futex compares
@@ -58,4 +60,6 @@ inline void wake_word(segment_header& header, std::uint32_t& word, bool all) noe
     ::syscall(SYS_futex, &word, FUTEX_WAKE, count, nullptr, nullptr, 0);
 }
 
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -60,7 +60,9 @@
 #include "termination.hpp"
 #include "watcher_child.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // What the watcher knows of the process it watches, from before the clone.
 struct watched_process {
@@ -306,4 +308,6 @@ inline bool watch_owned_segments() noexcept {
     return started;
 }
 
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

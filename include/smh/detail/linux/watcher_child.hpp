@@ -16,7 +16,9 @@
 #include <cstdint>     // std::uintptr_t
 #include <type_traits> // system call arguments
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 namespace watcher {
 
@@ -188,4 +190,6 @@ struct range {
 }
 
 } // namespace watcher
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -15,7 +15,9 @@
 #include "segments.hpp"
 #include "system.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // A segment's unrestricted permissions: POSIX group or other bits ask for
 // other users; Windows then gets a security descriptor that lets everyone in.
@@ -70,4 +72,6 @@ inline std::uint64_t random_64(std::string_view /*operation*/) {
     std::random_device source;
     return (static_cast<std::uint64_t>(source()) << 32) ^ source();
 }
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

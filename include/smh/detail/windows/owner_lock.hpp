@@ -6,7 +6,9 @@
 #include "segments.hpp"
 #include "system.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // Owning changes nothing in what is held: the kernel ends every handle of a
 // process that ends, so liveness needs no lock and nothing needs cleaning up
@@ -16,4 +18,6 @@ inline bool lock_held_by_others(const segment_hold&) noexcept { return false; }
 inline void note_owning(segment_hold&, const segment_name&, const owner_record&,
                         segment_header*) noexcept {}
 inline void stop_owning(segment_hold&, const segment_name&) noexcept {}
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

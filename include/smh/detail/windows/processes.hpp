@@ -6,7 +6,9 @@
 
 #include "system.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 inline std::int64_t current_pid() noexcept {
     return static_cast<std::int64_t>(::GetCurrentProcessId());
@@ -49,4 +51,6 @@ inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept {
     DWORD exit_code = 0;
     return ::GetExitCodeProcess(process.handle, &exit_code) && exit_code == STILL_ACTIVE;
 }
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

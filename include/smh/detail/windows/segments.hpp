@@ -29,7 +29,9 @@
 #include "processes.hpp"
 #include "system.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 namespace bip = boost::interprocess;
 
@@ -192,4 +194,6 @@ inline std::optional<header_snapshot> read_header(const segment_operation& what)
     snapshot.size = segment.size;
     return snapshot;
 }
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

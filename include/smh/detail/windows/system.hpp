@@ -23,7 +23,9 @@
 #include "../../error.hpp"
 #include "../platform_contract.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // Win32 error codes (winerror.h), with messages from FormatMessage and the
 // portable std::errc equivalents that std::system_category() gives them on MSVC.
@@ -116,4 +118,6 @@ private:
     void* address_ = nullptr;
     std::size_t size_ = 0;
 };
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

@@ -6,10 +6,14 @@
 
 #include "system.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 inline void begin_owner_change() noexcept {}
 inline void end_owner_change() noexcept {}
 inline void install_termination_cleanup() noexcept {}
 inline void remove_owned_segments_now() noexcept {}
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

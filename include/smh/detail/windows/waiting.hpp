@@ -21,7 +21,9 @@
 #include "../layout.hpp"
 #include "system.hpp"
 
-namespace smh::inline v0::detail::os {
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
 
 // Every element sleeps on the header's sequence.
 inline const std::uint32_t& wait_word_for(const segment_header& header, const void*,
@@ -84,4 +86,6 @@ inline void wake_word(segment_header& header, std::uint32_t& word, bool /*all*/)
     ::CloseHandle(event);
 }
 
-} // namespace smh::inline v0::detail::os
+} // namespace detail::os
+} // namespace v0
+} // namespace smh
