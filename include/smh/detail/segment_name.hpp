@@ -9,7 +9,7 @@
 #include <system_error> // native codes
 
 #include "../error.hpp"
-#include "type_name.hpp"
+#include "type_spelling.hpp"
 
 namespace smh {
 inline namespace v0 {
