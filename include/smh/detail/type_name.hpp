@@ -84,26 +84,40 @@ struct constant_name {
 template <class T>
 constexpr constant_name make_constant_name() noexcept;
 
-// Whether make_constant_name<T> names T: a type named by default, built of
-// builtin arithmetic types, whose name leaves room for what a composition
-// adds ("std::array<", ", ", 20 digits, ">").
+// The builtin types make_constant_name names.
+template <class U>
+inline constexpr bool is_named_builtin =
+#ifdef __SIZEOF_INT128__
+    std::is_same_v<U, int128_type> || std::is_same_v<U, uint128_type> ||
+#endif
+    std::is_integral_v<U> || std::is_same_v<U, float> || std::is_same_v<U, double> ||
+    std::is_same_v<U, long double>;
+
+template <class T>
+constexpr bool has_constant_name() noexcept;
+
+// Whether a composition of `Part` (an atomic, std::array or array of it) has
+// a constant name: Part has one, short enough to leave room for what the
+// composition adds ("std::array<", ", ", 20 digits, ">").
+template <class Part>
+constexpr bool part_has_constant_name() noexcept {
+    if constexpr (has_constant_name<Part>())
+        return make_constant_name<Part>().size <= 90;
+    else
+        return false;
+}
+
+// Whether make_constant_name<T> names T: a type named by default (not
+// specialised by the program), built of builtin arithmetic types.
 template <class T>
 constexpr bool has_constant_name() noexcept {
     using U = std::remove_cv_t<T>;
-    if constexpr (!named_by_default<U>) return false;
-#ifdef __SIZEOF_INT128__
-    else if constexpr (std::is_same_v<U, int128_type> || std::is_same_v<U, uint128_type>)
-        return true;
-#endif
-    else if constexpr (std::is_integral_v<U> || std::is_same_v<U, float> ||
-                       std::is_same_v<U, double> || std::is_same_v<U, long double>)
-        return true;
+    if constexpr (is_named_builtin<U>)
+        return named_by_default<U>;
     else if constexpr (is_std_atomic<U>::value || is_std_array<U>::value)
-        return has_constant_name<typename U::value_type>() &&
-               make_constant_name<typename U::value_type>().size <= 90;
+        return named_by_default<U> && part_has_constant_name<typename U::value_type>();
     else if constexpr (std::is_array_v<U> && std::extent_v<U> != 0)
-        return has_constant_name<std::remove_extent_t<U>>() &&
-               make_constant_name<std::remove_extent_t<U>>().size <= 90;
+        return named_by_default<U> && part_has_constant_name<std::remove_extent_t<U>>();
     else
         return false;
 }
