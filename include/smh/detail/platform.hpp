@@ -28,7 +28,7 @@ static_assert(is_same_v<decltype(&open_segment),
                         opened_segment (*)(const segment_operation&, bool, milliseconds)>);
 static_assert(is_same_v<decltype(&read_header),
                         std::optional<header_snapshot> (*)(const segment_operation&)>);
-static_assert(is_same_v<decltype(&advise), void (*)(void*, std::size_t, bool, populate) noexcept>);
+static_assert(is_same_v<decltype(&advise), void (*)(mapping&, bool, populate) noexcept>);
 static_assert(is_same_v<decltype(&segment_huge_policy), huge_page_policy (*)() noexcept>);
 static_assert(
     is_same_v<decltype(&mapped_huge_bytes), std::uint64_t (*)(const void*, std::size_t) noexcept>);

@@ -144,7 +144,8 @@ inline opened_segment open_segment(const segment_operation& what, bool writable,
 // than a header. Throws what opening it throws.
 inline std::optional<header_snapshot> read_header(const segment_operation& what);
 
-inline void advise(void* base, std::size_t size, bool huge_pages, populate mode) noexcept;
+// Hints for the mapping: huge pages, and its pages mapped now (`mode`).
+inline void advise(mapping& region, bool huge_pages, populate mode) noexcept;
 
 // Whether the shared-memory filesystem gives segments huge pages.
 inline huge_page_policy segment_huge_policy() noexcept;

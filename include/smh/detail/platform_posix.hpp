@@ -80,10 +80,14 @@ private:
     int fd_ = -1;
 };
 
-// A mapping of a segment, unmapped on destruction.
+// A mapping of a segment, unmapped on destruction. It remembers the advice
+// it was given (advise), which map_in_place gives the new mapping again: a
+// mapping made in place starts without MADV_HUGEPAGE and without pages.
 class mapping : public bip::mapped_region {
 public:
     using bip::mapped_region::mapped_region;
+    bool huge_pages = false;
+    populate populated = populate::none;
 };
 
 // What bip::mapped_region maps: a plain descriptor (a shared_memory_object
@@ -223,8 +227,12 @@ inline void check_file_size_limit(const segment_operation& what, std::uint64_t b
 }
 
 // A kernel that does not know a hint (EINVAL) is not an error: the mapping
-// works, only without the hint.
-inline void advise(void* base, std::size_t size, bool huge_pages, populate mode) noexcept {
+// works, only without the hint. The mapping remembers it, for map_in_place.
+inline void advise(mapping& region, bool huge_pages, populate mode) noexcept {
+    region.huge_pages = region.huge_pages || huge_pages;
+    if (mode != populate::none) region.populated = mode;
+    void* const base = region.get_address();
+    const std::size_t size = region.get_size();
     if (base == nullptr || size == 0) return;
     if (huge_pages) ::madvise(base, size, MADV_HUGEPAGE);
 #if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
@@ -321,7 +329,7 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
     auto* base = static_cast<std::byte*>(segment.region.get_address());
     if (huge == huge_policy::advise)
         reserve_advised_huge_pages(fd.get(), base, what, bytes, request);
-    advise(base, segment.region.get_size(), request.huge_pages, populate::none);
+    advise(segment.region, request.huge_pages, populate::none);
     write(base);
     segment.locked = take_owner_lock(fd.get());
     segment.file = std::move(fd);
@@ -331,11 +339,15 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
 // Maps `fd`'s file over the whole of `region`, at the same address: the
 // pages are the same, so the data and every pointer into it stay, and
 // faults in other threads meanwhile wait for the new mapping (mmap holds the
-// address space's lock). false if it could not.
+// address space's lock). The new mapping gets the advice the old one had.
+// false if it could not.
 inline bool map_in_place(mapping& region, int fd, bool writable) noexcept {
     void* const base = region.get_address();
-    return ::mmap(base, region.get_size(), writable ? PROT_READ | PROT_WRITE : PROT_READ,
-                  MAP_SHARED | MAP_FIXED, fd, 0) == base;
+    if (::mmap(base, region.get_size(), writable ? PROT_READ | PROT_WRITE : PROT_READ,
+               MAP_SHARED | MAP_FIXED, fd, 0) != base)
+        return false;
+    advise(region, region.huge_pages, region.populated);
+    return true;
 }
 
 // Opens the segment by name, if the name still is `identity`'s file.
@@ -380,8 +392,7 @@ void name_owned_segment(opened_segment& segment, const segment_operation& what,
 inline void finish_created(opened_segment& segment, const segment_operation& what,
                            const create_request& request) noexcept {
     map_by_name(segment, what);
-    advise(segment.region.get_address(), segment.region.get_size(), request.huge_pages,
-           request.populate ? populate::write : populate::none);
+    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
 }
 
 // The fallback where an unnamed file cannot be given a name (no O_TMPFILE, or

@@ -207,8 +207,9 @@ inline void prefetch(void* base, std::size_t size) noexcept {
 // Performance hints for a fresh mapping. Populate reads the pages in with
 // PrefetchVirtualMemory; huge pages are not available here (large-page
 // sections need SEC_LARGE_PAGES at creation and the SeLockMemoryPrivilege).
-inline void advise(void* base, std::size_t size, bool /*huge_pages*/, populate mode) noexcept {
-    if (mode != populate::none && base != nullptr && size != 0) prefetch(base, size);
+inline void advise(mapping& region, bool /*huge_pages*/, populate mode) noexcept {
+    if (mode != populate::none && region.get_address() != nullptr && region.get_size() != 0)
+        prefetch(region.get_address(), region.get_size());
 }
 
 // Huge pages (huge_pages.hpp on Linux): a section backed by the paging file
@@ -247,8 +248,7 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     segment.size = section_size(*segment.file);
     segment.region = map_view(what, *segment.file, true, static_cast<std::size_t>(bytes));
     auto* base = static_cast<std::byte*>(segment.region.get_address());
-    advise(base, segment.region.get_size(), request.huge_pages,
-           request.populate ? populate::write : populate::none);
+    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
     write(base);
     return segment;
 }
