@@ -43,6 +43,7 @@ static_assert(is_same_v<decltype(&lock_held_by_others), bool (*)(const segment_h
 static_assert(
     is_same_v<decltype(&note_owning), void (*)(segment_hold&, const segment_name&,
                                                const owner_record&, segment_header*) noexcept>);
+static_assert(is_same_v<decltype(&keep_owner_lock), void (*)(segment_hold&) noexcept>);
 static_assert(
     is_same_v<decltype(&stop_owning), void (*)(segment_hold&, const segment_name&) noexcept>);
 static_assert(is_same_v<decltype(&begin_owner_change), void (*)() noexcept>);

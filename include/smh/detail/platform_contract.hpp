@@ -169,9 +169,12 @@ inline unlink_result release_name(const segment_name& name, segment_hold& held) 
 inline void lock_for_owning(segment_hold& held, const segment_name& name) noexcept;
 // Whether another object, in any process, holds the owner's lock.
 inline bool lock_held_by_others(const segment_hold& held) noexcept;
-// This object owns the segment as `owner`: cleanup at termination removes it.
+// This object owns the segment as `owner`, or is about to claim it: cleanup
+// at termination removes it.
 inline void note_owning(segment_hold& held, const segment_name& name, const owner_record& owner,
                         segment_header* header) noexcept;
+// This object owns it now: it keeps the lock lock_for_owning took.
+inline void keep_owner_lock(segment_hold& held) noexcept;
 // This object no longer owns it: drops the lock and the cleanup entry.
 inline void stop_owning(segment_hold& held, const segment_name& name) noexcept;
 // Brackets a change of ownership (a record claimed until it is published and

@@ -626,14 +626,18 @@ inline bool lock_held_by_others(const segment_hold& held) noexcept {
     return held.lock_being_taken && owner_lock_held_elsewhere(held.lock_being_taken.get());
 }
 
-// Records that this object owns the segment as `owner`: termination cleanup
-// removes the name if the process ends while the segment still says so; and
-// the object's mapping now holds the lock it took.
+// Records that this object owns the segment as `owner`, or is about to
+// claim it: termination cleanup removes the name if the process ends while
+// the segment says so, or while this process has claimed the record.
 inline void note_owning(segment_hold& held, const segment_name& name, const owner_record& owner,
                         segment_header* header) noexcept {
     forget_owned(std::exchange(held.entry, nullptr));
     held.entry =
         remember_owned(path_of(name), held.identity.device, held.identity.inode, owner, header);
+}
+
+// The object owns the segment now: its mapping holds the lock it took.
+inline void keep_owner_lock(segment_hold& held) noexcept {
     if (held.lock_being_taken && held.region &&
         map_in_place(*held.region, held.lock_being_taken.get(), true)) {
         held.locked = true;

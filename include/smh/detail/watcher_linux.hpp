@@ -73,6 +73,8 @@ namespace watcher {
 // The child's stack: the scan needs about 24 KiB; untouched pages cost nothing.
 inline constexpr std::size_t stack_bytes = std::size_t{256} << 10;
 inline constexpr std::uintptr_t page = 4096; // a lower bound of the page size is enough here
+// The part of a module's static storage (.bss) the child keeps.
+inline constexpr std::uintptr_t bss_kept = std::uintptr_t{1} << 20;
 // Kept on each side of the thread pointer and of errno: the thread's TLS block.
 inline constexpr std::uintptr_t kept_around = std::uintptr_t{64} << 10;
 
@@ -184,7 +186,11 @@ struct range {
     const bool bss = !file && !named_anonymous && low == after_file;
     after_file = file && !shared ? high : 0;
     if (shared || segment) return unmap_except(low, high, kept, count);
-    if (file || bss || sanitized) return false; // sanitizers keep their shadow memory there
+    if (file || sanitized) return false; // sanitizers keep their shadow memory there
+    // A module's static storage: its first MiB, which holds what the C
+    // library and the dynamic linker keep there; a program's large static
+    // arrays beyond it are dropped, so the watcher does not pin them.
+    if (bss) return high - low > bss_kept && unmap_except(low + bss_kept, high, kept, count);
     if (named_anonymous && !starts_with(at, end, "[heap]") && !starts_with(at, end, "[stack") &&
         !starts_with(at, end, "[anon"))
         return false; // [vdso], [vvar], [vsyscall]: the kernel's
@@ -304,7 +310,11 @@ struct parent_watch {
     struct stat info {};
     segment_header copy;
     owner_record record;
+    // Only files of the watched process's user: its segments are, and another
+    // user's file, forged to name it and truncated meanwhile, must not be
+    // mapped here (a SIGBUS would end the watcher before its work is done).
     if (::fstatat(static_cast<int>(fd), "", &info, AT_EMPTY_PATH) == 0 && S_ISREG(info.st_mode) &&
+        info.st_uid == static_cast<uid_t>(sys(SYS_geteuid)) &&
         static_cast<std::uint64_t>(info.st_size) >= header_size &&
         sys(SYS_pread64, fd, &copy, header_size, 0) == static_cast<long>(header_size) &&
         find_header_flaw(copy) == header_flaw::none && recorded_owner(copy, parent, record)) {
