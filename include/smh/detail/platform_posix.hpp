@@ -336,15 +336,16 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
     return segment;
 }
 
-// Maps `fd`'s file over the whole of `region`, at the same address: the
+// Maps `fd`'s file over the whole of `region` (writable: only owners, and
+// so only writable handles, map in place), at the same address: the
 // pages are the same, so the data and every pointer into it stay, and
 // faults in other threads meanwhile wait for the new mapping (mmap holds the
 // address space's lock). The new mapping gets the advice the old one had.
 // false if it could not.
-inline bool map_in_place(mapping& region, int fd, bool writable) noexcept {
+inline bool map_in_place(mapping& region, int fd) noexcept {
     void* const base = region.get_address();
-    if (::mmap(base, region.get_size(), writable ? PROT_READ | PROT_WRITE : PROT_READ,
-               MAP_SHARED | MAP_FIXED, fd, 0) != base)
+    if (::mmap(base, region.get_size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) !=
+        base)
         return false;
     advise(region, region.huge_pages, region.populated);
     return true;
@@ -370,8 +371,8 @@ inline unique_fd reopen(const std::string& path, const file_identity& identity,
 inline void map_by_name(opened_segment& segment, const segment_operation& what) noexcept {
     auto named = reopen(path_of(what.name), segment.identity, true);
     if (named && (!segment.locked || take_owner_lock(named.get())) &&
-        !map_in_place(segment.region, named.get(), true))
-        (void)map_in_place(segment.region, segment.file.get(), true); // as it was
+        !map_in_place(segment.region, named.get()))
+        (void)map_in_place(segment.region, segment.file.get()); // as it was
     segment.file = unique_fd();
 }
 
@@ -639,7 +640,7 @@ inline void note_owning(segment_hold& held, const segment_name& name, const owne
 // The object owns the segment now: its mapping holds the lock it took.
 inline void keep_owner_lock(segment_hold& held) noexcept {
     if (held.lock_being_taken && held.region &&
-        map_in_place(*held.region, held.lock_being_taken.get(), true)) {
+        map_in_place(*held.region, held.lock_being_taken.get())) {
         held.locked = true;
         held.locker = current_pid();
     }
@@ -655,7 +656,7 @@ inline void stop_owning(segment_hold& held, const segment_name& name) noexcept {
     held.lock_being_taken = unique_fd();
     if (!held.locked || !held.region) return;
     const auto fd = reopen(path_of(name), held.identity, true);
-    if (fd && map_in_place(*held.region, fd.get(), true)) held.locked = false;
+    if (fd && map_in_place(*held.region, fd.get())) held.locked = false;
 }
 
 // Removes the name of the held segment, unless someone replaced it.
