@@ -7,6 +7,7 @@
 //                                   one whose owner runs only with --force)
 //   smh gc [--dry-run] [--json]     remove what smh::find_orphans() finds
 //   smh help                        usage (also --help, -h)
+//   (after --, every argument is a NAME, even one that starts with -)
 //
 // Exit codes: 0 done; 1 an operation failed (each failure is reported on
 // stderr, the others still run); 2 bad usage.
@@ -70,6 +71,7 @@ options:
   --force     rm: remove a segment even while its owner runs
   --help, -h  this text
   --version   the library version
+  --          what follows is names, even one that starts with -
 
 exit status: 0 done, 1 an operation failed, 2 bad usage
 )";
@@ -599,7 +601,16 @@ int main(int argc, char** argv) {
     if (args.empty()) return fail_usage("no command");
     options o;
     std::string command;
+    bool only_names = false; // after "--": a name may start with '-'
     for (const auto& arg : args) {
+        if (only_names) {
+            o.names.push_back(arg);
+            continue;
+        }
+        if (arg == "--") {
+            only_names = true;
+            continue;
+        }
         if (arg == "--help" || arg == "-h") {
             std::cout << usage;
             return 0;

@@ -497,6 +497,21 @@ TEST_CASE("smh rm refuses a segment whose owner runs, unless --force") {
     CHECK_FALSE(segment_exists(owned.name()));
 }
 
+TEST_CASE("smh inspect and rm take a name that looks like an option after --") {
+    // A valid name: any local user may create "--force" or "-h" in /dev/shm.
+    const std::string name = "--" + unique_name();
+    smh_test::segment_guard guard(name);
+    auto shm = SharedMemoryHandlee<int>::create(name, 2);
+    REQUIRE(shm.release());
+    const auto inspected = smh_cli({"inspect", "--", name});
+    CHECK(inspected.result.exit_code == 0);
+    CHECK(contains(inspected.out, name));
+    const auto removed = smh_cli({"rm", "--", name});
+    CHECK(removed.result.exit_code == 0);
+    CHECK(contains(removed.out, "removed " + name));
+    CHECK_FALSE(segment_exists(name));
+}
+
 TEST_CASE("smh inspect and rm given a path say to give the name without the directory") {
     auto shm = SharedMemoryHandlee<int>::create(unique_name(), 2);
     for (const char* command : {"inspect", "rm"}) {

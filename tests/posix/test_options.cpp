@@ -5,6 +5,9 @@
 #include <sys/mount.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <string>
 #include <string_view>
 
 #include "checks.hpp"
@@ -90,4 +93,54 @@ TEST_CASE("huge_pages on a tmpfs mounted with huge=within_size or huge=advise ma
                                   "the reader's huge_page_bytes() is not as expected");
         });
     }
+}
+
+namespace {
+// The VmFlags of the mapping that contains `address` (/proc/self/smaps), e.g.
+// " rd wr sh mr mw me ms hg".
+std::string vm_flags(const void* address) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto target = reinterpret_cast<std::uintptr_t>(address);
+    bool inside = false;
+    for (std::string line; std::getline(smaps, line);) {
+        const auto dash = line.find('-');
+        const auto space = line.find(' ');
+        if (dash != std::string::npos && space != std::string::npos && dash < space &&
+            line.find(':') > space) {
+            const auto begin = std::stoull(line.substr(0, dash), nullptr, 16);
+            const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+            inside = begin <= target && target < end;
+        } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+            return line.substr(8) + " ";
+        }
+    }
+    return "";
+}
+
+bool advised_huge(const void* address) {
+    return vm_flags(address).find(" hg ") != std::string::npos;
+}
+} // namespace
+
+TEST_CASE("release() and adopt() keep the mapping's huge-page advice and its populated pages") {
+    auto shm = SharedMemoryHandlee<char>::create(16 * mib, {.populate = true, .huge_pages = true});
+    const void* data = shm.data().data();
+    if (!advised_huge(data))
+        return smh_test::skip("this kernel takes no MADV_HUGEPAGE for a shared mapping");
+    REQUIRE(smh_test::resident_bytes(data) >= 16 * mib);
+    REQUIRE(shm.release()); // maps the segment again, in place, without the owner's lock
+    CHECK(advised_huge(data));
+    CHECK(smh_test::resident_bytes(data) >= 16 * mib);
+    REQUIRE(shm.adopt()); // and again, through a locked description
+    CHECK(advised_huge(data));
+    CHECK(smh_test::resident_bytes(data) >= 16 * mib);
+
+    auto reader =
+        SharedMemoryHandlee<char>::attach(shm.name(), {.populate = true, .huge_pages = true});
+    const void* read = reader.data().data();
+    REQUIRE(advised_huge(read));
+    REQUIRE(shm.release());
+    REQUIRE(reader.adopt());
+    CHECK(advised_huge(read));
+    CHECK(smh_test::resident_bytes(read) >= 16 * mib);
 }

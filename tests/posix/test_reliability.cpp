@@ -16,6 +16,7 @@
 #include <iterator>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "shared_types.hpp"
 #include "checks.hpp"
@@ -221,6 +222,39 @@ TEST_CASE("find_orphans() names exactly what remove_orphans() then removes, for 
     CHECK_FALSE(segment_exists(name));
     CHECK(segment_exists(live.name()));
     CHECK(segment_exists(released.name()));
+}
+
+TEST_CASE("remove_orphans removes a killed owner's segment while an attached process waits on "
+          "it",
+          "[orphans]") {
+    const auto orphan = unique_name();
+    smh_test::segment_guard guard_orphan(orphan);
+    smh_test::child_process([&] {
+        auto shm = SharedMemoryHandlee<std::atomic<int>>::create(orphan, 2);
+        smh_test::kill_self();
+    }).wait();
+    REQUIRE(segment_exists(orphan));
+    // An owner change that a live process seems to be making: remove_orphans()
+    // waits for it, half a second, before it removes anything.
+    const auto claimed = smh_test::orphan_name(smh_test::orphan_kind::abandoned_claim);
+    smh_test::segment_guard guard_claimed(claimed);
+    smh_test::make_orphan(smh_test::orphan_kind::abandoned_claim, claimed);
+
+    // This process still uses the orphan: a waiter counts itself in the
+    // header's waiters word while it waits, for a quarter of a second.
+    auto attached = SharedMemoryHandlee<std::atomic<int>>::attach(orphan);
+    std::atomic<bool> waiting{false};
+    std::thread waiter([&] {
+        waiting = true;
+        (void)attached.wait_for(0, 0, std::chrono::milliseconds(250));
+    });
+    while (!waiting) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto removed = smh::remove_orphans();
+    waiter.join();
+    CHECK(std::count(removed.begin(), removed.end(), orphan) == 1);
+    CHECK(std::count(removed.begin(), removed.end(), claimed) == 1);
+    CHECK_FALSE(segment_exists(orphan));
 }
 
 TEST_CASE("list_directory() lists what list() does, and every other file with why it is left "

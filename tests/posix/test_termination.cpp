@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <utility>
@@ -72,10 +73,15 @@ TEST_CASE("after cleanup_on_termination(), a process ended by a signal removes i
 
 namespace {
 
+struct left_segment {
+    std::string name;
+    std::int64_t owner_pid; // as inspect() read it: 0 released, < 0 claimed
+};
+
 // Starts `helper churn` (threads creating and destroying segments named
 // `prefix`-...), lets it run `delay`, sends `signal`, and returns how it ended
 // and which of its segments are left (removing them).
-std::pair<smh_test::process_result, std::vector<std::string>>
+std::pair<smh_test::process_result, std::vector<left_segment>>
 signal_churning_owner(const std::string& prefix, const std::string& how, int signal,
                       std::chrono::milliseconds delay) {
     const pid_t pid = smh_test::start_program({SMH_TEST_HELPER, "churn", prefix, "4", how});
@@ -84,8 +90,11 @@ signal_churning_owner(const std::string& prefix, const std::string& how, int sig
     std::this_thread::sleep_for(delay);
     ::kill(pid, signal);
     const auto ended = smh_test::wait_for(pid, 30s);
-    auto left = smh_test::shm_entries(prefix);
-    for (const auto& name : left) smh_test::remove_leftover(name);
+    std::vector<left_segment> left;
+    for (const auto& name : smh_test::shm_entries(prefix)) {
+        left.push_back({name, smh::inspect(name).owner_pid});
+        smh_test::remove_leftover(name);
+    }
     return {ended, left};
 }
 
@@ -102,6 +111,19 @@ TEST_CASE("a signal that ends a multi-threaded owner leaves none of the segments
                                                              std::chrono::milliseconds(round * 3));
             CHECK(ended.signal == signal);
             CHECK(left.empty());
+        }
+    }
+    SECTION("with cleanup_on_termination(), while the threads also release and adopt") {
+        // A segment released at that instant (and not yet adopted again) is
+        // meant to outlive the process; none left may name it as owner.
+        for (int round = 0; round < 15; ++round) {
+            const auto [ended, left] = signal_churning_owner(unique_name(), "adopt", SIGTERM,
+                                                             std::chrono::milliseconds(round * 3));
+            CHECK(ended.signal == SIGTERM);
+            for (const auto& segment : left) {
+                INFO(segment.name);
+                CHECK(segment.owner_pid == 0);
+            }
         }
     }
     SECTION("with a handler of the program's own that calls remove_owned_segments()") {

@@ -27,7 +27,8 @@
 //        child with SIGTERM: 0 if the parent's segment is still there
 //   helper churn PREFIX THREADS HOW          THREADS threads create and destroy segments
 //        named PREFIX-<thread>-<n> for ever, each keeping up to 3 at once; HOW: "cleanup"
-//        (cleanup_on_termination()) or "handler" (a SIGTERM handler of its own that
+//        (cleanup_on_termination()), "adopt" (the same, and each segment is released and
+//        adopted again after its create) or "handler" (a SIGTERM handler of its own that
 //        calls smh::remove_owned_segments() and _exit(5))
 //   helper adopt TYPE NAME                   attach, adopt(): 0 if it became the owner (its
 //        destructor then removes the name), 1 if not
@@ -75,7 +76,7 @@ volatile std::sig_atomic_t got_sigterm = 0;
 // Threads that own segments and keep creating and destroying them, until a
 // signal ends the process.
 int churn(const std::string& prefix, int threads, const std::string& how) {
-    if (how == "cleanup") {
+    if (how == "cleanup" || how == "adopt") {
         smh::cleanup_on_termination();
     } else {
         std::signal(SIGTERM, [](int) {
@@ -85,11 +86,12 @@ int churn(const std::string& prefix, int threads, const std::string& how) {
     }
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t)
-        workers.emplace_back([&prefix, t] {
+        workers.emplace_back([&prefix, &how, t] {
             std::vector<smh::SharedMemoryHandlee<int>> held;
             for (long n = 0;; ++n) {
                 const auto name = prefix + "-" + std::to_string(t) + "-" + std::to_string(n);
                 held.push_back(smh::create<int>(name, 16));
+                if (how == "adopt" && !(held.back().release() && held.back().adopt())) return;
                 if (held.size() > 3) held.erase(held.begin());
             }
         });

@@ -8,7 +8,6 @@
 
 #include <algorithm>   // sorting listings
 #include <chrono>      // creation times
-#include <cstring>     // comparing headers
 #include <optional>    // a name that is not a segment
 #include <string>      // names
 #include <string_view> // operation names
@@ -174,14 +173,17 @@ void remove_segment(std::string_view name) {
     }
 }
 
-// Whether `now` is still exactly the segment `before`, owner record and all,
-// with no owner's lock on it.
+// Whether `now` is still the segment `before`, with the same owner record
+// and no owner's lock on it. Only the record: the header's wait words change
+// whenever a process still attached waits or notifies.
 inline bool unchanged(const std::optional<found_segment>& now,
                       const found_segment& before) noexcept {
-    return now && now->snapshot.identity == before.snapshot.identity &&
-           !now->snapshot.owner_lock_held &&
-           std::memcmp(&now->snapshot.header, &before.snapshot.header,
-                       sizeof before.snapshot.header) == 0;
+    if (!now || now->snapshot.identity != before.snapshot.identity || now->snapshot.owner_lock_held)
+        return false;
+    const auto& a = now->snapshot.header;
+    const auto& b = before.snapshot.header;
+    return a.owner_pid == b.owner_pid && a.owner_start_time == b.owner_start_time &&
+           a.owner_token == b.owner_token;
 }
 
 // An orphan as find_orphan_segments() saw it: a segment, with the header that

@@ -75,14 +75,16 @@ inline bool is_owner(const ownership& own) noexcept {
     return owner && *owner == this_process(own.token);
 }
 
-// The segment outlives this object: no owner from now on. Termination
-// cleanup forgets it first, so a signal meanwhile never removes it.
+// The segment outlives this object: no owner from now on. One change for
+// termination cleanup: a signal before it ends finds the segment still
+// owned (and removes it), never owned by no one that cleanup knows of.
 inline bool release_ownership(ownership& own, os::segment_hold& held) noexcept {
     if (own.token == 0 || own.header == nullptr) return false;
-    os::stop_owning(held, own.name);
-    const bool released = replace_owner(*own.header, this_process(own.token), {.pid = 0});
+    const owner_change change;
+    if (!replace_owner(*own.header, this_process(own.token), {.pid = 0})) return false;
     own.token = 0;
-    return released;
+    os::stop_owning(held, own.name);
+    return true;
 }
 
 // Whether the record `owner` lets this object adopt: no owner, or one whose
@@ -100,12 +102,15 @@ enum class acquired { owner, not_owner, record_keeps_changing };
 // record for a new token. Bounded: claims seen for longer than any claim
 // lasts are taken as abandoned, and a record that keeps changing under a
 // hostile writer is given up on. Throws nothing: take_ownership() reports
-// the last case.
+// the last case. The segment is registered for termination cleanup before it
+// is claimed, so a signal that lands between the claim and the new record
+// finds it.
 inline acquired acquire_ownership(ownership& own, os::segment_hold& held, bool force) noexcept {
     if (own.header == nullptr) return acquired::not_owner;
     if (is_owner(own)) return acquired::owner;
     os::lock_for_owning(held, own.name);
     const auto mine = this_process(next_owner_token());
+    os::note_owning(held, own.name, mine, own.header);
     using clock = std::chrono::steady_clock;
     const auto give_up_at = clock::now() + 4 * abandoned_claim_after;
     std::optional<clock::time_point> first_claim_seen;
@@ -137,7 +142,7 @@ inline acquired acquire_ownership(ownership& own, os::segment_hold& held, bool f
     }
     publish_owner(*own.header, mine);
     own.token = mine.token;
-    os::note_owning(held, own.name, mine, own.header);
+    os::keep_owner_lock(held);
     return acquired::owner;
 }
 

@@ -48,7 +48,7 @@ static_assert(is_same_v<decltype(&open_segment),
                         opened_segment (*)(const segment_operation&, bool, milliseconds)>);
 static_assert(is_same_v<decltype(&read_header),
                         std::optional<header_snapshot> (*)(const segment_operation&)>);
-static_assert(is_same_v<decltype(&advise), void (*)(void*, std::size_t, bool, populate) noexcept>);
+static_assert(is_same_v<decltype(&advise), void (*)(mapping&, bool, populate) noexcept>);
 static_assert(is_same_v<decltype(&segment_huge_page_policy), huge_page_policy (*)() noexcept>);
 static_assert(
     is_same_v<decltype(&mapped_huge_bytes), std::uint64_t (*)(const void*, std::size_t) noexcept>);
@@ -64,6 +64,7 @@ static_assert(is_same_v<decltype(&lock_held_by_others), bool (*)(const segment_h
 static_assert(
     is_same_v<decltype(&note_owning), void (*)(segment_hold&, const segment_name&,
                                                const owner_record&, segment_header*) noexcept>);
+static_assert(is_same_v<decltype(&keep_owner_lock), void (*)(segment_hold&) noexcept>);
 static_assert(
     is_same_v<decltype(&stop_owning), void (*)(segment_hold&, const segment_name&) noexcept>);
 static_assert(is_same_v<decltype(&begin_owner_change), void (*)() noexcept>);

@@ -153,7 +153,8 @@ inline opened_segment open_segment(const segment_operation& what, bool writable,
 // than a header. Throws what opening it throws.
 inline std::optional<header_snapshot> read_header(const segment_operation& what);
 
-inline void advise(void* base, std::size_t size, bool huge_pages, populate mode) noexcept;
+// Hints for the mapping: huge pages, and its pages mapped now (`mode`).
+inline void advise(mapping& region, bool huge_pages, populate mode) noexcept;
 
 // Whether the shared-memory filesystem gives segments huge pages.
 inline huge_page_policy segment_huge_page_policy() noexcept;
@@ -178,9 +179,12 @@ inline unlink_result unlink(const segment_name& name, segment_hold& held) noexce
 inline void lock_for_owning(segment_hold& held, const segment_name& name) noexcept;
 // Whether another object, in any process, holds the owner's lock.
 inline bool lock_held_by_others(const segment_hold& held) noexcept;
-// This object owns the segment as `owner`: cleanup at termination removes it.
+// This object owns the segment as `owner`, or is about to claim it: cleanup
+// at termination removes it.
 inline void note_owning(segment_hold& held, const segment_name& name, const owner_record& owner,
                         segment_header* header) noexcept;
+// This object owns it now: it keeps the lock lock_for_owning took.
+inline void keep_owner_lock(segment_hold& held) noexcept;
 // This object no longer owns it: drops the lock and the cleanup entry.
 inline void stop_owning(segment_hold& held, const segment_name& name) noexcept;
 // Brackets a change of ownership (a record claimed until it is published and

@@ -224,7 +224,7 @@ inline segment_handle attach_segment(const segment_operation& what,
     std::memcpy(&snapshot, header, sizeof snapshot);
     if (const auto problem = check_header(snapshot, opened.size, expected))
         what.fail(problem->code, problem->why);
-    os::advise(base, opened.region.get_size(), options.huge_pages,
+    os::advise(opened.region, options.huge_pages,
                options.populate ? os::populate::read : os::populate::none);
     auto result = std::make_unique<segment_state>();
     result->region = std::move(opened.region);

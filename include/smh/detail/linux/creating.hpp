@@ -136,7 +136,7 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
     auto* base = static_cast<std::byte*>(segment.region.get_address());
     if (huge == huge_page_policy::advise)
         reserve_advised_huge_pages(fd.get(), base, what, bytes, request);
-    advise(base, segment.region.get_size(), request.huge_pages, populate::none);
+    advise(segment.region, request.huge_pages, populate::none);
     write(base);
     segment.locked = take_owner_lock(fd.get());
     segment.file = std::move(fd);
@@ -153,8 +153,8 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
 inline void map_by_name(opened_segment& segment, const segment_operation& what) noexcept {
     auto named = reopen(path_of(what.name), segment.identity, true);
     if (named && (!segment.locked || take_owner_lock(named.get())) &&
-        !map_in_place(segment.region, named.get(), true))
-        (void)map_in_place(segment.region, segment.file.get(), true); // as it was
+        !map_in_place(segment.region, named.get()))
+        (void)map_in_place(segment.region, segment.file.get()); // as it was
     segment.file = unique_fd();
 }
 
@@ -175,8 +175,7 @@ void name_owned_segment(opened_segment& segment, const segment_operation& what,
 inline void finish_created(opened_segment& segment, const segment_operation& what,
                            const create_request& request) noexcept {
     map_by_name(segment, what);
-    advise(segment.region.get_address(), segment.region.get_size(), request.huge_pages,
-           request.populate ? populate::write : populate::none);
+    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
 }
 
 // The fallback where an unnamed file cannot be given a name (no O_TMPFILE, or

@@ -57,14 +57,19 @@ inline bool owner_lock_held_elsewhere(int fd) noexcept {
     return ::fcntl(fd, F_OFD_GETLK, &range) == 0 && range.l_type != F_UNLCK;
 }
 
-// Maps `fd`'s file over the whole of `region`, at the same address: the
+// Maps `fd`'s file over the whole of `region` (writable: only owners, and
+// so only writable handles, map in place), at the same address: the
 // pages are the same, so the data and every pointer into it stay, and
 // faults in other threads meanwhile wait for the new mapping (mmap holds the
-// address space's lock). false if it could not.
-inline bool map_in_place(mapping& region, int fd, bool writable) noexcept {
+// address space's lock). The new mapping gets the advice the old one had.
+// false if it could not.
+inline bool map_in_place(mapping& region, int fd) noexcept {
     void* const base = region.get_address();
-    return ::mmap(base, region.get_size(), writable ? PROT_READ | PROT_WRITE : PROT_READ,
-                  MAP_SHARED | MAP_FIXED, fd, 0) == base;
+    if (::mmap(base, region.get_size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) !=
+        base)
+        return false;
+    advise(region, region.huge_pages, region.populated);
+    return true;
 }
 
 // Opens the segment by name, if the name still is `identity`'s file.
@@ -138,16 +143,20 @@ inline bool lock_held_by_others(const segment_hold& held) noexcept {
     return held.lock_being_taken && owner_lock_held_elsewhere(held.lock_being_taken.get());
 }
 
-// Records that this object owns the segment as `owner`: termination cleanup
-// removes the name if the process ends while the segment still says so; and
-// the object's mapping now holds the lock it took.
+// Records that this object owns the segment as `owner`, or is about to
+// claim it: termination cleanup removes the name if the process ends while
+// the segment says so, or while this process has claimed the record.
 inline void note_owning(segment_hold& held, const segment_name& name, const owner_record& owner,
                         segment_header* header) noexcept {
     forget_owned(std::exchange(held.entry, nullptr));
     held.entry =
         remember_owned(path_of(name), held.identity.device, held.identity.inode, owner, header);
+}
+
+// The object owns the segment now: its mapping holds the lock it took.
+inline void keep_owner_lock(segment_hold& held) noexcept {
     if (held.lock_being_taken && held.region &&
-        map_in_place(*held.region, held.lock_being_taken.get(), true)) {
+        map_in_place(*held.region, held.lock_being_taken.get())) {
         held.locked = true;
         held.locker = current_pid();
     }
@@ -163,7 +172,7 @@ inline void stop_owning(segment_hold& held, const segment_name& name) noexcept {
     held.lock_being_taken = unique_fd();
     if (!held.locked || !held.region) return;
     const auto fd = reopen(path_of(name), held.identity, true);
-    if (fd && map_in_place(*held.region, fd.get(), true)) held.locked = false;
+    if (fd && map_in_place(*held.region, fd.get())) held.locked = false;
 }
 } // namespace detail::os
 } // namespace v0

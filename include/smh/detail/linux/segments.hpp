@@ -5,7 +5,6 @@
 
 #include <dirent.h>   // listing /dev/shm
 #include <fcntl.h>    // open, AT_FDCWD
-#include <sys/mman.h> // madvise
 #include <sys/stat.h> // fstat, lstat
 #include <unistd.h>   // pread, unlink
 
@@ -51,19 +50,6 @@ struct opened_segment {
     opened_segment& operator=(opened_segment&&) = delete;
     ~opened_segment() { forget_owned(entry); }
 };
-
-// A kernel that does not know a hint (EINVAL) is not an error: the mapping
-// works, only without the hint.
-inline void advise(void* base, std::size_t size, bool huge_pages, populate mode) noexcept {
-    if (base == nullptr || size == 0) return;
-    if (huge_pages) ::madvise(base, size, MADV_HUGEPAGE);
-#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
-    if (mode != populate::none)
-        ::madvise(base, size, mode == populate::read ? MADV_POPULATE_READ : MADV_POPULATE_WRITE);
-#else
-    (void)mode;
-#endif
-}
 
 // Maps the whole file, read-write or read-only.
 inline mapping map_whole(int fd, const segment_operation& what, std::uint64_t bytes,

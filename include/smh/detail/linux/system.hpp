@@ -1,13 +1,15 @@
 // Linux underneath the other files of this folder: errno and what it means
 // for smh, the directory segments are files in, and the small owners every
-// other file uses (a descriptor, a mapping). Segments are files in /dev/shm
-// (what shm_open(3) uses on Linux), mapped with Boost.Interprocess's
-// mapped_region; where Boost stops, the native calls are used directly.
+// other file uses (a descriptor; a mapping, and the hints it is given).
+// Segments are files in /dev/shm (what shm_open(3) uses on Linux), mapped
+// with Boost.Interprocess's mapped_region; where Boost stops, the native
+// calls are used directly.
 #pragma once
 
 #include <boost/interprocess/mapped_region.hpp> // mmap/munmap owner
 
 #include <fcntl.h>    // AT_SYMLINK_NOFOLLOW
+#include <sys/mman.h> // madvise
 #include <sys/stat.h> // fstatat: a file's identity
 #include <unistd.h>   // close, unlinkat
 
@@ -90,11 +92,32 @@ private:
     int fd_ = -1;
 };
 
-// A mapping of a segment, unmapped on destruction.
+// A mapping of a segment, unmapped on destruction. It remembers the advice
+// it was given (advise), which map_in_place gives the new mapping again: a
+// mapping made in place starts without MADV_HUGEPAGE and without pages.
 class mapping : public bip::mapped_region {
 public:
     using bip::mapped_region::mapped_region;
+    bool huge_pages = false;
+    populate populated = populate::none;
 };
+
+// A kernel that does not know a hint (EINVAL) is not an error: the mapping
+// works, only without the hint. The mapping remembers it, for map_in_place.
+inline void advise(mapping& region, bool huge_pages, populate mode) noexcept {
+    region.huge_pages = region.huge_pages || huge_pages;
+    if (mode != populate::none) region.populated = mode;
+    void* const base = region.get_address();
+    const std::size_t size = region.get_size();
+    if (base == nullptr || size == 0) return;
+    if (huge_pages) ::madvise(base, size, MADV_HUGEPAGE);
+#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
+    if (mode != populate::none)
+        ::madvise(base, size, mode == populate::read ? MADV_POPULATE_READ : MADV_POPULATE_WRITE);
+#else
+    (void)mode;
+#endif
+}
 
 // What bip::mapped_region maps: a plain descriptor (a shared_memory_object
 // would have to open the segment by name, which O_TMPFILE files do not have).

@@ -143,7 +143,8 @@ inline std::atomic<pthread_t> terminator{};   // the thread that cleans up
 // This thread's changes under way (0 or 1), read by a signal handler in the
 // same thread. initial-exec: a plain load even in a shared library (the
 // general model may allocate on a thread's first use, in the handler).
-[[gnu::tls_model("initial-exec")]] inline thread_local int changes_in_this_thread = 0;
+// volatile: a handler in this thread reads it between any two instructions.
+[[gnu::tls_model("initial-exec")]] inline thread_local volatile int changes_in_this_thread = 0;
 
 static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free &&
                   std::atomic<pthread_t>::is_always_lock_free,
@@ -164,26 +165,25 @@ inline void begin_owner_change() noexcept {
         changes_in_flight.fetch_sub(1);
         wait_while_terminating();
     }
-    ++changes_in_this_thread;
+    changes_in_this_thread = changes_in_this_thread + 1;
 }
 
 inline void end_owner_change() noexcept {
-    --changes_in_this_thread;
+    changes_in_this_thread = changes_in_this_thread - 1;
     changes_in_flight.fetch_sub(1);
 }
 
 // Removes the name of one owned segment, as its owner's destructor would
-// (remove_owned_name, above). A record this process already claimed for
-// itself, owner unchanged, is one the interrupted thread was destroying (its
-// owner's end had begun): finished here.
+// (remove_owned_name, above). A record this process has claimed is one the
+// interrupted thread was changing (every other thread's change has ended):
+// its owner's end, or an adopt (registered before its claim). Either way
+// this process was to own it: finished here.
 inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
     const auto& owner = e.owner;
     if (owner.pid != pid || e.header == nullptr) return; // a forked child's copy
     auto& header = *e.header;
-    const bool destroying = owner_pid_field(header).load(std::memory_order_acquire) == -pid &&
-                            load_field(header.owner_start_time) == owner.start_time &&
-                            load_field(header.owner_token) == owner.token;
-    (void)remove_owned_name(header, owner, pid, AT_FDCWD, e.path, e.device, e.inode, destroying);
+    const bool claimed_here = owner_pid_field(header).load(std::memory_order_acquire) == -pid;
+    (void)remove_owned_name(header, owner, pid, AT_FDCWD, e.path, e.device, e.inode, claimed_here);
 }
 
 // Waits until no thread but this one is in the middle of a change, for at

@@ -140,7 +140,11 @@ struct parent_watch {
     struct stat info {};
     segment_header copy;
     owner_record record;
+    // Only files of the watched process's user: its segments are, and another
+    // user's file, forged to name it and truncated meanwhile, must not be
+    // mapped here (a SIGBUS would end the watcher before its work is done).
     if (::fstatat(static_cast<int>(fd), "", &info, AT_EMPTY_PATH) == 0 && S_ISREG(info.st_mode) &&
+        info.st_uid == static_cast<uid_t>(sys(SYS_geteuid)) &&
         static_cast<std::uint64_t>(info.st_size) >= header_size &&
         sys(SYS_pread64, fd, &copy, header_size, 0) == static_cast<long>(header_size) &&
         find_header_flaw(copy) == header_flaw::none && recorded_owner(copy, parent, record)) {

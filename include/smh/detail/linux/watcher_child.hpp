@@ -23,6 +23,8 @@ namespace detail::os {
 namespace watcher {
 
 inline constexpr std::uintptr_t page = 4096; // a lower bound of the page size is enough here
+// The part of a module's static storage (.bss) the child keeps.
+inline constexpr std::uintptr_t bss_kept = std::uintptr_t{1} << 20;
 // Kept on each side of the thread pointer and of errno: the thread's TLS block.
 inline constexpr std::uintptr_t kept_around = std::uintptr_t{64} << 10;
 
@@ -134,7 +136,11 @@ struct range {
     const bool bss = !file && !named_anonymous && low == after_file;
     after_file = file && !shared ? high : 0;
     if (shared || segment) return unmap_except(low, high, kept, count);
-    if (file || bss || sanitized) return false; // sanitizers keep their shadow memory there
+    if (file || sanitized) return false; // sanitizers keep their shadow memory there
+    // A module's static storage: its first MiB, which holds what the C
+    // library and the dynamic linker keep there; a program's large static
+    // arrays beyond it are dropped, so the watcher does not pin them.
+    if (bss) return high - low > bss_kept && unmap_except(low + bss_kept, high, kept, count);
     if (named_anonymous && !starts_with(at, end, "[heap]") && !starts_with(at, end, "[stack") &&
         !starts_with(at, end, "[anon"))
         return false; // [vdso], [vvar], [vsyscall]: the kernel's

@@ -60,8 +60,7 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     segment.size = section_size(*segment.file);
     segment.region = map_view(what, *segment.file, true, static_cast<std::size_t>(bytes));
     auto* base = static_cast<std::byte*>(segment.region.get_address());
-    advise(base, segment.region.get_size(), request.huge_pages,
-           request.populate ? populate::write : populate::none);
+    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
     write(base);
     return segment;
 }

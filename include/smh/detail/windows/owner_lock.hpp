@@ -17,6 +17,7 @@ inline void lock_for_owning(segment_hold&, const segment_name&) noexcept {}
 inline bool lock_held_by_others(const segment_hold&) noexcept { return false; }
 inline void note_owning(segment_hold&, const segment_name&, const owner_record&,
                         segment_header*) noexcept {}
+inline void keep_owner_lock(segment_hold&) noexcept {}
 inline void stop_owning(segment_hold&, const segment_name&) noexcept {}
 } // namespace detail::os
 } // namespace v0

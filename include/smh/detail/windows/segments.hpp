@@ -70,33 +70,6 @@ inline std::uint64_t section_size(const bip::windows_shared_memory& section) noe
     return static_cast<std::uint64_t>(section.get_size());
 }
 
-// PrefetchVirtualMemory (Windows 8 and later), looked up at run time so that
-// the program still starts on systems without it.
-inline void prefetch(void* base, std::size_t size) noexcept {
-    struct memory_range {
-        void* address;
-        SIZE_T bytes;
-    };
-    using prefetch_function = BOOL(WINAPI*)(HANDLE, ULONG_PTR, memory_range*, ULONG);
-    static const auto function = [] {
-        const HMODULE kernel = ::GetModuleHandleA("kernel32.dll");
-        const FARPROC found = kernel ? ::GetProcAddress(kernel, "PrefetchVirtualMemory") : nullptr;
-        prefetch_function typed = nullptr;
-        static_assert(sizeof typed == sizeof found);
-        std::memcpy(&typed, &found, sizeof typed);
-        return typed;
-    }();
-    memory_range range{base, size};
-    if (function) function(::GetCurrentProcess(), 1, &range, 0);
-}
-
-// Performance hints for a fresh mapping. Populate reads the pages in with
-// PrefetchVirtualMemory; huge pages are not available here (large-page
-// sections need SEC_LARGE_PAGES at creation and the SeLockMemoryPrivilege).
-inline void advise(void* base, std::size_t size, bool /*huge_pages*/, populate mode) noexcept {
-    if (mode != populate::none && base != nullptr && size != 0) prefetch(base, size);
-}
-
 // Opens `name` read-write, or read-only, and maps it whole.
 inline opened_segment open_section(const segment_operation& what, bool writable) {
     opened_segment segment;

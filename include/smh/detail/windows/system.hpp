@@ -2,7 +2,7 @@
 // functions platform_contract.hpp declares with Boost.Interprocess's
 // windows_shared_memory and the Win32 API. This is the one file that
 // includes <windows.h>; Win32 errors and what they mean for smh are here,
-// with the owner of a mapped view.
+// with the owner of a mapped view and the hints it is given.
 #pragma once
 
 // <windows.h> without its min and max macros, which clash with the standard
@@ -16,6 +16,7 @@
 
 #include <cstddef>      // std::size_t
 #include <cstdint>      // fixed-width values
+#include <cstring>      // std::memcpy of a function pointer
 #include <string>       // messages
 #include <system_error> // native codes
 #include <utility>      // std::exchange, std::swap
@@ -118,6 +119,34 @@ private:
     void* address_ = nullptr;
     std::size_t size_ = 0;
 };
+
+// PrefetchVirtualMemory (Windows 8 and later), looked up at run time so that
+// the program still starts on systems without it.
+inline void prefetch(void* base, std::size_t size) noexcept {
+    struct memory_range {
+        void* address;
+        SIZE_T bytes;
+    };
+    using prefetch_function = BOOL(WINAPI*)(HANDLE, ULONG_PTR, memory_range*, ULONG);
+    static const auto function = [] {
+        const HMODULE kernel = ::GetModuleHandleA("kernel32.dll");
+        const FARPROC found = kernel ? ::GetProcAddress(kernel, "PrefetchVirtualMemory") : nullptr;
+        prefetch_function typed = nullptr;
+        static_assert(sizeof typed == sizeof found);
+        std::memcpy(&typed, &found, sizeof typed);
+        return typed;
+    }();
+    memory_range range{base, size};
+    if (function) function(::GetCurrentProcess(), 1, &range, 0);
+}
+
+// Performance hints for a fresh mapping. Populate reads the pages in with
+// PrefetchVirtualMemory; huge pages are not available here (large-page
+// sections need SEC_LARGE_PAGES at creation and the SeLockMemoryPrivilege).
+inline void advise(mapping& region, bool /*huge_pages*/, populate mode) noexcept {
+    if (mode != populate::none && region.get_address() != nullptr && region.get_size() != 0)
+        prefetch(region.get_address(), region.get_size());
+}
 } // namespace detail::os
 } // namespace v0
 } // namespace smh
