@@ -114,7 +114,7 @@ inline acquired acquire_ownership(ownership& own, os::segment_hold& held, bool f
     using clock = std::chrono::steady_clock;
     const auto give_up_at = clock::now() + 4 * abandoned_claim_after;
     std::optional<clock::time_point> first_claim_seen;
-    std::optional<owner_change> change; // from a claim to the owner registered
+    std::optional<owner_change> change; // from a claim to the new record
     auto give_up = [&](acquired why) {
         os::stop_owning(held, own.name);
         own.token = 0;

@@ -93,7 +93,7 @@ struct segment_hold {
     mapping* region = nullptr;  // the object's mapping, in its segment_state
     bool locked = false;        // the mapping's description holds the owner's lock
     std::int64_t locker = 0;    // the process that took it (a forked child shares it)
-    unique_fd lock_being_taken; // from lock_for_owning to note_owning or stop_owning
+    unique_fd lock_being_taken; // from lock_for_owning to keep_owner_lock or stop_owning
     owned_entry* entry = nullptr;
 
     segment_hold() noexcept = default;
@@ -126,7 +126,7 @@ struct segment_hold {
 
 // Takes the owner's lock for an object about to own its segment: opens the
 // file by name (read-write, as the mapping it will replace) if it still is
-// ours, and locks it; note_owning then maps through it. Without it (the name
+// ours, and locks it; keep_owner_lock then maps through it. Without it (the name
 // is gone, no descriptor left) liveness falls back to pid and start time.
 inline void lock_for_owning(segment_hold& held, const segment_name& name) noexcept {
     held.lock_being_taken = unique_fd();

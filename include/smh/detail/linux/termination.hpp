@@ -131,11 +131,12 @@ inline void forget_owned(owned_entry* entry) noexcept {
 // its name, or to publish itself as an owner, after the cleanup has walked
 // past it, which would leave that name behind. So every such change (from
 // registering a segment in the table to giving it its name; from claiming
-// an owner record to publishing it and registering it) runs between
-// begin_owner_change and end_owner_change, and the cleanup first stops new
-// changes and waits for those under way. A signal may interrupt a change in
-// the very thread that cleans up: that one is not waited for (the thread's
-// own count says so), and the cleanup finishes it instead (remove_owned).
+// an owner record to publishing or clearing it; a release, from clearing
+// the record to forgetting its entry) runs between begin_owner_change and
+// end_owner_change, and the cleanup first stops new changes and waits for
+// those under way. A signal may interrupt a change in the very thread that
+// cleans up: that one is not waited for (the thread's own count says so),
+// and the cleanup finishes it instead (remove_owned).
 
 inline std::atomic<bool> terminating{false};  // set while (or once) cleanup runs
 inline std::atomic<int> changes_in_flight{0}; // changes under way, in every thread

@@ -26,8 +26,8 @@
 // pages around its thread pointer (errno, the stack protector's canary). So
 // it pins none of the memory the program frees, and the program's segments
 // do not look owned by a live process because of it. Files' code and data
-// stay mapped (shared with the page cache), and so does static storage that
-// follows them (.bss).
+// stay mapped (shared with the page cache), and so does the first MiB of
+// the static storage that follows them (.bss).
 //
 // What the child calls through the procedure linkage table is resolved
 // before the clone (warm_up): a lazily bound call resolved in the child would
