@@ -101,14 +101,16 @@ private:
     void (*call_)(void*, std::byte*);
 };
 
-// Defined by each platform file.
+// Defined by each OS folder: mapping in system.hpp, opened_segment and
+// segment_directory in segments.hpp, segment_hold in segments.hpp (Windows:
+// the section's handle) or owner_lock.hpp (Linux: it carries the owner's lock).
 class mapping;            // a mapping of a segment, unmapped on destruction
 struct opened_segment;    // a segment opened and mapped whole
 struct segment_hold;      // what keeps a segment's name an object's own (POSIX) or alive (Windows)
 struct segment_directory; // POSIX: segments are files in a directory; `available` says so
 
 // ---------------------------------------------------------------------------
-// Errors.
+// system.hpp: errors, and the hints a mapping is given.
 
 // The category of the OS's own error numbers (errno, GetLastError).
 inline const std::error_category& native_category() noexcept;
@@ -135,14 +137,23 @@ rethrow_boost(const segment_operation& what, const boost::interprocess::interpro
     what.fail(errc::os_error, std::string(what_failed) + ": " + e.what());
 }
 
+// Hints for the mapping: huge pages, and its pages mapped now (`mode`). The
+// mapping keeps them, for a mapping made again in its place (Linux).
+inline void advise(mapping& region, bool huge_pages, populate mode) noexcept;
+
 // ---------------------------------------------------------------------------
-// Segments.
+// creating.hpp: a new segment.
 
 // Creates `what.name` exclusively, `bytes` long, zeroed, and calls `write`
 // before any other process can use it. Throws already_exists, leaving the
 // existing segment untouched; a failed create leaves nothing behind.
 inline opened_segment create_segment(const segment_operation& what, std::uint64_t bytes,
                                      const create_request& request, segment_writer write);
+// 64 bits from the OS's random source, for names.
+inline std::uint64_t random_64(std::string_view operation);
+
+// ---------------------------------------------------------------------------
+// segments.hpp: an existing segment, and what an object keeps of it.
 
 // Opens and maps the existing segment whole, read-write or read-only. Never
 // blocks on POSIX; on Windows waits up to `creation_timeout` for a creator.
@@ -152,14 +163,6 @@ inline opened_segment open_segment(const segment_operation& what, bool writable,
 // The header of a segment, read without mapping it; nullopt when shorter
 // than a header. Throws what opening it throws.
 inline std::optional<header_snapshot> read_header(const segment_operation& what);
-
-// Hints for the mapping: huge pages, and its pages mapped now (`mode`).
-inline void advise(mapping& region, bool huge_pages, populate mode) noexcept;
-
-// Whether the shared-memory filesystem gives segments huge pages.
-inline huge_page_policy segment_huge_page_policy() noexcept;
-// Bytes of [base, base + size) this process maps with huge pages now.
-inline std::uint64_t mapped_huge_bytes(const void* base, std::size_t size) noexcept;
 
 // What an object keeps of the segment it attached, or created and owns.
 // `region` is the object's mapping, moved out of `segment`, at the place it
@@ -172,8 +175,16 @@ inline segment_hold hold_created(opened_segment& segment, mapping& region) noexc
 inline unlink_result unlink(const segment_name& name, segment_hold& held) noexcept;
 
 // ---------------------------------------------------------------------------
-// Owning (POSIX: the owner's lock and termination cleanup; Windows: nothing
-// to do, since nothing outlives its processes there).
+// huge_pages.hpp.
+
+// Whether the shared-memory filesystem gives segments huge pages.
+inline huge_page_policy segment_huge_page_policy() noexcept;
+// Bytes of [base, base + size) this process maps with huge pages now.
+inline std::uint64_t mapped_huge_bytes(const void* base, std::size_t size) noexcept;
+
+// ---------------------------------------------------------------------------
+// owner_lock.hpp: what owning changes in what an object holds (Linux: the
+// owner's lock; Windows: nothing, since nothing outlives its processes there).
 
 // Takes the owner's lock for an object about to own its segment.
 inline void lock_for_owning(segment_hold& held, const segment_name& name) noexcept;
@@ -187,20 +198,30 @@ inline void note_owning(segment_hold& held, const segment_name& name, const owne
 inline void keep_owner_lock(segment_hold& held) noexcept;
 // This object no longer owns it: drops the lock and the cleanup entry.
 inline void stop_owning(segment_hold& held, const segment_name& name) noexcept;
-// Brackets a change of ownership (a record claimed until it is published and
-// registered, a new segment registered until it has its name), which POSIX
-// termination cleanup waits for rather than cut in two.
+
+// ---------------------------------------------------------------------------
+// termination.hpp: a process that ends without running destructors (Linux:
+// signal handlers, abort and exit; Windows: nothing to do).
+
+// Brackets a change of ownership (a record claimed until it is published or
+// cleared, a record released until its entry is forgotten, a new segment
+// registered until it has its name), which POSIX termination cleanup waits
+// for rather than cut in two.
 inline void begin_owner_change() noexcept;
 inline void end_owner_change() noexcept;
 inline void install_termination_cleanup() noexcept;
 inline void remove_owned_segments_now() noexcept;
+
+// ---------------------------------------------------------------------------
+// watcher.hpp.
+
 // Starts, once per process, what removes its segments when it dies of any
-// cause (POSIX: the watcher process; Windows: nothing is needed). True once
+// cause (Linux: the watcher process; Windows: nothing is needed). True once
 // that is in place.
 inline bool watch_owned_segments() noexcept;
 
 // ---------------------------------------------------------------------------
-// Waiting on an element across processes (wait.hpp).
+// waiting.hpp: waiting on an element across processes, for wait.hpp.
 
 // The 4-byte word a wait on `element` (`size` bytes) sleeps on: the element
 // itself, or the header's wait_sequence.
@@ -215,15 +236,13 @@ inline void sleep_on_word(const segment_header& header, const std::uint32_t& wor
 inline void wake_word(segment_header& header, std::uint32_t& word, bool all) noexcept;
 
 // ---------------------------------------------------------------------------
-// Processes.
+// processes.hpp.
 
 inline std::int64_t current_pid() noexcept;
 // With the pid, identifies a process after its pid is reused; 0 if unknown.
 inline std::uint64_t own_start_time(std::int64_t pid) noexcept;
 // Whether (pid, start_time) still runs; start_time 0 checks the pid alone.
 inline bool process_alive(std::int64_t pid, std::uint64_t start_time) noexcept;
-// 64 bits from the OS's random source, for names.
-inline std::uint64_t random_64(std::string_view operation);
 
 } // namespace detail::os
 } // namespace v0
@@ -236,7 +255,8 @@ namespace detail {
 // One change of ownership that termination cleanup must not cut in two
 // (begin_owner_change above): a create from registering its segment to
 // naming it, an owner's end from claiming its record to clearing it, an
-// adopt from its claim to its registration.
+// adopt (registered before it claims) from its claim to its new record, a
+// release from clearing the record to forgetting the segment.
 struct owner_change {
     owner_change() noexcept { os::begin_owner_change(); }
     ~owner_change() { os::end_owner_change(); }
