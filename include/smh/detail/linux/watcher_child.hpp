@@ -2,8 +2,8 @@
 // it watches: raw system calls only, on its own stack, and every function
 // here of hidden visibility, so that no call goes through the procedure
 // linkage table (resolved in the child, it would run the dynamic linker on
-// memory the child has unmapped). It drops the parent's memory but its own
-// stack and the pages around its thread pointer, and closes every
+// memory the child has unmapped). It drops what it has no use for of the
+// parent's memory (the top of watcher.hpp says what stays), and closes every
 // descriptor but the one it watches with.
 #pragma once
 
