@@ -23,9 +23,11 @@ __all__ = ["SharedMemoryHandlee"]
 _CODEC, _VIA_STRUCT, _RAW, _ATOMIC = 0, 1, 2, 3
 
 # How long an unpickled handle waits for the process that sent it ownership
-# to let go of its own copy (python/README.md, "Returning a segment from a
-# worker").
+# to let go of its own copy, and how long that process, as it ends, waits
+# for receivers to take over what it sent (python/README.md, "Returning a
+# segment from a worker").
 HAND_OVER_PATIENCE = 0.25
+SENDER_PATIENCE = 2.0
 
 _RELEASED = memoryview(b"")
 _RELEASED.release()  # what a closed object's data is: any use raises ValueError
@@ -244,6 +246,7 @@ class SharedMemoryHandlee(_core.Elements):
             if owner is not None:
                 sent["owner"] = owner
                 handle.mark_sent()
+                _wait_for_receivers_at_exit()
         return sent
 
     def set_state(self, state):
@@ -528,6 +531,24 @@ def _hands_over_ownership():
     from multiprocessing import context
 
     return context.get_spawning_popen() is None
+
+
+_waiting_at_exit = set()  # the pids that wait for receivers as they end
+
+
+def _wait_for_receivers_at_exit():
+    """A process multiprocessing started ends with os._exit() after its own
+    exit functions (the queues' feeder threads send what is left first):
+    there, before the segments it sent and still owns are removed (by the
+    watcher, or `smh gc`), it gives their receivers SENDER_PATIENCE seconds
+    to take them over."""
+    pid = os.getpid()
+    if pid in _waiting_at_exit:
+        return
+    _waiting_at_exit.add(pid)
+    from multiprocessing import util
+
+    util.Finalize(None, _core.wait_for_receivers, args=(SENDER_PATIENCE,), exitpriority=-10)
 
 
 def _own_attributes(obj):

@@ -119,6 +119,16 @@ public:
         sweep_locked();
         return parked_.size();
     }
+    // Waits at most `patience` for receivers to take over what is parked;
+    // returns how many are still this process's.
+    std::size_t wait_for_receivers(std::chrono::milliseconds patience) {
+        const auto give_up_at = std::chrono::steady_clock::now() + patience;
+        for (;;) {
+            const auto left = size();
+            if (left == 0 || std::chrono::steady_clock::now() >= give_up_at) return left;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    }
 
 private:
     void sweep_locked() {

@@ -233,6 +233,13 @@ PYBIND11_MODULE(_core, m) {
     });
     m.def("parked_count", [] { return smh_python::parked().size(); });
     m.def(
+        "wait_for_receivers",
+        [](double seconds) {
+            return smh_python::parked().wait_for_receivers(
+                std::chrono::milliseconds(static_cast<long>(seconds * 1000)));
+        },
+        py::call_guard<py::gil_scoped_release>());
+    m.def(
         "end_parked", [] { smh_python::parked().end_all(); },
         py::call_guard<py::gil_scoped_release>());
     m.attr("max_name_length") = smh::max_name_length;
