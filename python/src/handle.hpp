@@ -31,8 +31,8 @@
 
 namespace smh_python {
 
-// The detail names this file uses (the merge note in python/README.md lists
-// them): segment_handle (its protected header() and view_), element_identity,
+// The detail names this file uses, which a change to the library's internals
+// must keep in step: segment_handle (its protected header() and view_), element_identity,
 // element_shape, create_segment, attach_segment, segment_name,
 // segment_operation, read_owner, owner_record, segment_header (its
 // checksum, created_at_ns and creator_pid), throw_error, wait_for and notify.
@@ -78,7 +78,7 @@ inline std::optional<owner_view> owner_of(const segment& s) {
 
 // ---------------------------------------------------------------------------
 // Automatic cleanup: in Python, termination cleanup and the watcher are on
-// by default (python/README.md, "Cleanup"), started the first time a
+// by default (python/README.md, "Who removes the name"), started the first time a
 // process becomes an owner. smh.automatic_cleanup() switches them.
 
 inline std::atomic<bool> automatic_termination_cleanup{true};
