@@ -22,10 +22,10 @@ __all__ = ["SharedMemoryHandlee"]
 # smh._core.Elements' modes (python/src/elements.hpp).
 _CODEC, _VIA_STRUCT, _RAW, _ATOMIC = 0, 1, 2, 3
 
-# How long an unpickled handle waits for the process that sent it ownership
-# to let go of its own copy, and how long that process, as it ends, waits
-# for receivers to take over what it sent (python/README.md, "Returning a
-# segment from a worker").
+# How long an unpickled handle waits for an owner record that another
+# process is changing before it takes the segment over, and how long the
+# process that sent it, as it ends, waits for receivers to take over what it
+# sent and let go of (python/README.md, "Returning a segment from a worker").
 HAND_OVER_PATIENCE = 0.25
 SENDER_PATIENCE = 2.0
 

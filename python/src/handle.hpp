@@ -197,11 +197,6 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// How long a receiver waits at unpickling for its sender to let go of the
-// handle it sent (a worker returning a handle drops its own within
-// microseconds of sending it); after that it takes over when it next asks.
-inline constexpr std::chrono::milliseconds hand_over_patience{250};
-
 // Waits sleep in slices this long at most, so that a close() in another
 // thread, Ctrl-C and other signals' Python handlers are seen within one.
 inline constexpr std::chrono::milliseconds wait_slice{50};
@@ -281,20 +276,17 @@ public:
     bool release() {
         const use in_use(*this);
         const std::lock_guard lock(ops_mutex_);
-        ticket_.reset();
         return in_use.target().release();
     }
     bool adopt() {
         const use in_use(*this);
         const std::lock_guard lock(ops_mutex_);
-        ticket_.reset();
         before_owning();
         return in_use.target().acquire("adopt", false);
     }
     void take_ownership() {
         const use in_use(*this);
         const std::lock_guard lock(ops_mutex_);
-        ticket_.reset();
         before_owning();
         (void)in_use.target().acquire("take_ownership", true);
     }
@@ -309,9 +301,7 @@ public:
     }
 
     bool is_owner() {
-        if (segment_ == nullptr) return false;
         const std::lock_guard lock(ops_mutex_);
-        take_over_if_let_go();
         return segment_ && segment_->is_owner();
     }
 
@@ -321,19 +311,32 @@ public:
     }
 
     // Sent in a pickle that hands ownership over (python/smh/_handlee.py):
-    // letting go then parks the segment instead of removing its name.
+    // letting go before a receiver took it over parks the segment, still
+    // owned, instead of removing its name.
     void mark_sent() noexcept { sent_ = true; }
 
     // Unpickled from a process that owned it and is not this one or an
-    // ancestor: take the segment over once that process has let go of it,
-    // waiting at most `patience` now, else when this handle next asks.
+    // ancestor: this handle takes the segment over at once, through the C++
+    // library's take_ownership(), while the record still names the sending
+    // process (its handle, or the parked one). The sender's handle is then an
+    // attached copy whose end leaves the name. Taking over at unpickling,
+    // not when the sender lets go, leaves no window in which a receiver busy
+    // elsewhere (joining the sender, say) lets the sender's end remove it.
+    // `patience` bounds the wait for a record another process is changing.
     void receive(const owner_view& sender, std::chrono::milliseconds patience) {
         if (!writable_ || is_self_or_ancestor(sender.pid, sender.start_time)) return;
-        ticket_ = sender;
+        const std::lock_guard lock(ops_mutex_);
         const auto give_up_at = std::chrono::steady_clock::now() + patience;
         for (;;) {
-            const auto state = take_over_if_let_go();
-            if (state != hand_over::waiting) return;
+            if (segment_ == nullptr) return;
+            const auto now = owner_of(*segment_);
+            if (now) {
+                if (now->pid != sender.pid || now->start_time != sender.start_time)
+                    return; // another process owns it now, or no one
+                before_owning();
+                segment_->acquire("take_ownership", true);
+                return;
+            }
             if (std::chrono::steady_clock::now() >= give_up_at) return;
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
@@ -479,25 +482,6 @@ public:
     }
 
 private:
-    enum class hand_over { done, waiting, not_ours };
-
-    // The receiver's side of a hand-over: the sender let go of its handle
-    // when the record names the sender with another token (its parked
-    // copy's); then this handle takes ownership, through the C++ library.
-    hand_over take_over_if_let_go() {
-        if (!ticket_ || segment_ == nullptr) return hand_over::done;
-        const auto now = owner_of(*segment_);
-        if (!now) return hand_over::waiting; // being changed
-        if (*now == *ticket_) return hand_over::waiting;
-        const auto ticket = *ticket_;
-        ticket_.reset();
-        if (now->pid != ticket.pid || now->start_time != ticket.start_time)
-            return hand_over::not_ours; // another process owns it now, or no one
-        before_owning();
-        segment_->acquire("take_ownership", true);
-        return hand_over::done;
-    }
-
     void let_go() noexcept {
         try {
             const std::lock_guard lock(ops_mutex_);
@@ -506,38 +490,13 @@ private:
         }
     }
 
-    // The end of this handle: a receiver still waiting for its sender takes
-    // over first (so the name goes now); a handle sent to another process
-    // that still owns its segment parks it; any other owner removes the
-    // name (the C++ destructor).
+    // The end of this handle: one sent to another process that has not
+    // taken it over yet is parked, still owned; any other owner removes the
+    // name (the C++ destructor), and a copy only unmaps.
     void let_go_locked() {
         if (segment_ == nullptr) return;
-        take_over_if_let_go();
         auto ending = std::move(segment_);
-        if (sent_ && ending->is_owner()) park(std::move(ending));
-    }
-
-    // A second handle takes ownership from this one, through the C++
-    // library's take_ownership() (so the record changes in one claim and
-    // the segment is owned throughout); this one then only unmaps.
-    void park(std::unique_ptr<segment> ending) {
-        const auto mine = owner_of(*ending);
-        std::unique_ptr<segment> kept;
-        try {
-            const detail::segment_name checked(name_, "attach");
-            kept = std::make_unique<segment>(detail::attach_segment(
-                {"attach", checked}, element_.identity(), true, smh::attach_options{}));
-        } catch (const smh::error&) {
-            return; // the name is gone (unlink(), smh rm): the owner's end of `ending`
-        }
-        // The same segment: the file under the name records this handle as owner.
-        if (!mine || owner_of(*kept) != mine) return;
-        try {
-            kept->acquire("take_ownership", true);
-        } catch (const smh::error&) { return; }
-        if (!kept->is_owner()) return;
-        ending.reset(); // no longer the owner: only unmaps
-        parked().park(std::move(kept));
+        if (sent_ && ending->is_owner()) parked().park(std::move(ending));
     }
 
     std::unique_ptr<segment> segment_;
@@ -545,7 +504,6 @@ private:
     element_type element_;
     bool writable_;
     bool sent_ = false;
-    std::optional<owner_view> ticket_;
     std::atomic<bool> closing_{false};
     std::mutex users_mutex_;
     std::condition_variable users_done_;

@@ -17,6 +17,7 @@ import pytest
 
 import smh
 from smh import SharedMemoryHandlee
+from smh._handlee import SENDER_PATIENCE
 
 METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
 SHM = "/dev/shm"
@@ -140,17 +141,45 @@ def drop_kept():
     KEPT = None
 
 
-def test_a_worker_that_keeps_its_handle_keeps_ownership_until_it_lets_go(names):
-    # The receiver waits a moment for the sender to let go, then goes on
-    # attached; it owns the segment once the sender's copy is gone.
+def test_a_worker_that_keeps_its_handle_hands_ownership_over_at_once(names):
+    # The receiver owns the segment from the moment it is unpickled; the
+    # worker's kept copy is then an attached copy, whose end leaves the name.
     name = names()
     with multiprocessing.get_context("fork").Pool(1) as pool:
-        start = time.monotonic()
         back = pool.apply_async(keep_and_return, (name,)).get(timeout=60)
-        assert time.monotonic() - start < 30
-        assert filled(back) and not back.is_owner()
+        assert filled(back) and back.is_owner()
         pool.apply_async(drop_kept).get(timeout=60)
-        assert back.is_owner()  # the sender let go: this object took over
+        assert back.is_owner() and exists(name)
+    back.close()
+    assert not exists(name)
+
+
+def put_one_and_linger(queue, name):
+    shm = make(name)
+    queue.put(shm)
+    time.sleep(1)  # lets go well after the receiver has unpickled it
+    del shm
+
+
+def join_then_use(method, name):
+    context = multiprocessing.get_context(method)
+    queue = context.Queue()
+    process = context.Process(target=put_one_and_linger, args=(queue, name))
+    process.start()
+    back = queue.get(timeout=60)
+    process.join(60)  # the sender ends while the receiver waits here
+    return process.exitcode, back
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_receiver_busy_elsewhere_while_its_sender_ends_still_owns_the_segment(method, names):
+    # The receiver takes ownership as it unpickles: a sender that ends while
+    # the receiver is blocked elsewhere (here, joining it) removes nothing.
+    name = names()
+    code, back = join_then_use(method, name)
+    assert code == 0
+    time.sleep(SENDER_PATIENCE + 0.5)  # past the sender's wait for receivers
+    assert exists(name) and back.is_owner() and filled(back)
     back.close()
     assert not exists(name)
 
