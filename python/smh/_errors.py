@@ -1,10 +1,28 @@
-"""The one exception type every smh operation raises, with the C++
-library's error names (smh::errc)."""
-import enum
-import errno
-import os
+"""The errors every smh operation raises: smh.Error, with the C++ library's
+error names (smh::errc), and one subclass per name that is also the built-in
+exception a Python user catches for that kind of failure:
 
-__all__ = ["errc", "Error"]
+    errc                 class                  also a        errno
+    not_found            NotFoundError          FileNotFoundError   ENOENT
+    already_exists       AlreadyExistsError     FileExistsError     EEXIST
+    permission_denied    PermissionDeniedError  PermissionError     the OS's (EACCES)
+    no_space             NoSpaceError           OSError             ENOSPC
+    os_error             OperatingSystemError   OSError             the OS's
+    invalid_name         InvalidNameError       ValueError
+    invalid_length       InvalidLengthError     ValueError
+    corrupt_segment      CorruptSegmentError    ValueError
+    type_mismatch        TypeMismatchError      TypeError
+
+So `except FileNotFoundError`, `except smh.Error` and `e.code == "not_found"`
+all work. Most are raised by the C++ library (smh._core turns its smh::error
+into these, keeping its message)."""
+import enum
+import errno as _errno
+import re
+
+__all__ = ["errc", "Error", "NotFoundError", "AlreadyExistsError", "InvalidNameError",
+           "InvalidLengthError", "TypeMismatchError", "CorruptSegmentError",
+           "PermissionDeniedError", "NoSpaceError", "OperatingSystemError"]
 
 
 class errc(str, enum.Enum):
@@ -25,39 +43,106 @@ class errc(str, enum.Enum):
         return self.value
 
 
-class Error(Exception):
-    """Raised by every failing smh operation (never a raw OSError). str(e) reads
-        attach "w1": not_found (open: No such file or directory)
-    i.e. the operation, the segment, the reason (`code`, an errc) and the
-    detail. `errno` is the OS error number where the OS was involved, else None."""
+# C++'s enum values, in order from 1 (include/smh/error.hpp).
+_CPP_ORDER = list(errc)
 
-    def __init__(self, code, operation, name, detail="", native=None):
-        self.code = errc(code)
+
+class Error(Exception):
+    """Raised by every failing smh operation. str(e) reads
+        attach "w1": not_found (open: No such file or directory)
+    i.e. the operation, the segment, the reason and the detail. `code` is an
+    errc; `operation`, `name` and `detail` are those parts; `native_errno`
+    is the OS's error number where the OS was involved, else None. Each
+    instance is of the subclass for its code, which is also a built-in
+    exception (see the module's table); Error(code, ...) makes that subclass."""
+
+    code = None
+    _builtin = Exception
+    _errno = None
+
+    def __new__(cls, code=None, *args, **kwargs):
+        if cls is Error:
+            cls = _CLASSES[errc(code)]
+        return super().__new__(cls)
+
+    def __init__(self, code, operation, name, detail="", native=None, text=None):
+        code = errc(code)
+        if text is None:
+            text = f'{operation} "{name}": {code.value}' if name else f"{operation}: {code.value}"
+            if detail:
+                text += f" ({detail})"
+        self.code = code
         self.operation = operation
         self.name = name
         self.detail = detail
-        self.errno = native
-        text = f'{operation} "{name}": {self.code.value}'
-        if detail:
-            text += f" ({detail})"
-        super().__init__(text)
+        self.native_errno = native
+        self._text = text
+        if issubclass(self._builtin, OSError):
+            number = self._errno if self._errno == _errno.ENOSPC else (native or self._errno)
+            self.args = (number, text)
+            self.errno = number
+            self.strerror = text
+            self.filename = name or None
+        else:
+            self._builtin.__init__(self, text)
+            self.errno = native
 
-    def __reduce__(self):  # so that a pool can send it back to the parent
-        return (type(self), (self.code.value, self.operation, self.name, self.detail, self.errno))
+    def __str__(self):
+        return self._text
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._text!r})"
+
+    def __reduce__(self):  # so that a pool sends it back to the parent
+        return (_rebuild, (self.code.value, self.operation, self.name, self.detail,
+                           self.native_errno, self._text))
 
 
-# errno -> errc, as the C++ library maps them (errc_from_native).
-_ERRC_OF_ERRNO = {
-    errno.ENOENT: errc.not_found, errno.EEXIST: errc.already_exists,
-    errno.EACCES: errc.permission_denied, errno.EPERM: errc.permission_denied,
-    errno.ENOSPC: errc.no_space, errno.EDQUOT: errc.no_space, errno.EFBIG: errc.no_space,
-    errno.ENAMETOOLONG: errc.invalid_name,
-}
+def _rebuild(code, operation, name, detail, native, text):
+    return Error(code, operation, name, detail, native, text)
 
 
-def native_error(error, operation, name, what):
-    """The Error for the OSError `error` raised while doing `what`."""
-    number = error.errno
-    code = _ERRC_OF_ERRNO.get(number, errc.os_error)
-    reason = error.strerror or (os.strerror(number) if number else str(error))
-    return Error(code, operation, name, f"{what}: {reason}", number)
+def _error_class(class_name, code, builtin, number, doc):
+    return type(class_name, (Error, builtin), {
+        "__doc__": doc, "__module__": "smh", "code": code, "_builtin": builtin,
+        "_errno": number})
+
+
+NotFoundError = _error_class("NotFoundError", errc.not_found, FileNotFoundError,
+                             _errno.ENOENT, "No segment of that name (errc.not_found).")
+AlreadyExistsError = _error_class("AlreadyExistsError", errc.already_exists, FileExistsError,
+                                  _errno.EEXIST, "create: the name is taken (errc.already_exists).")
+PermissionDeniedError = _error_class("PermissionDeniedError", errc.permission_denied,
+                                     PermissionError, _errno.EACCES,
+                                     "The OS refused access (errc.permission_denied).")
+NoSpaceError = _error_class("NoSpaceError", errc.no_space, OSError, _errno.ENOSPC,
+                            "The shared-memory filesystem cannot hold the segment, or it is "
+                            "beyond the file-size limit (errc.no_space); errno is ENOSPC.")
+OperatingSystemError = _error_class("OperatingSystemError", errc.os_error, OSError, None,
+                                    "Any other OS failure (errc.os_error); errno says which.")
+InvalidNameError = _error_class("InvalidNameError", errc.invalid_name, ValueError, None,
+                                "Not a segment name (errc.invalid_name).")
+InvalidLengthError = _error_class("InvalidLengthError", errc.invalid_length, ValueError, None,
+                                  "Zero elements, or more than fit in memory "
+                                  "(errc.invalid_length).")
+CorruptSegmentError = _error_class("CorruptSegmentError", errc.corrupt_segment, ValueError, None,
+                                   "The name holds something that is not a valid smh segment "
+                                   "(errc.corrupt_segment).")
+TypeMismatchError = _error_class("TypeMismatchError", errc.type_mismatch, TypeError, None,
+                                 "The segment holds another element type (errc.type_mismatch).")
+
+_CLASSES = {cls.code: cls for cls in (
+    NotFoundError, AlreadyExistsError, PermissionDeniedError, NoSpaceError, OperatingSystemError,
+    InvalidNameError, InvalidLengthError, CorruptSegmentError, TypeMismatchError)}
+
+_MESSAGE = re.compile(r'^(\S+?)(?: "(.*)")?: ([a-z_]+)(?: \((.*)\))?$', re.DOTALL)
+
+
+def _from_cpp(code, text, native):
+    """The Error for a C++ smh::error: C++'s errc value, its what(), and its
+    native_code() (an errno, or None)."""
+    code = _CPP_ORDER[code - 1] if 1 <= code <= len(_CPP_ORDER) else errc.os_error
+    match = _MESSAGE.match(text)
+    operation, name, detail = (match.group(1), match.group(2) or "", match.group(4) or "") \
+        if match else ("", "", text)
+    return Error(code, operation, name, detail, native, text)

@@ -1,40 +1,57 @@
 """SharedMemoryHandlee: a typed array in a named shared-memory segment, the
-Python face of include/smh/shared_memory_handlee.hpp."""
+Python face of include/smh/shared_memory_handlee.hpp.
+
+Every step of the protocol is the C++ library's, through smh._core: the
+segment is created or attached with the identity smh._types computes,
+owned, handed over, waited on and removed by C++ code. What is Python's:
+the old module's class and habits (subclassing, tuples in and out, struct
+formats, pickling), NumPy views and the errors' built-in classes. The
+per-element [] is the C base class's (smh._core.Elements)."""
 import atexit
-import itertools
-import operator
 import os
 import struct as _struct
-import time
+import sys
 import weakref
 
-from . import _atomic, _layout, _owner, _posix, _termination, _wait
+from . import _core
 from ._errors import Error, errc
 from ._types import element_type, element_type_for_name
 
 __all__ = ["SharedMemoryHandlee"]
 
-_tokens = itertools.count(1)  # per-object owner tokens, never 0, unique in the process
-_owned = weakref.WeakSet()  # objects owning their segment: atexit and signal cleanup
-_termination._owners = lambda: list(_owned)
+# smh._core.Elements' modes (python/src/elements.hpp).
+_CODEC, _VIA_STRUCT, _RAW, _ATOMIC = 0, 1, 2, 3
+
+# How long an unpickled handle waits for an owner record that another
+# process is changing before it takes the segment over, and how long the
+# process that sent it, as it ends, waits for receivers to take over what it
+# sent and let go of (python/README.md, "Returning a segment from a worker").
+HAND_OVER_PATIENCE = 0.25
+SENDER_PATIENCE = 2.0
 
 _RELEASED = memoryview(b"")
 _RELEASED.release()  # what a closed object's data is: any use raises ValueError
-_StructError = _struct.error
+
+# Objects that have owned their segment: at normal interpreter exit their
+# names go (as C++ destructors at the end of main), their data stays usable.
+_owners = weakref.WeakSet()
 
 
-def _with_name(element, type_name):
-    if type_name is None or type_name == element.type_name:
-        return element
-    if not isinstance(type_name, str) or not type_name or "\0" in type_name:
-        raise ValueError(f"type_name must be a non-empty str without NUL, not {type_name!r}")
-    copy = element_type(None) if element.raw else element_type(element.format, element.atomic)
-    copy.raw = element.raw
-    copy.type_name = type_name
-    return copy
+class _State:
+    """What a handle holds besides its elements (which the C base holds)."""
+
+    __slots__ = ("handle", "element", "struct", "read_only", "name", "mapping")
+
+    def __init__(self, handle, element, struct, read_only, name, mapping=None):
+        self.handle = handle
+        self.mapping = mapping
+        self.element = element
+        self.struct = struct
+        self.read_only = read_only
+        self.name = name
 
 
-class SharedMemoryHandlee:
+class SharedMemoryHandlee(_core.Elements):
     """A typed array in a named shared-memory segment (Linux: /dev/shm/<name>).
 
         shm = SharedMemoryHandlee(10, struct="i")    # creates; this object owns it
@@ -45,7 +62,8 @@ class SharedMemoryHandlee:
     `struct` is a struct format with native sizes and alignment ("@"): the
     element is laid out, and padded, exactly as the matching C struct is, so
     C++ attaches to it (see smh._types). None makes raw bytes whose [] gives
-    and takes ints. Subclass it as the old module's users did:
+    and takes ints. Subclass it as the old module's users did (with
+    `__slots__ = (...) + SharedMemoryHandlee.__slots__` too):
 
         class MySharedMemory(SharedMemoryHandlee):
             def __init__(self, length):
@@ -53,34 +71,32 @@ class SharedMemoryHandlee:
 
     Ownership is the C++ library's: the creating object owns the segment and
     removes its name on close(), at the end of `with`, when garbage-collected
-    and at normal interpreter exit; nothing else does (an attached or
-    unpickled copy, a forked child). Pickling pickles the name: the receiving
-    process attaches to the same memory. Errors are smh.Error.
+    and at normal interpreter exit; an attached or unpickled copy and a
+    forked child only unmap. Pickling pickles the name: the receiving process
+    attaches to the same memory; a handle that a worker process returns hands
+    its ownership to the receiver (python/README.md). Errors are smh.Error.
     """
 
-    __slots__ = ("_smh_name", "_smh_length", "_smh_struct", "_smh_data", "_smh_view",
-                 "_smh_map", "_smh_base", "_smh_type", "_smh_size", "_smh_unpack", "_smh_pack",
-                 "_smh_identity", "_smh_lock_fd", "_smh_locker", "_smh_token", "_smh_owner",
-                 "_smh_unlinked", "_smh_read_only", "_smh_closed", "_smh_offset", "_smh_arity",
-                 "_smh_cast", "__weakref__")
+    __slots__ = ()
 
     # --- making one ------------------------------------------------------------
 
     def __init__(self, length, struct=None, *, name=None, type_name=None, atomic=False,
-                 mode=0o600, reserve=True):
+                 mode=0o600, reserve=True, populate=False, huge_pages=False):
         """Creates a segment of `length` zeroed elements of format `struct`
         (see the class docstring); this object owns it. `name`: the segment's
         name (exclusive: an existing one is already_exists, untouched), by
         default "smh-" and 16 random hex digits. `type_name`: the stored type
         name, for a C++ struct (e.g. "geo::Point"); by default the name C++
         gives the matching type. `atomic`: std::atomic<U> elements (one
-        integer field), for load/store/fetch_add/compare_exchange. `mode`:
-        permission bits, exactly (the umask does not change them). `reserve`:
-        allocate every page now, so a full /dev/shm is no_space here, never a
-        SIGBUS later."""
-        self._smh_reset()
-        element = _with_name(element_type(struct, atomic=atomic), type_name)
-        self._smh_create(length, element, name, mode, reserve)
+        integer field), for load/store/fetch_add/compare_exchange and waits.
+        `mode`: permission bits, exactly (the umask does not change them).
+        `reserve`: allocate every page now, so a full /dev/shm is no_space
+        here, never a SIGBUS later. `populate`: map every page now.
+        `huge_pages`: ask for 2 MiB pages (see segment_huge_page_policy())."""
+        self._smh_end()
+        element = element_type(struct, atomic=atomic).renamed(type_name)
+        self._smh_create(length, element, name, mode, reserve, populate, huge_pages)
 
     @classmethod
     def create(cls, length, struct=None, **options):
@@ -90,7 +106,8 @@ class SharedMemoryHandlee:
         return obj
 
     @classmethod
-    def attach(cls, name, struct=None, *, type_name=None, atomic=False, read_only=False):
+    def attach(cls, name, struct=None, *, type_name=None, atomic=False, read_only=False,
+               populate=False, huge_pages=False):
         """Maps the existing segment `name` (not the owner; see adopt()).
         Without `struct` the element type comes from the segment's stored type
         name (arithmetic types, std::array, std::atomic, the struct{...} names
@@ -100,216 +117,89 @@ class SharedMemoryHandlee:
         (needs only read permission); writes raise TypeError. Never blocks:
         anything that is not a finished segment file is corrupt_segment."""
         obj = cls.__new__(cls)
-        obj._smh_reset()
         element = None
         if struct is not None or atomic:
-            element = _with_name(element_type(struct, atomic=atomic), type_name)
-        obj._smh_attach(name, element, type_name, read_only, "attach")
+            element = element_type(struct, atomic=atomic).renamed(type_name)
+        obj._smh_attach(name, element, type_name, read_only, populate, huge_pages, "attach")
         return obj
 
-    def _smh_reset(self):
-        self._smh_name = ""
-        self._smh_length = 0
-        self._smh_struct = None
-        self._smh_data = _RELEASED
-        self._smh_view = None
-        self._smh_map = None
-        self._smh_base = 0
-        self._smh_type = None
-        self._smh_size = 1
-        self._smh_unpack = None
-        self._smh_pack = None
-        self._smh_identity = None
-        self._smh_lock_fd = None
-        self._smh_locker = 0
-        self._smh_token = 0
-        self._smh_owner = None
-        self._smh_unlinked = False
-        self._smh_read_only = False
-        self._smh_closed = True
-        self._smh_offset = 0
-        self._smh_arity = 0
-        self._smh_cast = None
-
-    def _smh_create(self, length, element, name, mode, reserve):
+    def _smh_create(self, length, element, name, mode, reserve, populate, huge_pages):
         op = "create"
         try:
-            length = operator.index(length)
-        except TypeError:
+            length = length.__index__()
+        except AttributeError:
             raise TypeError(f"length must be an int, not {type(length).__name__}") from None
-        shown = name if name is not None else "(generated)"
-        if name is not None:
-            _posix.check_name(name, op)
-        if length <= 0:
-            raise Error(errc.invalid_length, op, shown,
-                        "length is 0" if length == 0 else f"length is negative ({length})")
-        offset = _layout.data_offset_for(element.align)
-        size = _layout.segment_bytes(offset, element.size, length)
-        if size is None:
-            raise Error(errc.invalid_length, op, shown,
-                        f"{length} elements of {element.size} bytes do not fit in memory")
-        if element.atomic and not _atomic.AVAILABLE:
-            raise Error(errc.os_error, op, shown, "atomic elements need libatomic.so.1, "
-                        "which could not be loaded")
-        pid = os.getpid()
-        owner = (pid, _posix.own_start_time(), next(_tokens))
-        header = _layout.make_header(element, length, owner)
-        # With termination cleanup on, a signal between the name appearing and
-        # this object being recorded as owner would leave the segment: hold
-        # those signals until then.
-        with _termination.signals_held():
-            for attempt in itertools.count():
-                chosen = name if name is not None else _posix.generated_name()
-                try:
-                    mapped, lock_fd, identity = _posix.create(chosen, size, mode, header,
-                                                              reserve=reserve, must_have=offset)
-                    break
-                except Error as e:
-                    if name is not None or e.code is not errc.already_exists or attempt == 8:
-                        raise
-            self._smh_setup(chosen, mapped, element, length, offset, identity, False)
-            self._smh_lock_fd = lock_fd
-            self._smh_locker = pid
-            self._smh_token = owner[2]
-            self._smh_owner = owner
-            _owned.add(self)
+        if name is not None and not isinstance(name, str):
+            raise Error(errc.invalid_name, op, repr(name),
+                        f"a segment name is a str, not {type(name).__name__}")
+        if length <= 0 or length >= 1 << 64:
+            why = ("length is 0" if length == 0 else f"length is negative ({length})"
+                   if length < 0 else f"{length} elements do not fit in memory")
+            raise Error(errc.invalid_length, op, name or "", why)
+        handle = _core.Handle.create(name, length, element.type_name, element.size,
+                                     element.align, mode, reserve, populate, huge_pages)
+        self._smh_setup(handle, element, populate, huge_pages)
 
-    def _smh_attach(self, name, element, type_name, read_only, op):
-        _posix.check_name(name, op)
-        mapped, size, identity = _posix.open_segment(name, op, not read_only)
-        try:
-            if size < _layout.HEADER_SIZE:
-                raise Error(errc.corrupt_segment, op, name,
-                            f"it has {size} bytes, too few for the "
-                            f"{_layout.HEADER_SIZE}-byte header")
-            header = _layout.parse(mapped[:_layout.HEADER_SIZE])  # a private copy
-            _layout.check(header, size, op, name)
-            stored = header["type_name"]
-            if element is None:
-                if type_name is not None and type_name != stored:
-                    raise Error(errc.type_mismatch, op, name,
-                                f"segment holds {stored}, attached as {type_name}")
-                element = element_type_for_name(stored)
-                if element is None:
-                    raise Error(errc.type_mismatch, op, name,
-                                f"segment holds {stored} ({header['element_size']} bytes, "
-                                f"align {header['element_align']}), a type whose layout its "
-                                f"name does not tell: give its struct format, e.g. "
-                                f"attach(name, struct=..., type_name={stored!r})")
-            expected_hash = _layout.fnv1a_64(element.type_name.encode())
-            if (header["type_hash"] != expected_hash or header["element_size"] != element.size
-                    or header["element_align"] != element.align):
-                hint = ""
-                if header["element_size"] == element.size and \
-                        header["element_align"] == element.align and stored != element.type_name:
-                    hint = f"; if the layouts agree, pass type_name={stored!r}"
-                raise Error(errc.type_mismatch, op, name,
-                            f"segment holds {stored} ({header['element_size']} bytes, align "
-                            f"{header['element_align']}), attached as {element.type_name} "
-                            f"({element.size} bytes, align {element.align}){hint}")
-            if element.atomic and not _atomic.AVAILABLE:
-                raise Error(errc.os_error, op, name, "atomic elements need libatomic.so.1, "
-                            "which could not be loaded")
-            self._smh_setup(name, mapped, element, header["element_count"],
-                            header["data_offset"], identity, read_only)
-        except BaseException:
-            mapped.close()
-            raise
+    def _smh_attach(self, name, element, type_name, read_only, populate, huge_pages, op):
+        if not isinstance(name, str):
+            raise Error(errc.invalid_name, op, repr(name),
+                        f"a segment name is a str, not {type(name).__name__}")
+        if element is None:
+            element = _stored_element(name, type_name, op)
+        handle = _core.Handle.attach(name, element.type_name, element.size, element.align,
+                                     not read_only, populate, huge_pages, op)
+        self._smh_setup(handle, element, populate, huge_pages)
 
-    def _smh_setup(self, name, mapped, element, count, offset, identity, read_only):
-        view = memoryview(mapped)
-        self._smh_name = name
-        self._smh_length = count
-        self._smh_map = mapped
-        self._smh_view = view
-        self._smh_data = view[offset:offset + count * element.size]
-        self._smh_base = _atomic.address_of(mapped)
-        self._smh_type = element
-        self._smh_size = element.size
-        self._smh_offset = offset
-        self._smh_identity = identity
-        self._smh_read_only = read_only
-        self._smh_closed = False
-        # Raw bytes and atomics take the slow paths (arity 0: no fast set).
-        self._smh_arity = 0 if element.raw or element.atomic else len(element.fields)
-        self._smh_cast = None
-        if self._smh_arity == 1 and element.fields[0][0] != "s" and element.format[0] == "@":
-            try:  # not 'e' before Python 3.12
-                self._smh_cast = self._smh_data.cast(element.fields[0][0])
-                self._smh_arity = -1
-            except (TypeError, ValueError):
-                pass
+    def _smh_setup(self, handle, element, populate, huge_pages):
+        # The elements as Python reaches them: a mapping of their own, which
+        # memoryviews and NumPy arrays keep after close() (python/src/handle.hpp).
+        mapping = handle.map_elements(populate, huge_pages)
+        data = memoryview(mapping)
+        struct = None if element.raw else _struct.Struct(element.format)
         if element.raw:
-            self._smh_struct = None
-            self._smh_unpack = operator.getitem
-            self._smh_pack = None  # raw bytes take the slow path: data[i] = value
+            mode = _RAW
+        elif element.atomic:
+            mode = _ATOMIC
+        elif element.needs_struct:
+            mode = _VIA_STRUCT
         else:
-            self._smh_struct = _struct.Struct(element.format)
-            # Atomic elements take the slow path, which loads and stores atomically.
-            self._smh_unpack = None if element.atomic else self._smh_struct.unpack_from
-            self._smh_pack = None if element.atomic else self._smh_struct.pack_into
+            mode = _CODEC
+        read_only = not handle.writable
+        self._smh_bind(data, struct, element.fields_spec(), mode, read_only, handle.name)
+        self._smh = _State(handle, element, struct, read_only, handle.name, mapping)
+        if handle.writable:
+            _owners.add(self)
+
+    def _smh_end(self):
+        """Lets go of whatever this object holds (a second __init__)."""
+        state = self._smh
+        if state is not None:
+            self.close()
 
     # --- the old module's API ---------------------------------------------------
 
     @property
     def data(self):
         """The elements' bytes as a memoryview: element i is at i * struct.size
-        (for speed: struct.pack_into(shm.data, ...)). Stays valid, and keeps
-        the mapping, as long as you hold it, even after close()."""
-        return self._smh_data
+        (for speed: struct.pack_into(shm.data, ...)). A memoryview (or a
+        slice of it, or a NumPy array) you hold stays valid after close(),
+        and keeps the memory mapped until the last of them is gone; `data`
+        asked for after close() is a released memoryview."""
+        data = self._smh_data
+        return _RELEASED if data is None else data
 
     @property
     def struct(self):
         """The element's struct.Struct, its size the element's stride
-        (trailing padding included); None for raw bytes."""
-        return self._smh_struct
+        (trailing padding included, so "ddi" is "@ddi4x"); None for raw bytes."""
+        state = self._smh
+        return state.struct if state is not None else None
 
     @property
     def size(self):
         """The elements' size in bytes."""
-        return self._smh_length * self._smh_size
-
-    def __len__(self):
-        return self._smh_length
-
-    # The fast paths: one field through a memoryview cast to its format
-    # (arity -1: C code checks the index, negative ones included), several
-    # through struct (a negative offset counts from the end, as an index
-    # does). Anything unusual (a slice, an index out of range, a value the
-    # cast refuses, raw bytes, atomics, a closed segment) raises, and the slow
-    # path then does it the struct way, or says what is wrong.
-    #
-    # Each test on the way costs a few percent of a bare struct call
-    # (bench/python_package.py), so each path makes as few as it can: get
-    # tests once, set tests the one-field cast first, then the common arities.
-    # What is left is the call of a Python __getitem__/__setitem__ itself.
-    def __getitem__(self, index):
-        try:
-            if self._smh_arity >= 0:  # several fields (or a slow path's type)
-                return self._smh_unpack(self._smh_data, index * self._smh_size)
-            return (self._smh_cast[index + 0],)
-        except (_StructError, TypeError, ValueError, IndexError):
-            return self._smh_get_slow(index)
-
-    def __setitem__(self, index, value):
-        try:
-            arity = self._smh_arity
-            if arity < 0:
-                (a,) = value
-                self._smh_cast[index + 0] = a
-            elif arity == 3:
-                a, b, c = value
-                self._smh_pack(self._smh_data, index * self._smh_size, a, b, c)
-            elif arity == 2:
-                a, b = value
-                self._smh_pack(self._smh_data, index * self._smh_size, a, b)
-            elif arity == 1:
-                (a,) = value
-                self._smh_pack(self._smh_data, index * self._smh_size, a)
-            else:  # a call with *value costs more than the pack itself: unrolled above
-                self._smh_pack(self._smh_data, index * self._smh_size, *value)
-        except (_StructError, TypeError, ValueError, IndexError):
-            self._smh_set_slow(index, value)
+        state = self._smh
+        return len(self) * state.element.size if state is not None and state.element else 0
 
     def get_at(self, index):
         """self[index]: a tuple (an int for raw bytes); negative indices count
@@ -321,13 +211,13 @@ class SharedMemoryHandlee:
         self[index] = values
 
     def __iter__(self):
-        self._smh_check_open()
-        element = self._smh_type
+        data = self._smh_open_data()
+        element = self._smh.element
         if element.raw:
-            return iter(self._smh_data)
+            return iter(data)
         if element.atomic:
-            return ((self.load(i),) for i in range(self._smh_length))
-        return self._smh_struct.iter_unpack(self._smh_data)
+            return ((self.load(i),) for i in range(len(self)))
+        return self._smh.struct.iter_unpack(data)
 
     def __enter__(self):
         return self
@@ -335,303 +225,252 @@ class SharedMemoryHandlee:
     def __exit__(self, exc_type, exc_value, traceback):
         self.close()
 
-    def __del__(self):
-        try:
-            self.close()
-        except BaseException:  # noqa: B036 - never from a finalizer (interpreter shutdown)
-            pass
+    # --- pickling ---------------------------------------------------------------
 
     def get_state(self):
-        """What pickling sends: the name and the element type, never the data."""
-        if self._smh_closed:
-            raise ValueError(f'segment "{self._smh_name}" is closed: nothing to pass on')
-        element = self._smh_type
-        return {"name": self._smh_name, "length": self._smh_length,
+        """What pickling sends: the name and the element type, never the data;
+        and, from a worker process that owns the segment, the hand-over of
+        its ownership (python/README.md, "Returning a segment from a worker")."""
+        state = self._smh
+        if state is None or state.handle is None:
+            raise ValueError(f'segment "{state.name if state else ""}" is closed: nothing to '
+                             "pass on")
+        element = state.element
+        handle = state.handle
+        sent = {"name": state.name, "length": len(self),
                 "struct": None if element.raw else element.format,
                 "type_name": element.type_name, "atomic": element.atomic,
-                "read_only": self._smh_read_only}
+                "read_only": state.read_only}
+        if handle.writable and _hands_over_ownership() and handle.is_owner():
+            owner = handle.owner()
+            if owner is not None:
+                sent["owner"] = owner
+                handle.mark_sent()
+                _wait_for_receivers_at_exit()
+        return sent
 
     def set_state(self, state):
-        """Attaches to the segment `state` names (never the owner), checking
-        that it holds the same type and length."""
-        self._smh_reset()
+        """Attaches to the segment `state` names, checking that it holds the
+        same type and length. Never raises for a segment that is gone or
+        changed (a pool's result thread would stop): the object is then
+        closed, and using it raises that error."""
+        self._smh_end()
+        name = state["name"]
+        if state.get("closed"):
+            self._smh_broken(name, ValueError(
+                f'segment "{name}" was closed in process {state.get("pid")} before it was '
+                "pickled: nothing to attach to"))
+            return
         fmt = state.get("struct")
         if isinstance(fmt, _struct.Struct):
             fmt = fmt.format
         element = element_type(fmt, atomic=state.get("atomic", False))
-        element = _with_name(element, state.get("type_name"))
-        name = state["name"]
-        self._smh_attach(name, element, None, state.get("read_only", False), "unpickle")
-        if self._smh_length != state["length"]:
-            length = self._smh_length
+        element = element.renamed(state.get("type_name"))
+        owner = state.get("owner")
+        try:
+            self._smh_attach(name, element, None, state.get("read_only", False), False, False,
+                             "unpickle")
+        except Error as e:
+            detail = e.detail
+            if e.code is errc.not_found:
+                detail += ("; it was removed before this copy was unpickled" +
+                           (f": its owner, process {owner[0]}, let go of it first"
+                            if owner else ""))
+            self._smh_broken(name, Error(e.code, "unpickle", name, detail, e.native_errno))
+            return
+        if len(self) != state["length"]:
+            length = len(self)
             self.close()
-            raise Error(errc.not_found, "unpickle", name,
-                        f"the segment now has {length} elements, the pickled one had "
-                        f"{state['length']}: the name was reused")
+            self._smh_broken(name, Error(
+                errc.not_found, "unpickle", name,
+                f"the segment now has {length} elements, the pickled one had "
+                f"{state['length']}: the name was reused"))
+            return
+        if owner is not None:
+            self._smh.handle.receive(owner[0], owner[1], owner[2], HAND_OVER_PATIENCE)
+
+    def _smh_broken(self, name, error):
+        self._smh = _State(None, None, None, False, name)
+        self._smh_unbind(error)
 
     def __getstate__(self):
         state = self.get_state()
-        extra = getattr(self, "__dict__", None)  # a subclass's own attributes
+        extra = _own_attributes(self)
         if extra:
-            state = dict(state, __dict__=dict(extra))
+            state = dict(state, **extra)
         return state
 
     def __setstate__(self, state):
         self.set_state(state)
-        if "__dict__" in state:
-            self.__dict__.update(state["__dict__"])
+        for key, value in state.get("__dict__", {}).items():
+            setattr(self, key, value)
+        for key, value in state.get("__slots__", {}).items():
+            setattr(self, key, value)
+
+    def __reduce_ex__(self, protocol):
+        state = self._smh
+        if state is None or state.handle is None:
+            # A closed object pickles as a closed object: a queue that sends
+            # it never stalls, and the receiver's copy says what happened.
+            sent = {"name": state.name if state else "", "closed": True, "pid": os.getpid()}
+            return (_unpickle, (type(self), dict(sent, **_own_attributes(self))))
+        return (_unpickle, (type(self), self.__getstate__()))
 
     # --- what C++ has too --------------------------------------------------------
 
     @property
     def name(self):
         """The segment's name: what another process passes to attach()."""
-        return self._smh_name
+        state = self._smh
+        return state.name if state is not None else ""
 
     @property
     def type_name(self):
         """The element type's portable name, as stored in the segment."""
-        return self._smh_type.type_name if self._smh_type else None
+        state = self._smh
+        return state.element.type_name if state is not None and state.element else None
 
     @property
     def read_only(self):
-        return self._smh_read_only
+        state = self._smh
+        return bool(state is not None and state.read_only)
 
     @property
     def closed(self):
-        return self._smh_closed
+        state = self._smh
+        return state is None or state.handle is None
 
     def close(self):
-        """Unmaps; the owner, in its own process, also removes the name (only
-        while the segment still records it as owner and the name still names
-        the same file). Never raises for views still in use: memoryviews and
-        NumPy arrays obtained from this object keep the mapping, which goes
-        with the last of them. Harmless to call twice."""
-        if self._smh_closed:
+        """Unmaps; the owner, in its own process, also removes the name (the
+        C++ destructor: only while the segment still records it as owner and
+        the name still names the same file). A wait() in another thread on
+        this object ends with ValueError. Never raises for views still in
+        use: memoryviews and NumPy arrays obtained from this object keep
+        their own mapping, which goes with the last of them. Harmless to call
+        twice."""
+        state = self._smh
+        if state is None or state.handle is None:
             return
-        self._smh_closed = True
-        try:
-            self._smh_give_up_ownership()
-        finally:
-            self._smh_unmap()
+        handle, state.handle, state.mapping = state.handle, None, None
+        self._smh_unbind()
+        handle.close()
 
-    def _smh_give_up_ownership(self):
-        token = self._smh_token
-        try:
-            if token and self._smh_base:
-                mine = (os.getpid(), _posix.own_start_time(), token)
-                if _owner.claim_owner(self._smh_base, mine, mine[0]):
-                    gone = self._smh_unlinked or _posix.unlink_if_same(
-                        self._smh_name, self._smh_identity) != _posix.FAILED
-                    _owner.publish_owner(self._smh_base, _owner.NO_OWNER if gone else mine)
-        finally:
-            self._smh_stop_owning()
+    def _smh_handle(self, what=None):
+        state = self._smh
+        if state is None or state.handle is None:
+            self[0]  # the closed object's own error (a failed unpickle's too)
+            raise ValueError(f'segment "{self.name}" is closed')
+        if what is not None and state.read_only:
+            raise TypeError(f'segment "{state.name}" is attached read-only: cannot {what}')
+        return state.handle
 
-    def _smh_stop_owning(self):
-        self._smh_token = 0
-        self._smh_owner = None
-        fd, self._smh_lock_fd = self._smh_lock_fd, None
-        _posix.drop_owner_lock(fd, self._smh_locker)
-        _owned.discard(self)
-
-    def _smh_unmap(self):
-        data, view, mapped, cast = self._smh_data, self._smh_view, self._smh_map, self._smh_cast
-        self._smh_data, self._smh_view, self._smh_map, self._smh_cast = _RELEASED, None, None, None
-        self._smh_arity = 0
-        self._smh_base = 0
-        for held in (cast, data, view):
-            if held is not None:
-                try:
-                    held.release()
-                except BufferError:
-                    pass  # a NumPy array or a view of it: the mapping stays for it
-        if mapped is not None:
-            try:
-                mapped.close()
-            except BufferError:
-                pass  # exported: unmapped when the last memoryview or array goes
-
-    def _smh_owner_entry(self):
-        return self._smh_owner, self._smh_name, self._smh_identity
-
-    def _smh_check_open(self):
-        if self._smh_closed:
-            raise ValueError(f'segment "{self._smh_name}" is closed')
-
-    def _smh_check_writable(self, what):
-        self._smh_check_open()
-        if self._smh_read_only:
-            raise TypeError(f'segment "{self._smh_name}" is attached read-only: cannot {what}')
+    def _smh_open_data(self):
+        data = self._smh_data
+        if data is None:
+            self._smh_handle()
+        return data
 
     def is_owner(self):
         """True for the object that created or adopted the segment, in that
         process, while the segment still records it as owner."""
-        if not self._smh_token or not self._smh_base:
-            return False
-        return _owner.read_owner(self._smh_base) == self._smh_owner and \
-            self._smh_owner[0] == os.getpid()
+        state = self._smh
+        return bool(state is not None and state.handle is not None and state.handle.is_owner())
 
     def release(self):
         """Gives up ownership: the segment outlives this object and process
         until someone adopts it (or removes it). Returns whether this object
         was the owner."""
-        self._smh_check_writable("release it")
-        if not self._smh_token or self._smh_owner[0] != os.getpid():
-            return False
-        if not _owner.replace_owner(self._smh_base, self._smh_owner, _owner.NO_OWNER):
-            return False
-        self._smh_stop_owning()
-        return True
+        return self._smh_handle("release it").release()
 
     def adopt(self):
         """Becomes the owner of a segment that has none (released) or whose
         owner process has ended (C++ or Python); from then on close() removes
         the name. False, changing nothing, while a live process owns it."""
-        return self._smh_acquire(False)
+        adopted = self._smh_handle("own it").adopt()
+        if adopted:
+            _owners.add(self)
+        return adopted
 
     def take_ownership(self):
         """Becomes the owner whatever the current owner is doing: its close()
-        (or C++ destructor) will no longer remove the name."""
-        self._smh_acquire(True)
-
-    def _smh_acquire(self, force):
-        self._smh_check_writable("own it")
-        if self._smh_token and self.is_owner():
-            return True
-        pid = os.getpid()
-        if self._smh_lock_fd is None or self._smh_locker != pid:
-            if self._smh_lock_fd is not None:
-                _posix.drop_owner_lock(self._smh_lock_fd, self._smh_locker)
-            self._smh_lock_fd = _posix.lock_for_owning(self._smh_name, self._smh_identity)
-            self._smh_locker = pid
-        base = self._smh_base
-        mine = (pid, _posix.own_start_time(), next(_tokens))
-        waited_on, waiting_since = 0, time.monotonic()
-        while True:
-            current = _owner.owner_pid(base)
-            if current < 0:  # being changed by another process, or abandoned
-                now = time.monotonic()
-                if current != waited_on:
-                    waited_on, waiting_since = current, now
-                abandoned = not _posix.process_alive(_owner.claimant_of(current), 0) or \
-                    now - waiting_since >= _owner.ABANDONED_CLAIM_AFTER
-                if not abandoned:
-                    time.sleep(0.00005)
-                    continue
-                if _owner.claim_abandoned(base, current, mine[0]):
-                    break
-                continue
-            owner = _owner.read_owner(base)
-            if owner is None:
-                continue
-            if not force and owner[0] != 0 and (
-                    (self._smh_lock_fd is not None and
-                     _posix.lock_held_elsewhere(self._smh_lock_fd)) or
-                    _posix.process_alive(owner[0], owner[1])):
-                self._smh_stop_owning()  # a live process owns it (perhaps another object of ours)
-                return False
-            if _owner.claim_owner(base, owner, mine[0]):
-                break
-        _owner.publish_owner(base, mine)
-        self._smh_token = mine[2]
-        self._smh_owner = mine
-        _owned.add(self)
-        return True
+        (or C++ destructor) will no longer remove the name. Raises
+        CorruptSegmentError if the owner record keeps changing for 2 s."""
+        self._smh_handle("own it").take_ownership()
+        _owners.add(self)
 
     def unlink(self):
         """Removes the name now (whoever owns it): later attach() calls are
         not_found, existing mappings stay valid. Removes nothing if the name
         now belongs to another segment. Returns whether this call removed it."""
-        if self._smh_closed or self._smh_unlinked:
+        state = self._smh
+        if state is None or state.handle is None:
             return False
-        result = _posix.unlink_if_same(self._smh_name, self._smh_identity)
-        self._smh_unlinked = result != _posix.FAILED
-        return result == _posix.REMOVED
+        return state.handle.unlink()
 
-    # --- atomic elements -----------------------------------------------------------
+    def huge_page_bytes(self):
+        """Bytes of this object's mapping that this process maps with huge
+        pages now (pages not yet touched count as none)."""
+        self._smh_handle()
+        return self._smh.mapping.huge_page_bytes()
 
-    def _smh_address(self, index, what):
-        self._smh_check_open()
-        element = self._smh_type
+    # --- waiting -------------------------------------------------------------------
+
+    def _smh_wait_target(self, index, what, writes):
+        handle = self._smh_handle("notify" if writes else None)
+        element = self._smh.element
         if not element.atomic:
-            raise TypeError(f'{what}: segment "{self._smh_name}" holds {element.type_name}, '
+            raise TypeError(f'{what}: segment "{self.name}" holds {element.type_name}, '
                             "not atomic elements (create or attach with atomic=True)")
-        return self._smh_base + self._smh_offset + self._smh_index(index) * self._smh_size
-
-    def _smh_from_unsigned(self, value):
-        if self._smh_type.signed and value >= 1 << (8 * self._smh_size - 1):
-            return value - (1 << (8 * self._smh_size))
-        if self._smh_type.fields[0][0] == "?":
-            return bool(value)
-        return value
-
-    def _smh_check_value(self, value):
-        self._smh_struct.pack(value)  # struct's range check and error
-
-    def load(self, index):
-        """Atomic load of element `index` (sequentially consistent)."""
-        address = self._smh_address(index, "load")
-        return self._smh_from_unsigned(_atomic.OPS[self._smh_size].load(address))
-
-    def store(self, index, value):
-        """Atomic store into element `index`."""
-        address = self._smh_address(index, "store")
-        self._smh_check_writable("store")
-        self._smh_check_value(value)
-        _atomic.OPS[self._smh_size].store(address, int(value))
-
-    def fetch_add(self, index, delta):
-        """Atomically adds `delta` to element `index` (wrapping as C++ does);
-        returns the previous value."""
-        address = self._smh_address(index, "fetch_add")
-        self._smh_check_writable("fetch_add")
-        return self._smh_from_unsigned(_atomic.OPS[self._smh_size].fetch_add(address, delta))
-
-    def compare_exchange(self, index, expected, desired):
-        """Atomically: if element `index` is `expected`, make it `desired`.
-        Returns (whether it did, the value found)."""
-        address = self._smh_address(index, "compare_exchange")
-        self._smh_check_writable("compare_exchange")
-        self._smh_check_value(desired)
-        ok, found = _atomic.OPS[self._smh_size].compare_exchange(address, int(expected),
-                                                                 int(desired))
-        return ok, self._smh_from_unsigned(found)
-
-    def _smh_wait_address(self, index, what):
-        address = self._smh_address(index, what)
-        if self._smh_size not in (4, 8):
-            raise TypeError(f'{what}: segment "{self._smh_name}" holds {self._smh_size}-byte '
+        if element.size not in (4, 8):
+            raise TypeError(f'{what}: segment "{self.name}" holds {element.size}-byte '
                             "atomics; waiting needs 4 or 8 bytes")
-        if not _wait.AVAILABLE:
-            raise Error(errc.os_error, what, self._smh_name,
-                        "waiting needs Linux futex(2) and libatomic")
-        return address
+        try:
+            position = index.__index__()
+        except AttributeError:
+            raise TypeError(f"segment indices must be integers, not "
+                            f"{type(index).__name__}") from None
+        length = len(self)
+        if position < 0:
+            position += length
+        if not 0 <= position < length:
+            raise IndexError(f'index {index} is out of range for segment "{self.name}", '
+                             f"which has {length} elements")
+        return handle, element, position
 
     def wait(self, index, old, timeout=None):
         """Blocks while atomic element `index` holds `old`, across processes
-        (C++ and Python alike), at most `timeout` seconds (None: no limit).
-        Returns whether it saw another value. Read-only handles wait too,
-        looking again at least every 10 ms. Raises TypeError for elements
-        that are not 4- or 8-byte atomics, IndexError past the end."""
-        address = self._smh_wait_address(index, "wait")
-        self._smh_check_value(old)
-        unsigned = int(old) & ((1 << (8 * self._smh_size)) - 1)
-        return _wait.wait(self._smh_base, address, self._smh_size, unsigned,
-                          not self._smh_read_only, timeout)
+        (C++ and Python alike), at most `timeout` seconds (None, infinity or
+        anything from 31 years up: no limit). Returns whether it saw another
+        value. Read-only handles wait too, looking again at least every
+        10 ms. Ctrl-C (KeyboardInterrupt) and close() from another thread end
+        it. Raises TypeError for elements that are not 4- or 8-byte atomics,
+        IndexError past the end."""
+        handle, element, position = self._smh_wait_target(index, "wait", False)
+        self._smh.struct.pack(old)  # struct's range check and error
+        bits = int(old) & ((1 << (8 * element.size)) - 1)
+        if timeout is not None:
+            try:
+                timeout = float(timeout)
+            except OverflowError:  # an int beyond a float: no limit
+                timeout = None
+            else:
+                if timeout != timeout:
+                    raise ValueError("wait: timeout is NaN")
+                if timeout == float("inf"):
+                    timeout = None
+        return handle.wait(position, bits, timeout)
 
     def notify_one(self, index):
         """Wakes a process waiting on atomic element `index` (8-byte elements:
         every waiter of the segment). No system call when no writable handle
         waits. Raises TypeError on a read-only handle."""
-        address = self._smh_wait_address(index, "notify_one")
-        self._smh_check_writable("notify_one")
-        _wait.notify(self._smh_base, address, self._smh_size, False)
+        handle, _, position = self._smh_wait_target(index, "notify_one", True)
+        handle.notify(position, False)
 
     def notify_all(self, index):
         """Wakes every process waiting on atomic element `index`."""
-        address = self._smh_wait_address(index, "notify_all")
-        self._smh_check_writable("notify_all")
-        _wait.notify(self._smh_base, address, self._smh_size, True)
+        handle, _, position = self._smh_wait_target(index, "notify_all", True)
+        handle.notify(position, True)
 
     # --- NumPy ------------------------------------------------------------------------
 
@@ -639,88 +478,122 @@ class SharedMemoryHandlee:
         """The elements as a NumPy array sharing the segment's memory (no
         copy): a plain dtype for one field, a structured one (field names
         `names`, default f0, f1, ...) for several. Read-only for a read-only
-        attach. The array keeps the mapping alive after close()."""
+        attach. The array keeps the memory mapped after close()."""
         import numpy  # optional
 
-        self._smh_check_open()
-        return numpy.frombuffer(self._smh_data, dtype=self._smh_type.numpy_dtype(numpy, names))
-
-    # --- the slow paths ------------------------------------------------------------------
-
-    def _smh_index(self, index):
-        if not isinstance(index, int):
-            try:
-                index = operator.index(index)
-            except TypeError:
-                raise TypeError(f"segment indices must be integers or slices, "
-                                f"not {type(index).__name__}") from None
-        length = self._smh_length
-        position = index + length if index < 0 else index
-        if not 0 <= position < length:
-            raise IndexError(f'index {index} is out of range for segment "{self._smh_name}", '
-                             f"which has {length} elements")
-        return position
-
-    def _smh_get_slow(self, index):
-        self._smh_check_open()
-        if isinstance(index, slice):
-            return [self._smh_get_slow(i) for i in range(*index.indices(self._smh_length))]
-        position = self._smh_index(index)
-        element = self._smh_type
-        if element.atomic:
-            return (self.load(position),)
-        if element.raw:
-            return self._smh_data[position]
-        return self._smh_struct.unpack_from(self._smh_data, position * self._smh_size)
-
-    def _smh_set_slow(self, index, value):
-        self._smh_check_writable("write to it")
-        if isinstance(index, slice):
-            positions = range(*index.indices(self._smh_length))
-            values = list(value)
-            if len(values) != len(positions):
-                raise ValueError(f"{len(values)} values for {len(positions)} elements")
-            for position, one in zip(positions, values):
-                self._smh_set_slow(position, one)
-            return
-        position = self._smh_index(index)
-        element = self._smh_type
-        if element.raw:
-            self._smh_data[position] = value
-            return
-        if not isinstance(value, tuple):
-            try:
-                value = tuple(value)
-            except TypeError:
-                raise TypeError(f"an element of {element.type_name} is set from a tuple of "
-                                f"{len(element.fields)} value(s), e.g. shm[i] = (v,); "
-                                f"got {type(value).__name__}") from None
-        if element.atomic:
-            if len(value) != 1:
-                raise _StructError(f"pack expected 1 items for packing (got {len(value)})")
-            self.store(position, value[0])
-            return
-        self._smh_struct.pack_into(self._smh_data, position * self._smh_size, *value)
+        data = self._smh_open_data()
+        return numpy.frombuffer(data, dtype=self._smh.element.numpy_dtype(numpy, names))
 
     def __repr__(self):
-        if self._smh_type is None:
+        state = self._smh
+        if state is None:
             return f"<{type(self).__name__}: not attached>"
-        state = "closed" if self._smh_closed else ("owner" if self.is_owner() else "attached")
-        if self._smh_read_only:
-            state += ", read-only"
-        return (f'<{type(self).__name__} "{self._smh_name}": {self._smh_length} x '
-                f"{self._smh_type.type_name}, {state}>")
+        if state.element is None:
+            return f'<{type(self).__name__} "{state.name}": could not be unpickled>'
+        if state.handle is None:
+            how = "closed"
+        else:
+            how = "owner" if self.is_owner() else "attached"
+        if state.read_only:
+            how += ", read-only"
+        return (f'<{type(self).__name__} "{state.name}": {len(self)} x '
+                f"{state.element.type_name}, {how}>")
+
+
+def _stored_element(name, type_name, op):
+    """The element type the segment `name` records, checked against the
+    element size and alignment its header records before anything is built."""
+    try:
+        info = _core.inspect(name)
+    except Error as e:
+        raise Error(e.code, op, name, e.detail, e.native_errno) from None
+    stored = info["type_name"]
+    if type_name is not None and type_name != stored:
+        raise Error(errc.type_mismatch, op, name,
+                    f"segment holds {stored}, attached as {type_name}")
+    element = element_type_for_name(stored, info["element_size"], info["element_align"])
+    if element is None:
+        raise Error(errc.type_mismatch, op, name,
+                    f"segment holds {stored} ({info['element_size']} bytes, align "
+                    f"{info['element_align']}), a type whose layout its name does not tell: "
+                    f"give its struct format, e.g. attach(name, struct=..., "
+                    f"type_name={stored!r})")
+    return element
+
+
+def _hands_over_ownership():
+    """Whether a pickle made now hands an owning handle's ownership to the
+    process that unpickles it: in a process multiprocessing started (a
+    worker returning it, a Queue, a Pipe), not while starting a child."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None or multiprocessing.parent_process() is None:
+        return False
+    from multiprocessing import context
+
+    return context.get_spawning_popen() is None
+
+
+_waiting_at_exit = set()  # the pids that wait for receivers as they end
+
+
+def _wait_for_receivers_at_exit():
+    """A process multiprocessing started ends with os._exit() after its own
+    exit functions (the queues' feeder threads send what is left first):
+    there, before the segments it sent and still owns are removed (by the
+    watcher, or `smh gc`), it gives their receivers SENDER_PATIENCE seconds
+    to take them over."""
+    pid = os.getpid()
+    if pid in _waiting_at_exit:
+        return
+    _waiting_at_exit.add(pid)
+    from multiprocessing import util
+
+    util.Finalize(None, _core.wait_for_receivers, args=(SENDER_PATIENCE,), exitpriority=-10)
+
+
+def _own_attributes(obj):
+    """A subclass's own attributes: its __dict__ and its __slots__."""
+    extra = {}
+    values = getattr(obj, "__dict__", None)
+    if values:
+        extra["__dict__"] = dict(values)
+    slots = {}
+    for cls in type(obj).__mro__:
+        if cls is SharedMemoryHandlee or cls is _core.Elements or cls is object:
+            continue
+        names = cls.__dict__.get("__slots__", ())
+        for slot in (names,) if isinstance(names, str) else names:
+            if slot in ("__dict__", "__weakref__") or slot in slots:
+                continue
+            try:
+                slots[slot] = getattr(obj, slot)
+            except AttributeError:
+                pass
+    if slots:
+        extra["__slots__"] = slots
+    return extra
+
+
+def _unpickle(cls, state):
+    obj = cls.__new__(cls)
+    obj.__setstate__(state)
+    return obj
 
 
 def _at_exit():
-    """Normal interpreter exit: the owners remove their names (as C++
-    destructors at the end of main do); the mappings stay for whatever runs
-    later."""
-    for obj in list(_owned):
-        try:
-            obj._smh_give_up_ownership()
-        except Exception:  # noqa: BLE001 - exit goes on for the others
-            pass
+    """Normal interpreter exit: the owners let go (their names are removed,
+    as by C++ destructors at the end of main; what was sent to another
+    process is parked, and parked segments are ended too); the data stays
+    mapped for whatever runs later."""
+    for obj in list(_owners):
+        state = obj._smh
+        if state is not None and state.handle is not None:
+            handle, state.handle = state.handle, None
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001 - exit goes on for the others
+                pass
+    _core.end_parked()
 
 
 atexit.register(_at_exit)

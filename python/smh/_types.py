@@ -1,15 +1,18 @@
 """Element types: a struct format laid out as the matching C/C++ struct is on
 this platform, and the portable type name stored in the segment header
-(docs/layout.md, "Type names").
+(docs/layout.md, "Type names"). The one piece of the package that is
+Python's own: the vocabulary between struct formats and C++ type names.
+The C++ library checks the identity (name, size, alignment) it is given.
 
 A format is read with native sizes and alignment (struct's "@", the
 default): each field is aligned as the C compiler aligns it, and the element
 is padded at the end to the struct's alignment, as a C array element is. So
 "iif" is struct { int32_t a, b; float c; } (12 bytes, align 4) and "ddi" is
 geo::Point { double x, y; int32_t id; } (24 bytes, align 8: "ddi" and
-"ddi4x" are the same type). "=" and a "<" or ">" naming this machine's byte
-order read standard sizes without padding: the same type as the native
-format where the layout comes out the same, else a packed struct (align 1).
+"ddi4x" are the same type, and Struct(...).format is "@ddi4x"). "=" and a
+"<" or ">" naming this machine's byte order read standard sizes without
+padding: the same type as the native format where the layout comes out the
+same, else a packed struct (align 1).
 
 Stored names, as the C++ library names its types:
   one field                      int8 ... int64, uint8 ... uint64, float32,
@@ -19,6 +22,10 @@ Stored names, as the C++ library names its types:
   other structs                  struct{T1, T2, ...}, or with offsets where
                                  explicit padding moves fields
 A C++ struct has a name of its own (geo::Point): pass type_name= to use it.
+
+A repeat count stays a count ("10000000i" is one run, never ten million
+fields), and a name read from a segment is checked against the element
+size and alignment its header records before anything is built from it.
 """
 import re
 import struct as _struct
@@ -33,6 +40,9 @@ _NATIVE_BY_SIZE = {("i", 1): "b", ("i", 2): "h", ("i", 4): "i", ("i", 8): "q",
                    ("u", 1): "B", ("u", 2): "H", ("u", 4): "I", ("u", 8): "Q"}
 _TOKEN = re.compile(r"\s*(\d*)([A-Za-z?])\s*")
 _LITTLE = sys.byteorder == "little"
+# Far beyond any segment (a mapping is at most 2**63 bytes): a count past it
+# is refused before any arithmetic on it.
+_MAX_COUNT = 1 << 62
 
 
 def _kind(code):
@@ -58,47 +68,106 @@ def _code_name(code, size):
 _CODE_OF_NAME = {_code_name(c, _struct.calcsize("@" + c)): c for c in "bBhHiIqQefd?c"}
 
 
+class Run:
+    """`count` values of struct code `code`, `size` bytes each, from
+    `offset` (for "s", one bytes value of `count` bytes); `align` is the
+    run's alignment in this layout, `natural` what a C compiler gives it."""
+
+    __slots__ = ("code", "count", "offset", "size", "align", "natural")
+
+    def __init__(self, code, count, offset, size, align, natural):
+        self.code, self.count, self.offset = code, count, offset
+        self.size, self.align, self.natural = size, align, natural
+
+    @property
+    def values(self):
+        return 1 if self.code == "s" else self.count
+
+    @property
+    def end(self):
+        return self.offset + (self.count if self.code == "s" else self.count * self.size)
+
+    @property
+    def name(self):
+        return f"char[{self.count}]" if self.code == "s" else _code_name(self.code, self.size)
+
+
 class ElementType:
     """One element: `format` (a struct format with "@" or "=" and the
     trailing padding spelled out, so Struct(format).size is the element's
-    stride), `size`, `align`, `type_name`, and `fields` [(code, count, offset)]."""
+    stride), `size`, `align`, `type_name`, `runs` (see Run), `arity` (the
+    values of one element), and whether it is `atomic` or `raw` bytes."""
 
-    __slots__ = ("format", "size", "align", "type_name", "fields", "atomic", "raw", "signed")
+    __slots__ = ("format", "size", "align", "type_name", "runs", "atomic", "raw", "arity")
 
-    def __init__(self, fmt, size, align, type_name, fields, atomic=False, raw=False):
+    def __init__(self, fmt, size, align, type_name, runs, atomic=False, raw=False):
         self.format = fmt
         self.size = size
         self.align = align
         self.type_name = type_name
-        self.fields = fields
+        self.runs = runs
         self.atomic = atomic
         self.raw = raw
-        self.signed = bool(fields) and fields[0][0] in _SIGNED
+        self.arity = sum(run.values for run in runs)
+
+    def renamed(self, type_name):
+        """The same layout under another stored name (a C++ class's)."""
+        if type_name is None or type_name == self.type_name:
+            return self
+        if not isinstance(type_name, str) or not type_name or "\0" in type_name:
+            raise ValueError(f"type_name must be a non-empty str without NUL, not {type_name!r}")
+        return ElementType(self.format, self.size, self.align, type_name, self.runs,
+                           self.atomic, self.raw)
+
+    def fields_spec(self):
+        """What smh._core.Elements converts: (kind, size, offset, count) per
+        run; kind 'i' signed, 'u' unsigned, 'f', 'd', '?', 'c', 's' (whose
+        size is the field's, count 1)."""
+        spec = []
+        for run in self.runs:
+            kind = {"i": "i", "u": "u"}.get(_kind(run.code), run.code)
+            if run.code == "s":
+                spec.append(("s", run.count, run.offset, 1))
+            else:
+                spec.append((kind, run.size, run.offset, run.count))
+        return spec
+
+    @property
+    def needs_struct(self):
+        """Whether a value only struct converts (a half float): every element
+        then goes through struct."""
+        return any(run.code == "e" for run in self.runs)
 
     def numpy_dtype(self, numpy, names=None):
         """The NumPy dtype of one element: a plain one for one field, a
-        structured one (offsets and itemsize as in the segment) otherwise."""
-        def dtype_of(code, count):
-            if code == "s":
-                return f"S{count}"
-            if code == "c":
+        structured one (offsets and itemsize as in the segment) otherwise;
+        a run of more than 256 values is one field of that many."""
+        def dtype_of(run):
+            if run.code == "s":
+                return f"S{run.count}"
+            if run.code == "c":
                 return "S1"
-            if code == "?":
+            if run.code == "?":
                 return "?"
-            size = _struct.calcsize(("@" if self.format[0] == "@" else "=") + code)
-            return {"i": "i", "u": "u"}.get(_kind(code), "f") + str(size)
+            return {"i": "i", "u": "u"}.get(_kind(run.code), "f") + str(run.size)
 
-        if len(self.fields) == 1 and names is None:
-            return numpy.dtype(dtype_of(*self.fields[0][:2]))
+        fields = []  # (format, offset)
+        for run in self.runs:
+            if run.code == "s" or run.count == 1:
+                fields.append((dtype_of(run), run.offset))
+            elif run.count > 256:
+                fields.append(((dtype_of(run), (run.count,)), run.offset))
+            else:
+                fields.extend((dtype_of(run), run.offset + k * run.size) for k in range(run.count))
+        if len(fields) == 1 and names is None and not isinstance(fields[0][0], tuple):
+            return numpy.dtype(fields[0][0])
         if names is None:
-            names = [f"f{i}" for i in range(len(self.fields))]
+            names = [f"f{i}" for i in range(len(fields))]
         names = list(names)
-        if len(names) != len(self.fields):
-            raise ValueError(f"{len(names)} field names for {len(self.fields)} fields")
-        return numpy.dtype({"names": names,
-                            "formats": [dtype_of(code, count) for code, count, _ in self.fields],
-                            "offsets": [offset for _, _, offset in self.fields],
-                            "itemsize": self.size})
+        if len(names) != len(fields):
+            raise ValueError(f"{len(names)} field names for {len(fields)} fields")
+        return numpy.dtype({"names": names, "formats": [f for f, _ in fields],
+                            "offsets": [o for _, o in fields], "itemsize": self.size})
 
 
 def _tokens(body, original):
@@ -110,62 +179,63 @@ def _tokens(body, original):
             raise ValueError(f"struct format {original!r}: cannot read {body[at:]!r}")
         count, code = match.groups()
         at = match.end()
-        out.append((int(count) if count else 1, code))
+        count = int(count) if count else 1
+        if count > _MAX_COUNT:
+            raise ValueError(f"struct format {original!r}: a count of {count} is too large")
+        out.append((count, code))
     return out
 
 
-def _field_name(code, count, size):
-    return f"char[{count}]" if code == "s" else _code_name(code, size)
-
-
 def _layout(tokens, native):
-    """Fields [(code, count, offset, size, align, natural_align)] and the
-    unpadded end; natural_align is what a C compiler would align the field to."""
-    fields, offset = [], 0
+    """The runs of `tokens` and the unpadded end."""
+    runs, offset = [], 0
     prefix = "@" if native else "="
     for count, code in tokens:
         if code == "x":
             offset += count
         elif code == "s":
-            fields.append(("s", count, offset, count, 1, 1))
+            runs.append(Run("s", count, offset, 1, 1, 1))
             offset += count
-        else:
+        elif count:
             size = _struct.calcsize(prefix + code)
             natural_code = code
             if code in _SIGNED + _UNSIGNED:
                 natural_code = _NATIVE_BY_SIZE[(_kind(code), size)]
-            natural_align = _native_align(natural_code)
-            align = natural_align if native else 1
-            for _ in range(count):
-                offset = (offset + align - 1) // align * align
-                fields.append((code, 1, offset, size, align, natural_align))
-                offset += size
-    return fields, offset
+            natural = _native_align(natural_code)
+            align = natural if native else 1
+            offset = (offset + align - 1) // align * align
+            runs.append(Run(code, count, offset, size, align, natural))
+            offset += count * size
+    return runs, offset
 
 
-def _natural(fields):
-    """The offsets and size of `fields` in a C struct without explicit padding."""
-    offsets, offset, align = [], 0, 1
-    for _, _, _, size, _, field_align in fields:
-        offset = (offset + field_align - 1) // field_align * field_align
-        offsets.append(offset)
-        offset += size
-        align = max(align, field_align)
-    return offsets, (offset + align - 1) // align * align
+def _name(runs, size, align):
+    """The C++ name of the struct `runs` make (size, align)."""
+    natural_offset, natural_align, natural = 0, 1, True
+    for run in runs:
+        natural_offset = (natural_offset + run.natural - 1) // run.natural * run.natural
+        natural = natural and natural_offset == run.offset
+        natural_offset += run.end - run.offset
+        natural_align = max(natural_align, run.natural)
+    natural_size = (natural_offset + natural_align - 1) // natural_align * natural_align
+    natural = natural and natural_size == size and align == natural_align
+    values = sum(run.values for run in runs)
+    if natural and values == 1:
+        return runs[0].name
+    if natural and len({run.name for run in runs}) == 1:
+        return f"std::array<{runs[0].name}, {values}>"
 
+    def each():
+        for run in runs:
+            if run.code == "s":
+                yield run.name, run.offset
+            else:
+                for k in range(run.count):
+                    yield run.name, run.offset + k * run.size
 
-def _name(fields, size, align):
-    names = [_field_name(code, count, fsize) for code, count, _, fsize, _, _ in fields]
-    offsets, natural_size = _natural(fields)
-    natural = offsets == [f[2] for f in fields] and natural_size == size and \
-        align == max(f[5] for f in fields)
-    if len(fields) == 1 and natural:
-        return names[0]
-    if natural and len(set(names)) == 1:
-        return f"std::array<{names[0]}, {len(fields)}>"
     if natural:
-        return "struct{" + ", ".join(names) + "}"
-    spelled = ", ".join(f"{n} @{f[2]}" for n, f in zip(names, fields))
+        return "struct{" + ", ".join(name for name, _ in each()) + "}"
+    spelled = ", ".join(f"{name} @{offset}" for name, offset in each())
     return f"struct{{{spelled}}} ({size} bytes, align {align})"
 
 
@@ -176,7 +246,7 @@ def element_type(fmt=None, atomic=False):
     if fmt is None:
         if atomic:
             raise ValueError("atomic=True needs a one-field integer format")
-        return ElementType("@B", 1, 1, "uint8", [("B", 1, 0)], raw=True)
+        return ElementType("@B", 1, 1, "uint8", [Run("B", 1, 0, 1, 1, 1)], raw=True)
     if isinstance(fmt, _struct.Struct):
         fmt = fmt.format
     if isinstance(fmt, bytes):
@@ -184,7 +254,6 @@ def element_type(fmt=None, atomic=False):
     if not isinstance(fmt, str):
         raise TypeError(f"struct must be a str or struct.Struct, not {type(fmt).__name__}")
     original = fmt
-    _struct.calcsize(fmt)  # struct's own error for what struct cannot read
     order = fmt[:1] if fmt[:1] in "@=<>!" else "@"
     body = fmt[1:] if fmt[:1] in "@=<>!" else fmt
     if (order == "<" and not _LITTLE) or (order in ">!" and _LITTLE):
@@ -192,6 +261,7 @@ def element_type(fmt=None, atomic=False):
                          f"-endian data; segments hold this machine's byte order "
                          f"({sys.byteorder}-endian): use '@' or '='")
     tokens = _tokens(body, original)
+    _struct.calcsize(fmt)  # struct's own error for what struct cannot read
     for count, code in tokens:
         if code in "pP":
             raise ValueError(f"struct format {original!r}: '{code}' (a Pascal string or a "
@@ -210,49 +280,58 @@ def element_type(fmt=None, atomic=False):
             mapped.append((count, code))
         packed, packed_end = _layout(tokens, False)
         aligned, aligned_end = _layout(mapped, True)
-        align = max((f[4] for f in aligned), default=1)
-        if [f[2] for f in packed] == [f[2] for f in aligned] and packed_end % align == 0:
+        align = max((run.align for run in aligned), default=1)
+        if [r.offset for r in packed] == [r.offset for r in aligned] and \
+                packed_end == aligned_end and packed_end % align == 0:
             tokens, native = mapped, True
             body = "".join(f"{count}{code}" for count, code in mapped)
-    fields, end = _layout(tokens, native)
-    if not fields:
+    runs, end = _layout(tokens, native)
+    if not runs:
         raise ValueError(f"struct format {original!r} has no fields")
-    align = max(f[4] for f in fields) if native else 1
+    align = max(run.align for run in runs) if native else 1
     size = (end + align - 1) // align * align
     canonical = ("@" if native else "=") + body + (f"{size - end}x" if size > end else "")
-    assert _struct.calcsize(canonical) == size, (canonical, size)
-    name = _name(fields, size, align)
+    name = _name(runs, size, align)
     if atomic:
-        if len(fields) != 1 or fields[0][0] not in _SIGNED + _UNSIGNED + "?" or \
-                fields[0][3] not in (1, 2, 4, 8):
+        if len(runs) != 1 or runs[0].count != 1 or \
+                runs[0].code not in _SIGNED + _UNSIGNED + "?" or runs[0].size not in (1, 2, 4, 8):
             raise ValueError(f"atomic=True needs one integer or bool field, not {original!r}")
         name = f"std::atomic<{name}>"
-    return ElementType(canonical, size, align, name,
-                       [(code, count, offset) for code, count, offset, _, _, _ in fields],
-                       atomic=atomic)
+    return ElementType(canonical, size, align, name, runs, atomic=atomic)
 
 
 def _format_of_name(name):
     if name in _CODE_OF_NAME:
         return _CODE_OF_NAME[name]
-    match = re.fullmatch(r"char\[(\d+)\]", name)
-    if match and int(match.group(1)) > 0:
+    match = re.fullmatch(r"char\[([1-9]\d{0,18})\]", name)
+    if match:
         return match.group(1) + "s"
-    match = re.fullmatch(r"std::array<(\w+), (\d+)>", name)
-    if match and match.group(1) in _CODE_OF_NAME and int(match.group(2)) > 0:
+    match = re.fullmatch(r"std::array<(\w+), ([1-9]\d{0,18})>", name)
+    if match and match.group(1) in _CODE_OF_NAME:
         return match.group(2) + _CODE_OF_NAME[match.group(1)]
     return None
 
 
-def element_type_for_name(name):
-    """The ElementType a segment whose type is called `name` holds, when the
-    name says (arithmetic types, char[N], std::array, std::atomic and the
-    struct{...} names Python gives); None for other names (a C++ class)."""
+def _layout_of(fmt):
+    """(size, align) of native format `fmt`, by arithmetic alone."""
+    runs, end = _layout(_tokens(fmt, fmt), True)
+    align = max((run.align for run in runs), default=1)
+    return (end + align - 1) // align * align, align
+
+
+def element_type_for_name(name, size, align):
+    """The ElementType a segment whose type is called `name` holds, given the
+    element size and alignment its header records, when the name says
+    (arithmetic types, char[N], std::array, std::atomic and the struct{...}
+    names Python gives); None for other names (a C++ class) and for a name
+    that does not match that size and alignment. Nothing is built from the
+    name before that check."""
     atomic = False
+    inner = name
     match = re.fullmatch(r"std::atomic<(\w+)>", name)
     if match:
-        name, atomic = match.group(1), True
-    fmt = _format_of_name(name)
+        inner, atomic = match.group(1), True
+    fmt = _format_of_name(inner)
     if fmt is None and not atomic:
         match = re.fullmatch(r"struct\{(.+)\}", name)
         if match:
@@ -262,8 +341,9 @@ def element_type_for_name(name):
     if fmt is None:
         return None
     try:
+        if _layout_of(fmt) != (size, align):
+            return None
         element = element_type(fmt, atomic=atomic)
-    except ValueError:
+    except (ValueError, OverflowError, _struct.error):
         return None
-    return element if element.type_name == ("std::atomic<" + name + ">" if atomic else name) \
-        or (not atomic and element.type_name == name) else None
+    return element if element.type_name == name else None

@@ -1,8 +1,12 @@
 """Shared fixtures for the smh package's tests (pytest).
 
-By default the package is imported from this checkout (python/); with
+The package under test is the one Python imports: ctest puts the build's
+python-path first on PYTHONPATH (the sources of python/smh with the
+extension smh._core built for that interpreter; python/CMakeLists.txt); with
 SMH_TEST_INSTALLED=1 it must come from an installed copy (the ctest test
-python.installed_package sets it, in a fresh virtual environment).
+python.package.installed_with_pip sets it, in a fresh virtual environment).
+By hand, after a build:
+    PYTHONPATH=build/tests/python/python-path python3 -m pytest python/tests
 SMH_TEST_HELPER and SMH_CLI name the C++ test helper and the smh tool (ctest
 sets them); tests that need them are skipped without them.
 
@@ -17,18 +21,17 @@ file, so the tests that need no NumPy do not run either, and it exits with 5
 ("no tests collected"), which ctest counts as a failure.
 """
 import os
-import sys
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
-if os.environ.get("SMH_TEST_INSTALLED") != "1":
-    if SOURCE not in sys.path:
-        sys.path.insert(0, SOURCE)
-    # For the Python programs the tests start, too.
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [SOURCE] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+try:
+    import smh  # noqa: F401
+except ImportError as e:
+    raise SystemExit(f"conftest.py: cannot import smh ({e}): build it and put the build's "
+                     "python-path on PYTHONPATH, or install it (python/README.md)") from None
 
 SHM = "/dev/shm"
 

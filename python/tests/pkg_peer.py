@@ -9,7 +9,9 @@ std::atomic<uint64_t> one i + seed.
   pkg_peer.py create-hold NAME                  create 8 ints, print "ready", sleep
   pkg_peer.py create-end NAME HOW               create, then end HOW: return, exit
                                                 (sys.exit(3)), raise, interrupt
-  pkg_peer.py create-signal NAME CLEANUP        [cleanup_on_termination()], create,
+  pkg_peer.py create-signal NAME CLEANUP        CLEANUP: default (as it comes), off
+                                                (automatic_cleanup(False)) or cleanup
+                                                (cleanup_on_termination()); create,
                                                 print "ready", wait for a signal
   pkg_peer.py create-own-handler NAME           a SIGTERM handler of its own, then
                                                 cleanup_on_termination(); after SIGTERM:
@@ -26,11 +28,8 @@ import signal
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if os.environ.get("SMH_TEST_INSTALLED") != "1":
-    sys.path.insert(0, os.path.dirname(HERE))
-import smh  # noqa: E402
-from smh import SharedMemoryHandlee  # noqa: E402
+import smh
+from smh import SharedMemoryHandlee
 
 ERRC = ["not_found", "already_exists", "invalid_name", "invalid_length", "type_mismatch",
         "corrupt_segment", "permission_denied", "no_space", "os_error"]
@@ -116,7 +115,10 @@ def main(args):
             raise KeyboardInterrupt
         return 0
     if len(args) == 3 and args[0] == "create-signal":
+        if args[2] == "off":
+            smh.automatic_cleanup(False)
         if args[2] == "cleanup":
+            smh.automatic_cleanup(False)
             smh.cleanup_on_termination()
         shm = SharedMemoryHandlee(8, "i", name=args[1])  # noqa: F841
         print("ready", flush=True)

@@ -7,23 +7,33 @@ import multiprocessing
 import os
 import runpy
 import sys
+import types
 
 method, script, tag = sys.argv[1:4]
 if method != "default":
     multiprocessing.set_start_method(method)
 
-import smh._posix  # noqa: E402
+import smh._handlee  # noqa: E402
 
 created = []
+core = smh._handlee._core
 
 
-def tagged_name():
-    created.append(f"{tag}{len(created)}")
-    return created[-1]
+class TaggedHandle:
+    """smh._core.Handle, whose create() names what it would have generated."""
+
+    @staticmethod
+    def create(name, *args, **kwargs):
+        if name is None:
+            created.append(f"{tag}{len(created)}")
+            name = created[-1]
+        return core.Handle.create(name, *args, **kwargs)
+
+    attach = staticmethod(core.Handle.attach)
 
 
-smh._posix.generated_name = tagged_name
+smh._handlee._core = types.SimpleNamespace(**{**vars(core), "Handle": TaggedHandle})
 runpy.run_path(script, run_name="__main__")
 for name in created:
-    gone = not os.path.exists(smh._posix.path_of(name))
+    gone = not os.path.exists(f"/dev/shm/{name}")
     print(f"created {name} {'gone' if gone else 'left'}", file=sys.stderr)

@@ -193,11 +193,14 @@ function(smh_markdown_run_python file source work)
   endif()
   file(REMOVE_RECURSE "${work}")
   file(MAKE_DIRECTORY "${work}")
-  # A copy of the package where the block expects it, so pip's build
-  # leaves the checkout clean.
+  # A copy of the package where the block expects it, with the headers its
+  # extension is compiled from next to it, so pip's build leaves the
+  # checkout clean.
   file(COPY "${source}/python/pyproject.toml" "${source}/python/README.md"
-       DESTINATION "${work}/python")
-  file(COPY "${source}/python/smh" DESTINATION "${work}/python" PATTERN __pycache__ EXCLUDE)
+       "${source}/python/setup.py" DESTINATION "${work}/python")
+  file(COPY "${source}/python/smh" "${source}/python/src" DESTINATION "${work}/python"
+       PATTERN __pycache__ EXCLUDE)
+  file(COPY "${source}/include" DESTINATION "${work}")
   # The interpreter the block names (Debian's, /usr/bin/python3) may be
   # missing where the suite runs without scripts/install-deps.
   if(install MATCHES "^(/[^ \n]*python3)")
