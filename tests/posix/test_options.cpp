@@ -96,25 +96,9 @@ TEST_CASE("huge_pages on a tmpfs mounted with huge=within_size or huge=advise ma
 }
 
 namespace {
-// The VmFlags of the mapping that contains `address` (/proc/self/smaps), e.g.
-// " rd wr sh mr mw me ms hg".
+// The VmFlags of the mapping that contains `address`, e.g. " rd wr sh mr mw me ms hg ".
 std::string vm_flags(const void* address) {
-    std::ifstream smaps("/proc/self/smaps");
-    const auto target = reinterpret_cast<std::uintptr_t>(address);
-    bool inside = false;
-    for (std::string line; std::getline(smaps, line);) {
-        const auto dash = line.find('-');
-        const auto space = line.find(' ');
-        if (dash != std::string::npos && space != std::string::npos && dash < space &&
-            line.find(':') > space) {
-            const auto begin = std::stoull(line.substr(0, dash), nullptr, 16);
-            const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
-            inside = begin <= target && target < end;
-        } else if (inside && line.rfind("VmFlags:", 0) == 0) {
-            return line.substr(8) + " ";
-        }
-    }
-    return "";
+    return smh_test::smaps_entry(address, "VmFlags:") + " ";
 }
 
 bool advised_huge(const void* address) {

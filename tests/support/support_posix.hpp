@@ -28,6 +28,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -419,8 +420,9 @@ private:
 
 namespace smh_test {
 
-// Resident bytes of the mapping that contains `address` (/proc/self/smaps Rss).
-inline std::size_t resident_bytes(const void* address) {
+// What /proc/self/smaps says under `key` (such as "Rss:" or "VmFlags:") for
+// the mapping that contains `address`; empty where it says nothing.
+inline std::string smaps_entry(const void* address, std::string_view key) {
     std::ifstream smaps("/proc/self/smaps");
     const auto target = reinterpret_cast<std::uintptr_t>(address);
     bool inside = false;
@@ -432,11 +434,17 @@ inline std::size_t resident_bytes(const void* address) {
             const auto begin = std::stoull(line.substr(0, dash), nullptr, 16);
             const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
             inside = begin <= target && target < end;
-        } else if (inside && line.rfind("Rss:", 0) == 0) {
-            return std::stoull(line.substr(4)) * 1024;
+        } else if (inside && line.starts_with(key)) {
+            return line.substr(key.size());
         }
     }
-    return 0;
+    return "";
+}
+
+// Resident bytes of the mapping that contains `address` (smaps' Rss, in kB).
+inline std::size_t resident_bytes(const void* address) {
+    const auto rss = smaps_entry(address, "Rss:");
+    return rss.empty() ? 0 : std::stoull(rss) * 1024;
 }
 
 } // namespace smh_test
