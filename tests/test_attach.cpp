@@ -111,7 +111,7 @@ TEST_CASE("attach to bytes that are not a valid smh segment throws errc::corrupt
         header.element_count = 5;
     }
     SECTION("right magic, a reserved byte set (checksum no longer matches)") {
-        header.reserved[3] = 1;
+        reinterpret_cast<unsigned char*>(&header.length)[3] = 1;
     }
     SECTION("right magic, unterminated type name") {
         std::memset(header.type_name, 'x', sizeof header.type_name);

@@ -19,7 +19,15 @@ inline namespace v0 {
 namespace detail {
 
 inline constexpr char segment_magic[8] = {'S', 'M', 'H', 'S', 'E', 'G', '\0', '\x01'};
+// Version 1: a segment of fixed length. Version 2: a growable one, whose
+// live length is the `length` word (version 1's last 8 reserved bytes) and
+// whose `element_count` is its capacity. A fixed-length segment is always
+// written as version 1, byte for byte as before growable segments existed;
+// a reader built before version 2 rejects a growable segment by its version
+// ("layout version 2, this library reads version 1"), so it never reads
+// elements past what was there when it attached.
 inline constexpr std::uint16_t layout_version = 1;
+inline constexpr std::uint16_t growable_layout_version = 2;
 inline constexpr std::uint32_t endian_marker = 0x01020304;
 // `state` moves from 0 (bytes not written yet) to creating (header written,
 // elements being prepared) to ready (published with a release store). On
@@ -51,7 +59,9 @@ struct segment_header {
     std::uint64_t owner_token;      // mutable; tells owning objects of one process apart
     std::uint32_t wait_sequence;    // mutable; wait.hpp: bumped by notifies that need it
     std::uint32_t waiters;          // mutable; wait.hpp: writable handles waiting now
-    std::uint8_t reserved[8];
+    // Version 2: the live length (mutable; atomic; only grows, never past
+    // element_count). Version 1: reserved, zero, and in the checksum.
+    std::uint64_t length;
     char type_name[128]; // NUL-terminated, cut to 127 bytes
 };
 
@@ -65,6 +75,7 @@ static_assert(offsetof(segment_header, owner_start_time) == 96);
 static_assert(offsetof(segment_header, owner_token) == 104);
 static_assert(offsetof(segment_header, wait_sequence) == 112);
 static_assert(offsetof(segment_header, waiters) == 116);
+static_assert(offsetof(segment_header, length) == 120);
 static_assert(offsetof(segment_header, type_name) == 128);
 
 // Covers every field that never changes after creation, so a header that was
@@ -78,6 +89,7 @@ inline std::uint64_t header_checksum(const segment_header& header) noexcept {
     immutable.owner_token = 0;
     immutable.wait_sequence = 0;
     immutable.waiters = 0;
+    if (header.layout_version == growable_layout_version) immutable.length = 0;
     return fnv1a_64({reinterpret_cast<const char*>(&immutable), sizeof immutable});
 }
 
@@ -138,19 +150,24 @@ element_identity element_identity::of() {
     return identity_of<T>();
 }
 
+// A header for `count` elements; with a `capacity` above it, a growable
+// segment's (version 2, element_count the capacity, length `count`).
 inline segment_header make_header(const element_identity& element, std::uint64_t count,
                                   std::int64_t pid, std::uint64_t start_time,
-                                  std::uint64_t owner_token, std::uint64_t now_ns) noexcept {
+                                  std::uint64_t owner_token, std::uint64_t now_ns,
+                                  std::uint64_t capacity = 0) noexcept {
     segment_header header{};
     std::memcpy(header.magic, segment_magic, sizeof header.magic);
-    header.layout_version = layout_version;
+    const bool growable = capacity > count;
+    header.layout_version = growable ? growable_layout_version : layout_version;
     header.header_size = header_size;
     header.state = state_creating;
     header.endian_marker = endian_marker;
     header.data_offset = data_offset_for(element.align);
     header.element_size = element.size;
     header.element_align = element.align;
-    header.element_count = count;
+    header.element_count = growable ? capacity : count;
+    header.length = growable ? count : 0;
     header.type_hash = element.hash;
     header.created_at_ns = now_ns;
     header.creator_pid = pid;
@@ -163,6 +180,16 @@ inline segment_header make_header(const element_identity& element, std::uint64_t
     std::memcpy(header.type_name, element.name.data(), kept);
     header.checksum = header_checksum(header);
     return header;
+}
+
+inline bool is_growable(const segment_header& header) noexcept {
+    return header.layout_version == growable_layout_version;
+}
+
+// The number of elements a copy of a header records: a growable segment's
+// length as it was copied, else its fixed element_count.
+inline std::uint64_t header_length(const segment_header& header) noexcept {
+    return is_growable(header) ? header.length : header.element_count;
 }
 
 // The type name stored in `header`, viewed in place (valid while `header` is).
@@ -188,7 +215,8 @@ inline header_flaw find_header_flaw(const segment_header& header) noexcept {
     if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0)
         return header_flaw::magic;
     if (header.endian_marker != endian_marker) return header_flaw::byte_order;
-    if (header.layout_version != layout_version) return header_flaw::version;
+    if (header.layout_version != layout_version && header.layout_version != growable_layout_version)
+        return header_flaw::version;
     if (header.header_size != header_size) return header_flaw::size;
     if (header.checksum != header_checksum(header)) return header_flaw::checksum;
     return header_flaw::none;
@@ -205,7 +233,8 @@ inline std::optional<header_problem> check_header_integrity(const segment_header
     case header_flaw::byte_order: return corrupt("written with another byte order");
     case header_flaw::version:
         return corrupt("layout version " + std::to_string(header.layout_version) +
-                       ", this library reads version " + std::to_string(layout_version));
+                       ", this library reads versions " + std::to_string(layout_version) + " and " +
+                       std::to_string(growable_layout_version));
     case header_flaw::size:
         return corrupt("header size " + std::to_string(header.header_size) + ", expected " +
                        std::to_string(header_size));
@@ -241,10 +270,18 @@ inline std::optional<header_problem> check_header(const segment_header& header,
         return corrupt("elements start at offset " + std::to_string(header.data_offset) +
                        ", expected " + std::to_string(data_offset_for(align)));
     if (header.element_count == 0) return corrupt("it holds zero elements");
-    const auto needed =
-        segment_bytes_for(header.data_offset, header.element_size, header.element_count);
+    const std::uint64_t length = header_length(header);
+    if (is_growable(header)) {
+        if (length == 0 || length > header.element_count)
+            return corrupt("its length " + std::to_string(length) + " is not within its capacity " +
+                           std::to_string(header.element_count));
+        if (!segment_bytes_for(header.data_offset, header.element_size, header.element_count))
+            return corrupt("its capacity of " + std::to_string(header.element_count) +
+                           " elements cannot be mapped");
+    }
+    const auto needed = segment_bytes_for(header.data_offset, header.element_size, length);
     if (!needed || *needed > segment_size)
-        return corrupt("header claims " + std::to_string(header.element_count) + " elements of " +
+        return corrupt("header claims " + std::to_string(length) + " elements of " +
                        std::to_string(header.element_size) + " bytes but the segment has " +
                        std::to_string(segment_size) + " bytes");
 
