@@ -32,6 +32,12 @@ struct create_options {
     // advised mapping. Elsewhere (the default /dev/shm, Windows) it changes
     // nothing: huge_page_bytes() tells what a mapping got.
     bool huge_pages = false;
+    // The most elements the segment may ever hold; grow() lengthens it up
+    // to this while other processes use it. 0 (the default) or the length:
+    // a fixed segment, which cannot grow and costs nothing more. Every
+    // mapping of a growable segment reserves address space for the whole
+    // capacity, so no element ever moves; memory is taken as it grows.
+    std::size_t capacity = 0;
 };
 
 // Options for attach.
@@ -61,9 +67,10 @@ struct segment_info {
     std::string type_name; // the element type's portable name (docs/layout.md)
     std::size_t element_size = 0;
     std::size_t element_align = 0;
-    std::size_t element_count = 0;
-    std::size_t data_offset = 0; // where element 0 starts
-    std::size_t bytes = 0;       // the whole segment, header included
+    std::size_t element_count = 0; // the length: a growable segment's as it was read
+    std::size_t capacity = 0;      // the most it may grow to; element_count if it cannot
+    std::size_t data_offset = 0;   // where element 0 starts
+    std::size_t bytes = 0;         // the whole segment, header included
     std::int64_t creator_pid = 0;
     std::int64_t owner_pid = 0;         // 0: no owner (released); < 0: being changed
     std::uint64_t owner_start_time = 0; // with owner_pid, identifies the owner process

@@ -141,8 +141,48 @@ public:
     // The segment's name: what another process passes to attach().
     const std::string& name() const noexcept { return segment_handle::name(); }
 
-    // Number of elements (0 for an empty handle).
+    // Number of elements (0 for an empty handle). A growable segment's is its
+    // current length, as another process may have grown it: no call is
+    // needed to see growth (a load of the header's length word; a fixed
+    // segment's is a member, as fast as a raw pointer's size).
     std::size_t size() const noexcept { return element_count(); }
+
+    // The most elements the segment may hold (create_options::capacity);
+    // size() for a segment that cannot grow.
+    std::size_t capacity() const noexcept { return element_capacity(); }
+
+    // Grows the segment to `new_length` elements, for every process at once:
+    // the new elements are zero, or constructed as at create, before any
+    // process sees them in size(). data(), begin() and every element stay
+    // where they are. A smaller or equal length changes nothing; of two
+    // processes growing at once, both succeed and the larger length wins.
+    // Never shrinks (that would fault other processes' mappings). Throws
+    // smh::error: invalid_length beyond capacity(); no_space, the length
+    // unchanged, when the memory is not there (never a SIGBUS later, here or
+    // in another process); os_error. Windows: the capacity was committed at
+    // create, so growing takes no more memory there.
+    void grow(std::size_t new_length) requires writable {
+        segment_handle::grow(new_length, shape());
+    }
+
+    // Blocks until size() >= at_least, on the machinery wait() uses (grow()
+    // wakes the waiters; a read-only handle looks again at least every
+    // 10 ms). Returns false if `timeout` passed first. Throws smh::error
+    // invalid_length for a size beyond capacity(), which no growth reaches.
+    template <class Rep, class Period>
+    bool wait_for_size(std::size_t at_least, std::chrono::duration<Rep, Period> timeout) const {
+        if (at_least <= size()) return true;
+        check_reachable(at_least);
+        return detail::wait_for_length(*header(), at_least, writable,
+                                       detail::wait_deadline(timeout));
+    }
+    // As wait_for_size(), without a limit.
+    void wait_size(std::size_t at_least) const {
+        if (at_least <= size()) return;
+        check_reachable(at_least);
+        (void)detail::wait_for_length(*header(), at_least, writable,
+                                      std::chrono::steady_clock::time_point::max());
+    }
 
     // True for the object that created or adopted the segment, in that
     // process, while the segment still records this process as its owner.
@@ -251,6 +291,13 @@ private:
         : segment_handle(std::move(handle)) {}
 
     T* elements() const noexcept { return reinterpret_cast<T*>(first_element()); }
+
+    void check_reachable(std::size_t at_least) const {
+        if (at_least > capacity())
+            detail::throw_error(errc::invalid_length, "wait_for_size", name(),
+                                "size " + std::to_string(at_least) + " is beyond its capacity of " +
+                                    std::to_string(capacity()) + " elements");
+    }
 
     static const detail::element_identity& identity() {
         return detail::identity_of<element_type>();

@@ -42,6 +42,11 @@
 //   helper notify BITS NAME INDEX VALUE READY COUNT
 //        wait until READY's element 0 reaches COUNT, let the waiters fall asleep
 //        (100 ms), store VALUE into element INDEX and notify_all it
+//   helper grow NAME LENGTH DELAY_MS         attach uint32 elements, wait DELAY_MS, grow
+//        to LENGTH and store LENGTH in the last element
+//   helper wait-size NAME LENGTH MS rw|ro READY
+//        attach uint32 elements (ro: read-only), count itself in READY as `wait` does,
+//        then wait_for_size(LENGTH, MS ms): 0 when the size came, 4 timed out
 
 // The failed-assert case needs assert() even in release builds.
 #undef NDEBUG
@@ -197,9 +202,42 @@ int run_for_wait(const std::vector<std::string>& args) {
     return -1;
 }
 
+// The growth subcommands, on uint32 elements; -1: not one of them.
+//   grow NAME LENGTH DELAY_MS: attach, wait DELAY_MS, grow to LENGTH, and
+//     store LENGTH in the last element; 0 on success.
+//   wait-size NAME LENGTH TIMEOUT_MS rw|ro READY: wait_for_size(LENGTH); 0 if
+//     it came, 4 if it timed out.
+int run_for_grow(const std::vector<std::string>& args) {
+    if (args.size() == 4 && args[0] == "grow") {
+        auto shm = smh::attach<std::uint32_t>(args[1]);
+        const auto length = std::stoul(args[2]);
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::stol(args[3])));
+        shm.grow(length);
+        shm[length - 1] = static_cast<std::uint32_t>(length);
+        return 0;
+    }
+    if (args.size() == 6 && args[0] == "wait-size") {
+        const auto length = std::stoul(args[2]);
+        const auto timeout = std::chrono::milliseconds(std::stol(args[3]));
+        auto waited = [&](const auto& shm) {
+            {
+                auto ready = smh::attach<std::atomic<std::uint32_t>>(args[5]);
+                ready[0].fetch_add(1);
+                ready.notify_all(0);
+            }
+            if (!shm.wait_for_size(length, timeout)) return 4;
+            return shm.size() >= length ? 0 : 1;
+        };
+        if (args[4] == "rw") return waited(smh::attach<std::uint32_t>(args[1]));
+        return waited(smh::attach<const std::uint32_t>(args[1]));
+    }
+    return -1;
+}
+
 int run(const std::vector<std::string>& args) {
     if (const int code = run_for_python(args); code >= 0) return code;
     if (const int code = run_for_wait(args); code >= 0) return code;
+    if (const int code = run_for_grow(args); code >= 0) return code;
     if (args.size() == 5 && args[0] == "create-end") return end_as_told(args);
     if (args.size() == 2 && args[0] == "create-own-handler") {
         std::signal(SIGTERM, [](int) { got_sigterm = 1; });

@@ -93,7 +93,8 @@ inline segment_info describe(const segment_name& name, const os::header_snapshot
     info.type_name = std::string(stored_type_name(header));
     info.element_size = static_cast<std::size_t>(header.element_size);
     info.element_align = static_cast<std::size_t>(header.element_align);
-    info.element_count = static_cast<std::size_t>(header.element_count);
+    info.element_count = static_cast<std::size_t>(header_length(header));
+    info.capacity = static_cast<std::size_t>(header.element_count);
     info.data_offset = static_cast<std::size_t>(header.data_offset);
     info.bytes = static_cast<std::size_t>(snapshot.size);
     info.creator_pid = header.creator_pid;

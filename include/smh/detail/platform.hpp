@@ -11,6 +11,7 @@
 
 #if defined(_WIN32)
 #include "windows/creating.hpp"
+#include "windows/growing.hpp"
 #include "windows/huge_pages.hpp"
 #include "windows/owner_lock.hpp"
 #include "windows/processes.hpp"
@@ -21,6 +22,7 @@
 #include "windows/watcher.hpp"
 #else
 #include "linux/creating.hpp"
+#include "linux/growing.hpp"
 #include "linux/huge_pages.hpp"
 #include "linux/owner_lock.hpp"
 #include "linux/processes.hpp"
@@ -49,6 +51,12 @@ static_assert(is_same_v<decltype(&open_segment),
 static_assert(is_same_v<decltype(&read_header),
                         std::optional<header_snapshot> (*)(const segment_operation&)>);
 static_assert(is_same_v<decltype(&advise), void (*)(mapping&, bool, populate) noexcept>);
+static_assert(is_same_v<decltype(&map_capacity),
+                        void (*)(opened_segment&, const segment_operation&, bool, std::uint64_t)>);
+static_assert(is_same_v<decltype(&while_growth_locked),
+                        void (*)(segment_hold&, const segment_operation&, growth_work)>);
+static_assert(is_same_v<decltype(&extend_segment), void (*)(segment_hold&, const segment_operation&,
+                                                            std::uint64_t, std::uint64_t)>);
 static_assert(is_same_v<decltype(&segment_huge_page_policy), huge_page_policy (*)() noexcept>);
 static_assert(
     is_same_v<decltype(&mapped_huge_bytes), std::uint64_t (*)(const void*, std::size_t) noexcept>);

@@ -58,6 +58,9 @@ struct create_request {
     std::uint64_t must_have = 0; // bytes allocated even without `reserve`: the header's
     bool huge_pages = false;
     bool populate = false; // map every page into this process now
+    // A growable segment: the address space its mapping reserves, the
+    // capacity's bytes, past the `bytes` the segment starts with (0: none).
+    std::uint64_t capacity_bytes = 0;
     // The creator's record: POSIX registers it for termination cleanup
     // before the name exists, so a signal at any instant after finds it.
     const owner_record* owner = nullptr;
@@ -99,6 +102,21 @@ public:
 private:
     void* context_;
     void (*call_)(void*, std::byte*);
+};
+
+// Work that runs while no other handle, in any process, grows the same
+// segment (while_growth_locked). Borrowed, as segment_writer.
+class growth_work {
+public:
+    template <class Work>
+    explicit growth_work(Work& work) noexcept
+        : context_(&work),
+          call_([](void* context) { (*static_cast<Work*>(context))(); }) {}
+    void operator()() const { call_(context_); }
+
+private:
+    void* context_;
+    void (*call_)(void*);
 };
 
 // Defined by each OS folder: mapping in system.hpp, opened_segment and
@@ -173,6 +191,24 @@ inline segment_hold hold_created(opened_segment& segment, mapping& region) noexc
 // Takes the held segment's name away, unless it now names another segment
 // (Windows: gives up the object's handle, so the name goes with the last one).
 inline unlink_result unlink(const segment_name& name, segment_hold& held) noexcept;
+
+// ---------------------------------------------------------------------------
+// growing.hpp: growable segments (a capacity above the length).
+
+// Maps the opened growable segment again, over `capacity_bytes` (the file
+// may end before: those pages are not touched until the segment grows), so
+// that its addresses never change; a writable one keeps what grow needs.
+inline void map_capacity(opened_segment& segment, const segment_operation& what, bool writable,
+                         std::uint64_t capacity_bytes);
+// Runs `work` while no other handle of the segment, in any process, runs its
+// own: growth is serialised, and a grower that dies lets the next one in.
+inline void while_growth_locked(segment_hold& held, const segment_operation& what,
+                                growth_work work);
+// Backs bytes [from, to) of the segment with memory, zeroed, before the new
+// length is published: errc::no_space here, never a SIGBUS in any process.
+// Leaves the segment as it was when it throws.
+inline void extend_segment(segment_hold& held, const segment_operation& what, std::uint64_t from,
+                           std::uint64_t to);
 
 // ---------------------------------------------------------------------------
 // huge_pages.hpp.

@@ -21,6 +21,7 @@
 #include "ownership.hpp"
 #include "platform.hpp"
 #include "segment_name.hpp"
+#include "wait.hpp"
 
 namespace smh {
 inline namespace v0 {
@@ -58,10 +59,11 @@ throw_index_error(std::size_t index, std::size_t size, const std::string& name) 
 class segment_handle {
 public:
     segment_handle() noexcept = default;
-    // `count` elements from `first`, in `state`'s mapping.
-    segment_handle(std::unique_ptr<segment_state> state, std::byte* first,
-                   std::size_t count) noexcept
-        : view_{first, count},
+    // `count` elements from `first`, in `state`'s mapping; for a growable
+    // segment, `count` is its capacity and `length` its live length word.
+    segment_handle(std::unique_ptr<segment_state> state, std::byte* first, std::size_t count,
+                   std::uint64_t* length = nullptr) noexcept
+        : view_{first, count, length},
           state_(std::move(state)) {}
     segment_handle(segment_handle&& other) noexcept
         : view_(std::exchange(other.view_, {})),
@@ -95,8 +97,19 @@ public:
     }
     bool unlink() noexcept { return state_ && detail::unlink(state_->owner, state_->hold); }
     // Where the elements are, and how many (nullptr and 0 for an empty handle).
+    // A fixed segment's count is a member, as a raw pointer and size would
+    // be; only a growable one's loads the live length from its header, with
+    // acquire ordering, so elements a grower constructed are seen whole.
     std::byte* first_element() const noexcept { return view_.first; }
-    std::size_t element_count() const noexcept { return view_.count; }
+    std::size_t element_count() const noexcept {
+        if (view_.length == nullptr) [[likely]]
+            return view_.count;
+        return static_cast<std::size_t>(
+            std::atomic_ref<std::uint64_t>(*view_.length).load(std::memory_order_acquire));
+    }
+    std::size_t element_capacity() const noexcept { return view_.count; }
+    bool growable() const noexcept { return view_.length != nullptr; }
+    void grow(std::size_t new_length, const element_shape& shape);
     std::size_t huge_page_bytes() const noexcept {
         return state_ ? static_cast<std::size_t>(os::mapped_huge_bytes(state_->region.get_address(),
                                                                        state_->region.get_size()))
@@ -104,13 +117,17 @@ public:
     }
 
 protected:
+    std::byte* first_byte() const noexcept {
+        return reinterpret_cast<std::byte*>(state_->owner.header);
+    }
     // The mapped header (wait words and owner record); null for an empty handle.
     segment_header* header() const noexcept { return state_ ? state_->owner.header : nullptr; }
 
 private:
     struct elements_view {
         std::byte* first = nullptr;
-        std::size_t count = 0;
+        std::size_t count = 0;           // the length, or a growable segment's capacity
+        std::uint64_t* length = nullptr; // a growable segment's live length, in its header
     };
     elements_view view_;
     std::unique_ptr<segment_state> state_;
@@ -136,36 +153,53 @@ inline void write_new_segment(std::byte* base, const segment_header& initial,
     std::atomic_ref(header->state).store(state_ready, std::memory_order_release);
 }
 
+// The bytes of a segment of `count` elements, or invalid_length.
+inline std::uint64_t bytes_for(const segment_operation& what, std::uint64_t offset,
+                               const element_identity& element, std::size_t count) {
+    const auto bytes = segment_bytes_for(offset, element.size, count);
+    if (!bytes)
+        what.fail(errc::invalid_length, std::to_string(count) + " elements of " +
+                                            std::to_string(element.size) +
+                                            " bytes do not fit in memory");
+    return *bytes;
+}
+
 // Creates `what.name` with `length` elements; the result is its owner.
 inline segment_handle create_segment(const segment_operation& what, std::size_t length,
                                      const element_shape& shape, const create_options& options) {
     if (length == 0) what.fail(errc::invalid_length, "length is 0");
+    const std::size_t capacity = options.capacity == 0 ? length : options.capacity;
+    if (capacity < length)
+        what.fail(errc::invalid_length, "capacity " + std::to_string(capacity) +
+                                            " is below the length " + std::to_string(length));
+    const bool growable = capacity > length;
     const auto& element = shape.identity;
     const auto offset = data_offset_for(static_cast<std::size_t>(element.align));
-    const auto bytes = segment_bytes_for(offset, element.size, length);
-    if (!bytes)
-        what.fail(errc::invalid_length, std::to_string(length) + " elements of " +
-                                            std::to_string(element.size) +
-                                            " bytes do not fit in memory");
+    const auto bytes = bytes_for(what, offset, element, length);
+    const auto capacity_bytes = growable ? bytes_for(what, offset, element, capacity) : 0;
     const auto owner = this_process(next_owner_token());
-    const auto initial =
-        make_header(element, length, owner.pid, owner.start_time, owner.token, now_unix_ns());
+    const auto initial = make_header(element, length, owner.pid, owner.start_time, owner.token,
+                                     now_unix_ns(), capacity);
     auto write = [&](std::byte* base) { write_new_segment(base, initial, shape, length); };
     const os::create_request request{.permissions = options.permissions,
                                      .reserve = options.reserve,
                                      .must_have = offset,
                                      .huge_pages = options.huge_pages,
                                      .populate = options.populate,
+                                     .capacity_bytes = capacity_bytes,
                                      .owner = &owner};
     // Allocated first: once the name exists, nothing may fail.
     auto state = std::make_unique<segment_state>();
     state->owner.name = what.name;
-    auto opened = os::create_segment(what, *bytes, request, os::segment_writer(write));
+    auto opened = os::create_segment(what, bytes, request, os::segment_writer(write));
     state->region = std::move(opened.region);
     state->hold = os::hold_created(opened, state->region);
     auto* base = static_cast<std::byte*>(state->region.get_address());
     state->owner.header = reinterpret_cast<segment_header*>(base);
     state->owner.token = owner.token;
+    if (growable)
+        return segment_handle(std::move(state), base + offset, capacity,
+                              &state->owner.header->length);
     return segment_handle(std::move(state), base + offset, length);
 }
 
@@ -224,6 +258,13 @@ inline segment_handle attach_segment(const segment_operation& what,
     std::memcpy(&snapshot, header, sizeof snapshot);
     if (const auto problem = check_header(snapshot, opened.size, expected))
         what.fail(problem->code, problem->why);
+    const bool growable = is_growable(snapshot);
+    if (growable) {
+        os::map_capacity(opened, what, writable,
+                         snapshot.data_offset + snapshot.element_count * snapshot.element_size);
+        base = static_cast<std::byte*>(opened.region.get_address());
+        header = reinterpret_cast<segment_header*>(base);
+    }
     os::advise(opened.region, options.huge_pages,
                options.populate ? os::populate::read : os::populate::none);
     auto result = std::make_unique<segment_state>();
@@ -231,7 +272,34 @@ inline segment_handle attach_segment(const segment_operation& what,
     result->hold = os::hold(opened, result->region);
     result->owner = {header, what.name, 0, false};
     return segment_handle(std::move(result), base + snapshot.data_offset,
-                          static_cast<std::size_t>(snapshot.element_count));
+                          static_cast<std::size_t>(snapshot.element_count),
+                          growable ? &header->length : nullptr);
+}
+
+// Grows a growable segment to `new_length` elements (a smaller or equal one
+// changes nothing): under the growers' lock, backs the new bytes, constructs
+// the new elements, then publishes the length with a release store and
+// wakes whoever waits for a size.
+inline void segment_handle::grow(std::size_t new_length, const element_shape& shape) {
+    if (new_length <= element_count()) return;
+    if (!state_) throw_error(errc::invalid_length, "grow", "", "the handle is empty");
+    const segment_operation what{"grow", state_->owner.name};
+    if (new_length > element_capacity())
+        what.fail(errc::invalid_length, "length " + std::to_string(new_length) +
+                                            " is beyond its capacity of " +
+                                            std::to_string(element_capacity()) + " elements");
+    std::atomic_ref<std::uint64_t> length(*view_.length);
+    const std::uint64_t size = shape.identity.size;
+    const std::uint64_t offset = static_cast<std::uint64_t>(view_.first - first_byte());
+    auto work = [&] {
+        const std::uint64_t current = length.load(std::memory_order_acquire);
+        if (new_length <= current) return; // another grower went as far
+        os::extend_segment(state_->hold, what, offset + current * size, offset + new_length * size);
+        if (shape.construct) shape.construct(view_.first + current * size, new_length - current);
+        length.store(new_length, std::memory_order_release);
+    };
+    os::while_growth_locked(state_->hold, what, os::growth_work(work));
+    notify_growth(*state_->owner.header);
 }
 
 // Attaches to `name`, checked here: one call for each element type.

@@ -135,27 +135,24 @@ bool changes_soon(Changed& changed) {
     return false;
 }
 
-// Blocks while `element` holds `old` (compared as bytes), until `deadline`
-// (time_point::max(): no limit). Returns whether it saw another value.
-// Signals and spurious wake-ups only make it look again.
-template <class U>
-bool wait_until(const segment_header& header, const std::atomic<U>& element, U old, bool registered,
-                std::chrono::steady_clock::time_point deadline) noexcept {
+// Blocks until `changed()` (a seq_cst load of what it watches) is true, or
+// `deadline` (time_point::max(): no limit), sleeping on `word`: the header's
+// sequence, or the watched value itself while it holds `old_word`. Returns
+// whether it saw the change. Signals and spurious wake-ups only make it look
+// again.
+template <class Changed>
+bool wait_until_changed(const segment_header& header, const std::uint32_t& word,
+                        std::uint32_t old_word, Changed changed, bool registered,
+                        std::chrono::steady_clock::time_point deadline) noexcept {
     using clock = std::chrono::steady_clock;
-    const auto old_bits = std::bit_cast<wait_bits_t<U>>(old);
-    auto changed = [&] {
-        return std::bit_cast<wait_bits_t<U>>(element.load(std::memory_order_seq_cst)) != old_bits;
-    };
     if (changed() || changes_soon(changed)) return true;
-    const std::uint32_t& word = os::wait_word_for(header, &element, sizeof(U));
     const bool on_sequence = &word == &header.wait_sequence;
     const waiter_registration registration(header, registered);
     std::chrono::nanoseconds slice = unregistered_first_slice;
     for (;;) {
         // The sequence before the element (see the top of this file).
-        const std::uint32_t expected = on_sequence
-                                           ? wait_field(word).load(std::memory_order_seq_cst)
-                                           : static_cast<std::uint32_t>(old_bits);
+        const std::uint32_t expected =
+            on_sequence ? wait_field(word).load(std::memory_order_seq_cst) : old_word;
         if (changed()) return true;
         std::optional<std::chrono::nanoseconds> timeout;
         if (deadline != clock::time_point::max()) {
@@ -169,6 +166,41 @@ bool wait_until(const segment_header& header, const std::atomic<U>& element, U o
         }
         os::sleep_on_word(header, word, expected, timeout);
     }
+}
+
+// Blocks while `element` holds `old` (compared as bytes), until `deadline`.
+template <class U>
+bool wait_until(const segment_header& header, const std::atomic<U>& element, U old, bool registered,
+                std::chrono::steady_clock::time_point deadline) noexcept {
+    const auto old_bits = std::bit_cast<wait_bits_t<U>>(old);
+    auto changed = [&] {
+        return std::bit_cast<wait_bits_t<U>>(element.load(std::memory_order_seq_cst)) != old_bits;
+    };
+    return wait_until_changed(header, os::wait_word_for(header, &element, sizeof(U)),
+                              static_cast<std::uint32_t>(old_bits), changed, registered, deadline);
+}
+
+// A growable segment's length, which only grows: a waiter for a size
+// sleeps on the header's sequence (the length has 8 bytes, as an 8-byte
+// element's waiters do) until the length is at least `at_least`; grow
+// increments the sequence after it stores the length (notify_growth).
+inline bool wait_for_length(const segment_header& header, std::uint64_t at_least, bool registered,
+                            std::chrono::steady_clock::time_point deadline) noexcept {
+    auto reached = [&] {
+        return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(header.length))
+                   .load(std::memory_order_seq_cst) >= at_least;
+    };
+    return wait_until_changed(header, os::wait_word_for(header, &header.length, 8), 0, reached,
+                              registered, deadline);
+}
+
+// Wakes whoever waits for a size, once a grower stored the new length; no
+// system call while no writable handle waits on the segment.
+inline void notify_growth(segment_header& header) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (wait_field(header.waiters).load(std::memory_order_relaxed) == 0) return;
+    auto& word = const_cast<std::uint32_t&>(os::wait_word_for(header, &header.length, 8));
+    os::wake_word(header, word, true);
 }
 
 // A deadline `timeout` from now, saturated rather than overflowing; any

@@ -56,17 +56,21 @@ inline void check_file_size_limit(const segment_operation& what, std::uint64_t b
                   std::error_code(EFBIG, native_category()));
 }
 
-// posix_fallocate(3)'s verdict on reserving the first `bytes` of the file:
+// posix_fallocate(3)'s verdict on reserving `bytes` of the file from `from`:
 // 0, EOPNOTSUPP or EINVAL where the filesystem cannot preallocate (not an
 // error: the file stays lazily allocated), or the errno to report; ENOMEM is
 // a memory cgroup's limit, where tmpfs pages are charged, so ENOSPC.
-inline int reserve_file(int fd, std::uint64_t bytes) noexcept {
+inline int reserve_range(int fd, std::uint64_t from, std::uint64_t bytes) noexcept {
     const auto result = retry_on_eintr([&] {
-        errno = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)); // returns the error
+        errno = ::posix_fallocate(fd, static_cast<off_t>(from),
+                                  static_cast<off_t>(bytes)); // returns the error
         return errno == 0 ? 0 : -1;
     });
     if (result == 0) return 0;
     return errno == ENOMEM ? ENOSPC : errno;
+}
+inline int reserve_file(int fd, std::uint64_t bytes) noexcept {
+    return reserve_range(fd, 0, bytes);
 }
 
 // Gives the new file `bytes` of zeros and reserves its pages. tmpfs maps a
@@ -132,7 +136,10 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
     opened_segment segment;
     segment.size = bytes;
     segment.identity = identity_of(info);
-    segment.region = map_whole(fd.get(), what, bytes, true);
+    // A growable segment's mapping covers its capacity from the start: the
+    // file ends before, which is harmless while nothing touches those pages.
+    segment.region = map_whole(
+        fd.get(), what, request.capacity_bytes > bytes ? request.capacity_bytes : bytes, true);
     auto* base = static_cast<std::byte*>(segment.region.get_address());
     if (huge == huge_page_policy::advise)
         reserve_advised_huge_pages(fd.get(), base, what, bytes, request);
@@ -178,6 +185,16 @@ inline void finish_created(opened_segment& segment, const segment_operation& wha
     advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
 }
 
+// A description of its own for a growable segment's creator to grow it
+// through: opening the file by path (through /proc/self/fd for one without a
+// name) makes a new open file description, which never holds the owner's
+// lock, so keeping it does not keep that lock after release().
+inline unique_fd open_for_growth(const std::string& path, const segment_operation& what) {
+    unique_fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) throw_native(what, errno, "opening the new segment again to grow it");
+    return fd;
+}
+
 // The fallback where an unnamed file cannot be given a name (no O_TMPFILE, or
 // no /proc to link it through): build under a building name, locked at once
 // (which tells remove_orphans() a live process builds it), then link(2) it to
@@ -196,6 +213,7 @@ inline opened_segment create_under_building_name(const segment_operation& what, 
     } cleanup{building};
     (void)take_owner_lock(fd.get());
     auto segment = build_segment(std::move(fd), what, bytes, request, write);
+    if (request.capacity_bytes != 0) segment.grow_file = open_for_growth(building, what);
     int error = 0;
     name_owned_segment(segment, what, request, [&] {
         if (::link(building.c_str(), path_of(what.name).c_str()) != 0) error = errno;
@@ -234,6 +252,7 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     // Linking an unnamed file by descriptor (AT_EMPTY_PATH) needs a privilege;
     // through /proc/self/fd it does not.
     const std::string by_descriptor = "/proc/self/fd/" + std::to_string(segment.file.get());
+    if (request.capacity_bytes != 0) segment.grow_file = open_for_growth(by_descriptor, what);
     int error = 0;
     name_owned_segment(segment, what, request, [&] {
         if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(what.name).c_str(),

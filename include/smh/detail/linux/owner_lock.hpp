@@ -87,7 +87,9 @@ inline unique_fd reopen(const std::string& path, const file_identity& identity,
 // its file; where the mapping is, to map it again in place (the owner's
 // lock goes with the mapping's description); and while it owns the segment,
 // its entry in the table termination cleanup reads. No descriptor, except
-// for the moments an object is becoming the owner.
+// for the moments an object is becoming the owner, and a writable handle of
+// a growable segment's own description (growing.hpp), which never takes the
+// owner's lock.
 struct segment_hold {
     file_identity identity;
     mapping* region = nullptr;  // the object's mapping, in its segment_state
@@ -95,6 +97,7 @@ struct segment_hold {
     std::int64_t locker = 0;    // the process that took it (a forked child shares it)
     unique_fd lock_being_taken; // from lock_for_owning to keep_owner_lock or stop_owning
     owned_entry* entry = nullptr;
+    unique_fd grow_file; // growable and writable: to lock growth and extend the file
 
     segment_hold() noexcept = default;
     segment_hold(const file_identity& id, mapping& mapped, bool is_locked) noexcept
@@ -108,7 +111,8 @@ struct segment_hold {
           locked(std::exchange(other.locked, false)),
           locker(other.locker),
           lock_being_taken(std::move(other.lock_being_taken)),
-          entry(std::exchange(other.entry, nullptr)) {}
+          entry(std::exchange(other.entry, nullptr)),
+          grow_file(std::move(other.grow_file)) {}
     segment_hold& operator=(segment_hold&& other) noexcept {
         segment_hold(std::move(other)).swap(*this);
         return *this;
@@ -121,6 +125,7 @@ struct segment_hold {
         std::swap(locker, other.locker);
         lock_being_taken.swap(other.lock_being_taken);
         std::swap(entry, other.entry);
+        grow_file.swap(other.grow_file);
     }
 };
 

@@ -38,6 +38,7 @@ struct opened_segment {
     // create: registered for termination cleanup. Forgotten here, before the
     // mapping it points into goes, unless an object took it (hold_created).
     owned_entry* entry = nullptr;
+    unique_fd grow_file; // a growable segment's, for a writable handle (growing.hpp)
 
     opened_segment() noexcept = default;
     opened_segment(opened_segment&& other) noexcept
@@ -46,7 +47,8 @@ struct opened_segment {
           size(other.size),
           identity(other.identity),
           locked(other.locked),
-          entry(std::exchange(other.entry, nullptr)) {}
+          entry(std::exchange(other.entry, nullptr)),
+          grow_file(std::move(other.grow_file)) {}
     opened_segment& operator=(opened_segment&&) = delete;
     ~opened_segment() { forget_owned(entry); }
 };
@@ -132,7 +134,9 @@ inline std::optional<header_snapshot> read_header(const segment_operation& what)
 // What an object keeps: the mapping stays in `region`, which the object
 // keeps at a fixed place (its segment_state) for as long as the hold lives.
 inline segment_hold hold(opened_segment& segment, mapping& region) noexcept {
-    return segment_hold(segment.identity, region, segment.locked);
+    segment_hold held(segment.identity, region, segment.locked);
+    held.grow_file = std::move(segment.grow_file);
+    return held;
 }
 
 // The creator also keeps its cleanup entry.

@@ -36,8 +36,11 @@ inline bip::permissions permissions_for(unsigned mode) noexcept {
 // `write` fill it. The name exists from the start: attach waits while the
 // header's state says "being created". On failure the handle closes, which
 // destroys the new section: nothing is left behind.
+// A growable segment's section is created, and committed, at its capacity
+// (growing.hpp), so growing it needs no memory it does not have already.
 inline opened_segment create_segment(const segment_operation& what, std::uint64_t bytes,
                                      const create_request& request, segment_writer write) {
+    if (request.capacity_bytes > bytes) bytes = request.capacity_bytes;
     if (bytes > (std::numeric_limits<std::size_t>::max)())
         throw_native(what, ERROR_NOT_ENOUGH_MEMORY, "CreateFileMapping");
     opened_segment segment;

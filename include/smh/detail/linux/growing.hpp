@@ -1,0 +1,90 @@
+// Growing a Linux segment: its mapping covers the capacity from the start
+// (mmap(2) maps a file past its end; only touching those pages would
+// SIGBUS), growers take turns under an open-file-description lock on the
+// file's second byte, and the file is extended with posix_fallocate before a
+// new length is published, so every page below the length exists.
+#pragma once
+
+#include <fcntl.h>    // fcntl, F_OFD_SETLKW, posix_fallocate
+#include <sys/stat.h> // fstat
+#include <unistd.h>   // ftruncate
+
+#include <cerrno>  // errno values
+#include <cstdint> // fixed-width values
+#include <string>  // messages
+
+#include "creating.hpp"
+#include "owner_lock.hpp"
+#include "segments.hpp"
+#include "system.hpp"
+
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
+
+// Maps the whole capacity again, through the descriptor attach opened; a
+// writable handle keeps that descriptor (its own description, which never
+// takes the owner's lock: lock_for_owning opens another) to grow through.
+inline void map_capacity(opened_segment& segment, const segment_operation& what, bool writable,
+                         std::uint64_t capacity_bytes) {
+    if (capacity_bytes > std::numeric_limits<std::size_t>::max())
+        what.fail(errc::corrupt_segment, "its capacity of " + std::to_string(capacity_bytes) +
+                                             " bytes is more than can be mapped");
+    segment.region = map_whole(segment.file.get(), what, capacity_bytes, writable);
+    if (writable) segment.grow_file = std::move(segment.file);
+}
+
+// The growers' lock: a write lock on the file's second byte (the owner's
+// lock is a read lock on the first). An open-file-description lock, so the
+// kernel drops it when a grower dies, and handles in one process, each with
+// its own description, exclude each other too (fcntl(2), "Open file
+// description locks").
+inline struct flock second_byte(short type) noexcept {
+    struct flock range {};
+    range.l_type = type;
+    range.l_whence = SEEK_SET;
+    range.l_start = 1;
+    range.l_len = 1;
+    return range;
+}
+
+inline void while_growth_locked(segment_hold& held, const segment_operation& what,
+                                growth_work work) {
+    const int fd = held.grow_file.get();
+    if (fd < 0) what.fail(errc::os_error, "this handle keeps no descriptor to grow it through");
+    auto lock = second_byte(F_WRLCK);
+    if (retry_on_eintr([&] { return ::fcntl(fd, F_OFD_SETLKW, &lock); }) != 0)
+        throw_native(what, errno, "locking it for growth");
+    struct unlock_growth {
+        int fd;
+        ~unlock_growth() {
+            auto unlock = second_byte(F_UNLCK);
+            ::fcntl(fd, F_OFD_SETLK, &unlock);
+        }
+    } unlock{fd};
+    work();
+}
+
+// posix_fallocate(3) allocates the range and sets the size to at least its
+// end, or fails leaving both as they were (tmpfs undoes a partial
+// allocation); it never shrinks the file. Where a filesystem cannot
+// preallocate, the file is only lengthened (the growers' lock keeps that
+// from racing another grower's ftruncate).
+inline void extend_segment(segment_hold& held, const segment_operation& what, std::uint64_t from,
+                           std::uint64_t to) {
+    check_file_size_limit(what, to);
+    const int fd = held.grow_file.get();
+    const int result = reserve_range(fd, from, to - from);
+    if (result == 0) return;
+    if (result != EOPNOTSUPP && result != EINVAL)
+        throw_native(what, result, "reserving " + std::to_string(to - from) + " more bytes");
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) throw_native(what, errno, "fstat");
+    if (static_cast<std::uint64_t>(info.st_size) >= to) return;
+    if (retry_on_eintr([&] { return ::ftruncate(fd, static_cast<off_t>(to)); }) != 0)
+        throw_native(what, errno, "ftruncate");
+}
+
+} // namespace detail::os
+} // namespace v0
+} // namespace smh

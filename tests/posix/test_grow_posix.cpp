@@ -1,0 +1,125 @@
+// Growable segments where POSIX differs: a full /dev/shm while growing, a
+// forked child growing its parent's segment, the file-size limit, and what
+// list() and inspect() say of a growable segment.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+
+#include "checks.hpp"
+
+using smh::SharedMemoryHandlee;
+using smh_test::child_check;
+using smh_test::error_of;
+
+TEST_CASE("growing in a full /dev/shm throws errc::no_space, leaves the length, and no "
+          "process SIGBUSes") {
+    if (::geteuid() != 0)
+        return smh_test::skip(
+            "needs root to mount a small tmpfs on /dev/shm in a private namespace");
+    smh_test::in_child([] {
+        smh_test::mount_private_tmpfs("/dev/shm", "size=16m");
+        constexpr std::size_t mib = 1 << 20;
+        auto shm = SharedMemoryHandlee<char>::create(mib, {.capacity = 64 * mib});
+        auto attached = smh::attach<const char>(shm.name());
+        const auto thrown = error_of([&] { shm.grow(64 * mib); });
+        child_check(thrown == smh::errc::no_space,
+                    "growing to 64 MiB in a 16 MiB /dev/shm did not throw no_space: " +
+                        thrown.what);
+        child_check(shm.size() == mib && attached.size() == mib,
+                    "the failed grow changed the length");
+        // A forked attacher touches every element it can see: none faults.
+        smh_test::child_process reader([&] {
+            auto mine = smh::attach<const char>(shm.name());
+            long sum = 0;
+            for (const char c : mine) sum += c;
+            child_check(sum == 0 && mine.size() == mib, "the attacher saw another length");
+        });
+        const auto read = reader.wait();
+        child_check(read.failure.empty(), "the attacher failed: " + read.failure);
+        // What fits is really there.
+        shm.grow(8 * mib);
+        std::fill(shm.begin(), shm.end(), 'x');
+        child_check(attached.size() == 8 * mib && attached[8 * mib - 1] == 'x',
+                    "the attacher does not see the growth that fitted");
+        child_check(error_of([&] { shm.grow(16 * mib); }) == smh::errc::no_space,
+                    "growing past the rest of /dev/shm did not throw no_space");
+        child_check(shm.size() == 8 * mib, "the second failed grow changed the length");
+    });
+}
+
+TEST_CASE("growing past the process's file-size limit throws errc::no_space instead of SIGXFSZ") {
+    smh_test::in_child([] {
+        auto shm = SharedMemoryHandlee<char>::create(4096, {.capacity = 1 << 24});
+        struct rlimit limit {
+            1 << 20, 1 << 20
+        };
+        child_check(::setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit");
+        child_check(error_of([&] { shm.grow(1 << 24); }) == smh::errc::no_space,
+                    "growing past RLIMIT_FSIZE did not throw no_space");
+        child_check(shm.size() == 4096, "the length changed");
+    });
+}
+
+TEST_CASE("a forked child grows its parent's segment and the parent sees it") {
+    auto shm = SharedMemoryHandlee<int>::create(4, {.capacity = 1 << 16});
+    const int* first = shm.begin();
+    smh_test::child_process child([&] {
+        shm.grow(1 << 16);
+        shm[(1 << 16) - 1] = 42;
+    });
+    const auto result = child.wait();
+    REQUIRE(result.failure.empty());
+    CHECK(shm.size() == 1 << 16);
+    CHECK(shm[(1 << 16) - 1] == 42);
+    CHECK(shm.begin() == first);
+}
+
+TEST_CASE("inspect() and list() report a growable segment's length and capacity") {
+    auto shm = SharedMemoryHandlee<int>::create(4, {.capacity = 1000});
+    auto fixed = SharedMemoryHandlee<int>::create(6);
+    shm.grow(10);
+    const auto info = smh::inspect(shm.name());
+    CHECK(info.element_count == 10);
+    CHECK(info.capacity == 1000);
+    CHECK(smh::inspect(fixed.name()).capacity == 6);
+    const auto all = smh::list();
+    const auto listed = std::find_if(
+        all.begin(), all.end(), [&](const smh::segment_info& s) { return s.name == shm.name(); });
+    REQUIRE(listed != all.end());
+    CHECK(listed->element_count == 10);
+    CHECK(listed->capacity == 1000);
+}
+
+TEST_CASE("a growable segment is layout version 2 and a fixed one stays version 1") {
+    auto growable = SharedMemoryHandlee<int>::create(4, {.capacity = 8});
+    auto fixed = SharedMemoryHandlee<int>::create(4, {.capacity = 4});
+    const auto header_bytes = [](const std::string& name) {
+        return smh_test::read_raw_segment(name, smh::detail::header_size);
+    };
+    auto growable_header = header_bytes(growable.name());
+    auto fixed_header = header_bytes(fixed.name());
+    const auto& g = smh_test::header_of(growable_header);
+    const auto& f = smh_test::header_of(fixed_header);
+    CHECK(g.layout_version == 2);
+    CHECK(g.element_count == 8);
+    CHECK(g.length == 4);
+    CHECK(f.layout_version == 1);
+    CHECK(f.element_count == 4);
+    CHECK(f.length == 0);
+}
+
+TEST_CASE("attach rejects a growable segment whose length is beyond its capacity or its file "
+          "as errc::corrupt_segment") {
+    auto shm = SharedMemoryHandlee<int>::create(4, {.capacity = 1 << 20});
+    auto header = smh_test::read_raw_segment(shm.name(), smh::detail::header_size);
+    SECTION("beyond the capacity") { smh_test::header_of(header).length = (1 << 20) + 1; }
+    SECTION("beyond the file") { smh_test::header_of(header).length = 1 << 19; }
+    SECTION("zero") { smh_test::header_of(header).length = 0; }
+    smh_test::overwrite_raw_segment(shm.name(), 0, header);
+    CHECK(error_of([&] { (void)smh::attach<int>(shm.name()); }) == smh::errc::corrupt_segment);
+}
