@@ -315,9 +315,9 @@ std::string to_json(const smh::segment_info& s, const mapping_census& census) {
     std::ostringstream out;
     out << "{\"name\": " << json_string(s.name) << ", \"type\": " << json_string(s.type_name)
         << ", \"element_size\": " << s.element_size << ", \"element_align\": " << s.element_align
-        << ", \"element_count\": " << s.element_count << ", \"data_offset\": " << s.data_offset
-        << ", \"bytes\": " << s.bytes << ", \"creator_pid\": " << s.creator_pid
-        << ", \"owner_pid\": " << s.owner_pid
+        << ", \"element_count\": " << s.element_count << ", \"capacity\": " << s.capacity
+        << ", \"data_offset\": " << s.data_offset << ", \"bytes\": " << s.bytes
+        << ", \"creator_pid\": " << s.creator_pid << ", \"owner_pid\": " << s.owner_pid
         << ", \"owner_alive\": " << (s.owner_alive ? "true" : "false")
         << ", \"ready\": " << (s.ready ? "true" : "false")
         << ", \"created\": " << (created ? json_string(*created) : "null")
@@ -340,9 +340,10 @@ void print_table(const std::vector<smh::segment_info>& segments, const mapping_c
         const char* title;
         bool right_aligned;
     };
-    const column columns[] = {
-        {"NAME", false}, {"MODE", false},   {"USER", false},  {"TYPE", false}, {"ELEMENTS", true},
-        {"BYTES", true}, {"CREATOR", true}, {"OWNER", false}, {"PROCS", true}, {"AGE", true}};
+    const column columns[] = {{"NAME", false}, {"MODE", false},    {"USER", false},
+                              {"TYPE", false}, {"ELEMENTS", true}, {"CAPACITY", true},
+                              {"BYTES", true}, {"CREATOR", true},  {"OWNER", false},
+                              {"PROCS", true}, {"AGE", true}};
     constexpr std::size_t count = std::size(columns);
     std::vector<std::vector<std::string>> rows;
     rows.emplace_back();
@@ -350,9 +351,9 @@ void print_table(const std::vector<smh::segment_info>& segments, const mapping_c
     for (std::size_t i = 0; i < segments.size(); ++i) {
         const auto& s = segments[i];
         rows.push_back({printable(s.name), mode_text(s), user_text(s), printable(s.type_name),
-                        std::to_string(s.element_count), human_bytes(s.bytes),
-                        std::to_string(s.creator_pid), owner_text(s), census.text_of(s),
-                        human_age(seconds_since(s.created))});
+                        std::to_string(s.element_count), std::to_string(s.capacity),
+                        human_bytes(s.bytes), std::to_string(s.creator_pid), owner_text(s),
+                        census.text_of(s), human_age(seconds_since(s.created))});
     }
     std::size_t widths[count] = {};
     for (const auto& row : rows)
@@ -504,6 +505,10 @@ int inspect_command(const options& o) {
     std::printf("element type   %s\n", printable(s.type_name).c_str());
     std::printf("element size   %zu bytes, alignment %zu\n", s.element_size, s.element_align);
     std::printf("elements       %zu, from offset %zu\n", s.element_count, s.data_offset);
+    if (s.capacity > s.element_count)
+        std::printf("capacity       %zu (growable)\n", s.capacity);
+    else
+        std::printf("capacity       %zu (fixed)\n", s.capacity);
     std::printf("segment size   %zu bytes (%s)\n", s.bytes, human_bytes(s.bytes).c_str());
     std::printf("creator pid    %lld\n", static_cast<long long>(s.creator_pid));
     std::printf("owner          %s\n", owner_description(s).c_str());

@@ -30,6 +30,7 @@ class SegmentInfo:
     owner_alive: bool           # the owner still runs (its lock, or pid and start time)
     ready: bool
     created: datetime.datetime  # in UTC
+    capacity: int = 0           # the most elements it may grow to; element_count if fixed
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,6 +65,7 @@ py::dict info_dict(const smh::segment_info& info) {
     d["element_size"] = info.element_size;
     d["element_align"] = info.element_align;
     d["element_count"] = info.element_count;
+    d["capacity"] = info.capacity;
     d["data_offset"] = info.data_offset;
     d["bytes"] = info.bytes;
     d["creator_pid"] = info.creator_pid;

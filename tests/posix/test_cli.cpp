@@ -223,8 +223,8 @@ TEST_CASE("smh ls keeps its columns aligned whatever the length of a type name")
     std::string header;
     std::getline(lines, header);
     const auto columns = columns_of(header);
-    REQUIRE(columns.size() == 10);
-    const std::set<std::string> numeric{"ELEMENTS", "BYTES", "CREATOR", "PROCS", "AGE"};
+    REQUIRE(columns.size() == 11);
+    const std::set<std::string> numeric{"ELEMENTS", "CAPACITY", "BYTES", "CREATOR", "PROCS", "AGE"};
     for (std::string row; std::getline(lines, row) && !row.empty();) { // the summary follows
         INFO(header << "\n" << row);
         for (std::size_t i = 0; i < columns.size(); ++i) {
@@ -284,6 +284,22 @@ TEST_CASE("smh ls lists smh segments with type, size, creator and owner") {
     CHECK(contains(json.out, "\"owner_alive\": true"));
 }
 
+TEST_CASE("smh ls and inspect show a growable segment's length and capacity") {
+    auto grown = SharedMemoryHandlee<std::int32_t>::create(unique_name(), 10, {.capacity = 5000});
+    grown.grow(20);
+    const auto table = smh_cli({"ls"});
+    REQUIRE(table.result.exit_code == 0);
+    REQUIRE(lines_with(table.out, grown.name()).size() == 1);
+    CHECK(contains(lines_with(table.out, grown.name())[0], " 20 "));
+    CHECK(contains(lines_with(table.out, grown.name())[0], " 5000 "));
+    const auto json = smh_cli({"ls", "--json"});
+    CHECK(contains(json.out, "\"element_count\": 20, \"capacity\": 5000"));
+    const auto text = smh_cli({"inspect", grown.name()});
+    CHECK(contains(text.out, "elements       20"));
+    CHECK(contains(text.out, "capacity       5000 (growable)"));
+    CHECK(contains(smh_cli({"inspect", grown.name(), "--json"}).out, "\"capacity\": 5000"));
+}
+
 TEST_CASE("smh inspect prints one header, and exits 1 for a missing or foreign name") {
     auto points = SharedMemoryHandlee<double>::create(unique_name(), 3);
     const auto text = smh_cli({"inspect", points.name()});
@@ -291,6 +307,7 @@ TEST_CASE("smh inspect prints one header, and exits 1 for a missing or foreign n
     CHECK(contains(text.out, "float64"));
     CHECK(contains(text.out, "8 bytes, alignment 8"));
     CHECK(contains(text.out, "elements       3"));
+    CHECK(contains(text.out, "capacity       3 (fixed)"));
     CHECK(contains(text.out, "running"));
 
     const auto json = smh_cli({"inspect", points.name(), "--json"});
