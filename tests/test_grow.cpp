@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -182,14 +183,22 @@ TEST_CASE("concurrent growers all succeed, the largest length wins, and no growe
     constexpr std::size_t capacity = 20000;
     auto shm = SharedMemoryHandlee<initialised>::create(1, {.capacity = capacity});
     std::atomic<int> finished{0};
+    std::mutex failures_lock;
+    std::vector<std::string> failures;
     std::size_t largest = 0;
     std::vector<std::thread> growers;
     for (std::size_t t = 0; t < 4; ++t) {
         for (std::size_t length = 2 + t; length <= capacity; length += 4 + t)
             largest = std::max(largest, length);
         growers.emplace_back([&, t] {
-            auto mine = smh::attach<initialised>(shm.name());
-            for (std::size_t length = 2 + t; length <= capacity; length += 4 + t) mine.grow(length);
+            try {
+                auto mine = smh::attach<initialised>(shm.name());
+                for (std::size_t length = 2 + t; length <= capacity; length += 4 + t)
+                    mine.grow(length);
+            } catch (const std::exception& e) {
+                const std::lock_guard lock(failures_lock);
+                failures.push_back(e.what());
+            }
             ++finished;
         });
     }
@@ -202,6 +211,7 @@ TEST_CASE("concurrent growers all succeed, the largest length wins, and no growe
     while (finished.load() < 4) mark();
     for (auto& grower : growers) grower.join();
     mark();
+    CHECK(failures == std::vector<std::string>{});
     CHECK(shm.size() == largest);
     CHECK(std::all_of(shm.begin(), shm.end(), [](initialised e) { return e.value == -1; }));
 }

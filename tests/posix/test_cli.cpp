@@ -387,7 +387,7 @@ TEST_CASE("smh ls and inspect show control bytes of a forged type name escaped")
     REQUIRE(text.result.exit_code == 0);
     CHECK_FALSE(has_terminal_controls(text.out));
     CHECK(contains(text.out, "element type   " + escaped + "\n"));
-    CHECK(lines_with(text.out, "").size() == 12); // one line per field, none from the type name
+    CHECK(lines_with(text.out, "").size() == 13); // one line per field, none from the type name
 
     const auto listed = smh_cli({"ls", "--json"});
     REQUIRE(listed.result.exit_code == 0);

@@ -51,8 +51,9 @@ static_assert(is_same_v<decltype(&open_segment),
 static_assert(is_same_v<decltype(&read_header),
                         std::optional<header_snapshot> (*)(const segment_operation&)>);
 static_assert(is_same_v<decltype(&advise), void (*)(mapping&, bool, populate) noexcept>);
-static_assert(is_same_v<decltype(&map_capacity),
-                        void (*)(opened_segment&, const segment_operation&, bool, std::uint64_t)>);
+static_assert(
+    is_same_v<decltype(&map_capacity),
+              std::uint64_t (*)(opened_segment&, const segment_operation&, bool, std::uint64_t)>);
 static_assert(is_same_v<decltype(&while_growth_locked),
                         void (*)(segment_hold&, const segment_operation&, growth_work)>);
 static_assert(is_same_v<decltype(&extend_segment), void (*)(segment_hold&, const segment_operation&,

@@ -198,8 +198,10 @@ inline unlink_result unlink(const segment_name& name, segment_hold& held) noexce
 // Maps the opened growable segment again, over `capacity_bytes` (the file
 // may end before: those pages are not touched until the segment grows), so
 // that its addresses never change; a writable one keeps what grow needs.
-inline void map_capacity(opened_segment& segment, const segment_operation& what, bool writable,
-                         std::uint64_t capacity_bytes);
+// Returns the segment's size now: at least what the length read before it
+// needs, since growers extend the segment before they publish a length.
+inline std::uint64_t map_capacity(opened_segment& segment, const segment_operation& what,
+                                  bool writable, std::uint64_t capacity_bytes);
 // Runs `work` while no other handle of the segment, in any process, runs its
 // own: growth is serialised, and a grower that dies lets the next one in.
 inline void while_growth_locked(segment_hold& held, const segment_operation& what,

@@ -9,6 +9,7 @@
 #include <cstddef>     // std::byte, std::size_t
 #include <cstdint>     // fixed-width fields
 #include <cstring>     // std::memcpy of the header
+#include <limits>      // a size that checks nothing
 #include <memory>      // the state behind a handle
 #include <stdexcept>   // std::out_of_range
 #include <string>      // messages, generated names
@@ -256,12 +257,22 @@ inline segment_handle attach_segment(const segment_operation& what,
                       : "its header is not marked ready (state " + std::to_string(state) + ")");
     segment_header snapshot;
     std::memcpy(&snapshot, header, sizeof snapshot);
-    if (const auto problem = check_header(snapshot, opened.size, expected))
-        what.fail(problem->code, problem->why);
+    // A growable segment may have grown between the size taken when it was
+    // opened and the length copied now: its length is checked against the
+    // size taken after it (map_capacity).
     const bool growable = is_growable(snapshot);
+    const auto any_size = std::numeric_limits<std::uint64_t>::max();
+    if (const auto problem = check_header(snapshot, growable ? any_size : opened.size, expected))
+        what.fail(problem->code, problem->why);
     if (growable) {
-        os::map_capacity(opened, what, writable,
-                         snapshot.data_offset + snapshot.element_count * snapshot.element_size);
+        const auto size =
+            os::map_capacity(opened, what, writable,
+                             snapshot.data_offset + snapshot.element_count * snapshot.element_size);
+        if (snapshot.data_offset + snapshot.length * snapshot.element_size > size)
+            what.fail(errc::corrupt_segment,
+                      "header claims " + std::to_string(snapshot.length) + " elements of " +
+                          std::to_string(snapshot.element_size) + " bytes but the segment has " +
+                          std::to_string(size) + " bytes");
         base = static_cast<std::byte*>(opened.region.get_address());
         header = reinterpret_cast<segment_header*>(base);
     }

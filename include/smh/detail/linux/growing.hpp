@@ -25,13 +25,16 @@ namespace detail::os {
 // Maps the whole capacity again, through the descriptor attach opened; a
 // writable handle keeps that descriptor (its own description, which never
 // takes the owner's lock: lock_for_owning opens another) to grow through.
-inline void map_capacity(opened_segment& segment, const segment_operation& what, bool writable,
-                         std::uint64_t capacity_bytes) {
+inline std::uint64_t map_capacity(opened_segment& segment, const segment_operation& what,
+                                  bool writable, std::uint64_t capacity_bytes) {
     if (capacity_bytes > std::numeric_limits<std::size_t>::max())
         what.fail(errc::corrupt_segment, "its capacity of " + std::to_string(capacity_bytes) +
                                              " bytes is more than can be mapped");
     segment.region = map_whole(segment.file.get(), what, capacity_bytes, writable);
+    struct stat info {};
+    if (::fstat(segment.file.get(), &info) != 0) throw_native(what, errno, "fstat");
     if (writable) segment.grow_file = std::move(segment.file);
+    return static_cast<std::uint64_t>(info.st_size);
 }
 
 // The growers' lock: a write lock on the file's second byte (the owner's

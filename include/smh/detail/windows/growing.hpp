@@ -17,12 +17,13 @@ inline namespace v0 {
 namespace detail::os {
 
 // The section already has the capacity: its views are mapped whole.
-inline void map_capacity(opened_segment& segment, const segment_operation& what, bool writable,
-                         std::uint64_t capacity_bytes) {
+inline std::uint64_t map_capacity(opened_segment& segment, const segment_operation& what,
+                                  bool writable, std::uint64_t capacity_bytes) {
     if (segment.size < capacity_bytes)
         what.fail(errc::corrupt_segment, "its section has " + std::to_string(segment.size) +
                                              " bytes, fewer than its capacity needs");
     (void)writable;
+    return segment.size;
 }
 
 // "Local\smh-grow-<name>": the segment's name is unique while the section
