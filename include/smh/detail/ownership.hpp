@@ -116,7 +116,6 @@ inline acquired acquire_ownership(ownership& own, os::segment_hold& held, bool f
     std::optional<clock::time_point> first_claim_seen;
     std::optional<owner_change> change; // from a claim to the new record
     auto give_up = [&](acquired why) {
-        if (!change) change.emplace(); // stop_owning maps the segment again
         os::stop_owning(held, own.name);
         own.token = 0;
         return why;

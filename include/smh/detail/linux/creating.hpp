@@ -158,25 +158,23 @@ inline void map_by_name(opened_segment& segment, const segment_operation& what) 
     segment.file = unique_fd();
 }
 
-// Registers the new segment for termination cleanup, gives it its name
-// (`give_name` returns 0 or the errno it failed with) and maps it again by
-// that name, as one change: cleanup never cuts it in two, nor reads the
-// header while its mapping is being replaced.
+// Registers the new segment for termination cleanup and gives it its name,
+// as one change that cleanup never cuts in two.
 template <class GiveName>
-int name_owned_segment(opened_segment& segment, const segment_operation& what,
-                       const create_request& request, GiveName give_name) {
+void name_owned_segment(opened_segment& segment, const segment_operation& what,
+                        const create_request& request, GiveName give_name) {
     const owner_change change;
     if (request.owner)
         segment.entry = remember_owned(path_of(what.name), segment.identity.device,
                                        segment.identity.inode, *request.owner,
                                        static_cast<segment_header*>(segment.region.get_address()));
-    const int error = give_name();
-    if (error == 0) map_by_name(segment, what);
-    return error;
+    give_name();
 }
 
-// After the name: the pages the owner asked for.
-inline void finish_created(opened_segment& segment, const create_request& request) noexcept {
+// After the name: the mapping the owner keeps, and the pages it asked for.
+inline void finish_created(opened_segment& segment, const segment_operation& what,
+                           const create_request& request) noexcept {
+    map_by_name(segment, what);
     advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
 }
 
@@ -198,14 +196,15 @@ inline opened_segment create_under_building_name(const segment_operation& what, 
     } cleanup{building};
     (void)take_owner_lock(fd.get());
     auto segment = build_segment(std::move(fd), what, bytes, request, write);
-    const int error = name_owned_segment(segment, what, request, [&] {
-        return ::link(building.c_str(), path_of(what.name).c_str()) == 0 ? 0 : errno;
+    int error = 0;
+    name_owned_segment(segment, what, request, [&] {
+        if (::link(building.c_str(), path_of(what.name).c_str()) != 0) error = errno;
     });
     if (error != 0) {
         forget_owned(std::exchange(segment.entry, nullptr));
         throw_native(what, error, "link");
     }
-    finish_created(segment, request);
+    finish_created(segment, what, request);
     return segment;
 }
 
@@ -235,17 +234,17 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     // Linking an unnamed file by descriptor (AT_EMPTY_PATH) needs a privilege;
     // through /proc/self/fd it does not.
     const std::string by_descriptor = "/proc/self/fd/" + std::to_string(segment.file.get());
-    const int error = name_owned_segment(segment, what, request, [&] {
-        return ::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(what.name).c_str(),
-                        AT_SYMLINK_FOLLOW) == 0
-                   ? 0
-                   : errno;
+    int error = 0;
+    name_owned_segment(segment, what, request, [&] {
+        if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(what.name).c_str(),
+                     AT_SYMLINK_FOLLOW) != 0)
+            error = errno;
     });
     if (error != 0) {
         forget_owned(std::exchange(segment.entry, nullptr));
         throw_native(what, error, "linkat");
     }
-    finish_created(segment, request);
+    finish_created(segment, what, request);
     return segment;
 }
 } // namespace detail::os
