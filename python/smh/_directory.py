@@ -30,6 +30,7 @@ class SegmentInfo:
     claimant: int               # owner_pid < 0: the process changing the record
     owner_alive: bool           # the owner still runs (its lock, or pid and start time)
     orphaned: bool              # its owner no longer runs: remove_orphans() removes it
+                                # (find_orphans() also names builds and claims abandoned)
     ready: bool
     created: datetime.datetime  # in UTC
     uid: int                    # the file's owner (user id)

@@ -306,15 +306,27 @@ public:
         return segment_ && segment_->is_owner();
     }
 
-    std::optional<owner_view> owner() const {
+    std::optional<owner_view> owner() {
+        const std::lock_guard lock(ops_mutex_);
         if (segment_ == nullptr) return std::nullopt;
         return owner_of(*segment_);
     }
 
     // Sent in a pickle that hands ownership over (python/smh/_handlee.py):
-    // letting go before a receiver took it over parks the segment, still
-    // owned, instead of removing its name.
-    void mark_sent() noexcept { sent_ = true; }
+    // the owner record the receiver takes the segment over from, or none if
+    // this handle does not own it. In one step with the check, so that a
+    // close() in another thread (a queue's feeder pickles) cannot unmap the
+    // record under it. Letting go while the record still names this handle
+    // (the same token: no adopt or take_ownership since) parks the segment,
+    // still owned, instead of removing its name.
+    std::optional<owner_view> hand_over() {
+        const use in_use(*this);
+        const std::lock_guard lock(ops_mutex_);
+        if (!in_use.target().is_owner()) return std::nullopt;
+        const auto record = owner_of(in_use.target());
+        if (record) sent_token_ = record->token;
+        return record;
+    }
 
     // Unpickled from a process that owned it and is not this one or an
     // ancestor: this handle takes the segment over at once, through the C++
@@ -335,7 +347,13 @@ public:
                 if (now->pid != sender.pid || now->start_time != sender.start_time)
                     return; // another process owns it now, or no one
                 before_owning();
-                segment_->take_ownership();
+                try {
+                    segment_->take_ownership();
+                } catch (const smh::error&) {
+                    // The record kept changing: this handle stays attached,
+                    // and unpickling never raises (a pool's result thread
+                    // would stop).
+                }
                 return;
             }
             if (std::chrono::steady_clock::now() >= give_up_at) return;
@@ -497,14 +515,17 @@ private:
     void let_go_locked() {
         if (segment_ == nullptr) return;
         auto ending = std::move(segment_);
-        if (sent_ && ending->is_owner()) parked().park(std::move(ending));
+        if (sent_token_ != 0 && ending->is_owner()) {
+            const auto record = owner_of(*ending);
+            if (record && record->token == sent_token_) parked().park(std::move(ending));
+        }
     }
 
     std::unique_ptr<segment> segment_;
     std::string name_;
     element_type element_;
     bool writable_;
-    bool sent_ = false;
+    std::uint64_t sent_token_ = 0; // the owner token a pickle handed over; 0: none
     std::atomic<bool> closing_{false};
     std::mutex users_mutex_;
     std::condition_variable users_done_;

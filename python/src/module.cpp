@@ -169,8 +169,8 @@ PYBIND11_MODULE(_core, m) {
         .def("adopt", &handle::adopt, py::call_guard<py::gil_scoped_release>())
         .def("take_ownership", &handle::take_ownership, py::call_guard<py::gil_scoped_release>())
         .def("unlink", &handle::unlink, py::call_guard<py::gil_scoped_release>())
-        .def("owner", [](const handle& h) { return owner_tuple(h.owner()); })
-        .def("mark_sent", &handle::mark_sent)
+        .def("owner", [](handle& h) { return owner_tuple(h.owner()); })
+        .def("hand_over", [](handle& h) { return owner_tuple(h.hand_over()); })
         .def(
             "receive",
             [](handle& h, std::int64_t pid, std::uint64_t start_time, std::uint64_t token,
