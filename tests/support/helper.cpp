@@ -71,14 +71,8 @@
 // reported as a race, and TSan ends the process with its own exit code
 // instead of the signal. The kernel replaces the mapping under the address
 // space's lock, so the read sees the same page before and after: no race.
-#if defined(__SANITIZE_THREAD__)
-#define SMH_HELPER_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SMH_HELPER_UNDER_TSAN 1
-#endif
-#endif
-#ifdef SMH_HELPER_UNDER_TSAN
+// (This also hides any other race with a remap in its stack.)
+#ifdef SMH_TEST_UNDER_TSAN
 extern "C" const char* __tsan_default_suppressions() { return "race:map_in_place\n"; }
 #endif
 
@@ -113,7 +107,7 @@ int churn(const std::string& prefix, int threads, const std::string& how) {
                 if (held.size() > 3) held.erase(held.begin());
             }
         });
-#ifdef SMH_HELPER_UNDER_TSAN
+#ifdef SMH_TEST_UNDER_TSAN
     // Under ThreadSanitizer a signal that lands on this thread, blocked in
     // join(), can stay queued in TSan's runtime for good (seen: the process
     // churned on for 30 s, nothing pending in the kernel). Blocked here, the

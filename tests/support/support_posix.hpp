@@ -321,28 +321,21 @@ inline void kill_program(pid_t pid) { ::kill(pid, SIGKILL); }
 // nothing pending in the kernel), which no uninstrumented program does.
 inline process_result signal_and_wait(pid_t pid, int signal, std::chrono::seconds timeout) {
     ::kill(pid, signal);
-#if defined(__SANITIZE_THREAD__)
-    constexpr bool resend = true;
-#elif defined(__has_feature)
-    constexpr bool resend = __has_feature(thread_sanitizer);
-#else
-    constexpr bool resend = false;
-#endif
-    if (resend) {
-        for (auto left = timeout; left > std::chrono::seconds(2); left -= std::chrono::seconds(2)) {
-            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-            bool ended = false;
-            while (!ended && std::chrono::steady_clock::now() < deadline) {
-                siginfo_t info{};
-                ended = ::waitid(P_PID, static_cast<id_t>(pid), &info,
-                                 WEXITED | WNOHANG | WNOWAIT) != 0 ||
-                        info.si_pid != 0; // left for wait_for to collect
-                if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-            }
-            if (ended) break;
-            ::kill(pid, signal);
+#ifdef SMH_TEST_UNDER_TSAN
+    for (; timeout > std::chrono::seconds(2); timeout -= std::chrono::seconds(2)) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        bool ended = false;
+        while (!ended && std::chrono::steady_clock::now() < deadline) {
+            siginfo_t info{};
+            ended = ::waitid(P_PID, static_cast<id_t>(pid), &info,
+                             WEXITED | WNOHANG | WNOWAIT) != 0 ||
+                    info.si_pid != 0; // left for wait_for to collect
+            if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
+        if (ended) break;
+        ::kill(pid, signal);
     }
+#endif
     return wait_for(pid, timeout);
 }
 
