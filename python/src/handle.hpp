@@ -17,7 +17,6 @@
 #include <condition_variable> // close() waits for calls under way
 #include <cstddef>            // std::byte
 #include <cstdint>            // owner records, element bits
-#include <fstream>            // /proc/PID/stat
 #include <memory>             // the segment behind a handle
 #include <mutex>              // ownership changes one at a time
 #include <optional>           // a record being changed
@@ -36,7 +35,8 @@ namespace smh_python {
 // element_count(), adopt() and take_ownership()), element_identity,
 // element_shape, create_segment, attach_segment, segment_name,
 // segment_operation, read_owner, owner_record, segment_header (its
-// checksum, created_at_ns and creator_pid), throw_error, wait_for and notify.
+// checksum, created_at_ns and creator_pid), throw_error, wait_for, notify,
+// os::current_pid and os::read_process_status.
 namespace detail = smh::detail;
 
 // A C++ handle whose mapping the extension reaches: the elements' place, for
@@ -150,42 +150,18 @@ inline parking& parked() {
 
 // ---------------------------------------------------------------------------
 // Processes: whether the process (pid, start time) is this one or one of its
-// ancestors, from /proc/PID/stat (fields 4, ppid, and 22, start time).
-
-struct process_status {
-    std::int64_t parent = 0;
-    std::uint64_t start_time = 0;
-};
-
-inline std::optional<process_status> read_status(std::int64_t pid) {
-    std::ifstream file("/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/stat");
-    std::string text;
-    if (!std::getline(file, text)) return std::nullopt;
-    const auto close = text.rfind(')'); // the command may hold spaces and ')'
-    if (close == std::string::npos) return std::nullopt;
-    std::vector<std::string> fields;
-    std::size_t at = close + 2;
-    while (at < text.size() && fields.size() < 20) {
-        const auto end = text.find(' ', at);
-        fields.push_back(text.substr(at, end - at));
-        if (end == std::string::npos) break;
-        at = end + 1;
-    }
-    if (fields.size() < 20) return std::nullopt;
-    try { // fields[0] is field 3 (state), so field N is fields[N - 3]
-        return process_status{std::stoll(fields[1]), std::stoull(fields[19])};
-    } catch (const std::exception&) { return std::nullopt; }
-}
+// ancestors, from the library's reading of /proc/PID/stat.
 
 inline bool is_self_or_ancestor(std::int64_t pid, std::uint64_t start_time) {
-    std::int64_t current = static_cast<std::int64_t>(::getpid());
-    auto status = read_status(0);
+    namespace os = detail::os;
+    std::int64_t current = os::current_pid();
+    auto status = os::read_process_status("self");
     for (int depth = 0; status && depth < 256; ++depth) {
         if (current == pid && (start_time == 0 || status->start_time == start_time)) return true;
         if (current <= 1) return false;
         current = status->parent;
         if (current <= 0) return false;
-        status = read_status(current);
+        status = os::read_process_status(current);
     }
     return false;
 }
