@@ -27,10 +27,17 @@ class SegmentInfo:
     creator_pid: int
     owner_pid: int              # 0: no owner (released); < 0: being changed
     owner_start_time: int       # with owner_pid, identifies the owner process
+    claimant: int               # owner_pid < 0: the process changing the record
     owner_alive: bool           # the owner still runs (its lock, or pid and start time)
+    orphaned: bool              # its owner no longer runs: remove_orphans() removes it
+                                # (find_orphans() also names builds and claims abandoned)
     ready: bool
     created: datetime.datetime  # in UTC
-    capacity: int = 0           # the most elements it may grow to; element_count if fixed
+    uid: int                    # the file's owner (user id)
+    mode: int                   # the file's permission bits
+    device: int                 # with inode, which file it is
+    inode: int
+    capacity: int               # the most elements it may grow to; element_count if fixed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +48,7 @@ class SkippedFile:
 
     name: str
     reason: str
+    bytes: int = 0              # its size, as lstat(2) gives it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +82,7 @@ def list_directory():
     it is left out (SkippedFile)."""
     segments, skipped = _core.list_directory()
     return DirectoryListing([_info(d) for d in segments],
-                            [SkippedFile(name, reason) for name, reason in skipped])
+                            [SkippedFile(*file) for file in skipped])
 
 
 def inspect(name):

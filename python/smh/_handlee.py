@@ -169,6 +169,11 @@ class SharedMemoryHandlee(_core.Elements):
         self._smh = _State(handle, element, struct, read_only, handle.name, mapping)
         if handle.writable:
             _owners.add(self)
+            if _in_a_multiprocessing_child():
+                # Now, not when it is pickled: a queue's feeder thread may
+                # pickle it while the process already runs its exit
+                # functions, which would not run one registered then.
+                _wait_for_receivers_at_exit()
 
     def _smh_end(self):
         """Lets go of whatever this object holds (a second __init__)."""
@@ -241,11 +246,10 @@ class SharedMemoryHandlee(_core.Elements):
                 "struct": None if element.raw else element.format,
                 "type_name": element.type_name, "atomic": element.atomic,
                 "read_only": state.read_only}
-        if handle.writable and _hands_over_ownership() and handle.is_owner():
-            owner = handle.owner()
+        if handle.writable and _hands_over_ownership():
+            owner = handle.hand_over()
             if owner is not None:
                 sent["owner"] = owner
-                handle.mark_sent()
                 _wait_for_receivers_at_exit()
         return sent
 
@@ -519,6 +523,11 @@ def _stored_element(name, type_name, op):
                     f"give its struct format, e.g. attach(name, struct=..., "
                     f"type_name={stored!r})")
     return element
+
+
+def _in_a_multiprocessing_child():
+    multiprocessing = sys.modules.get("multiprocessing")
+    return multiprocessing is not None and multiprocessing.parent_process() is not None
 
 
 def _hands_over_ownership():

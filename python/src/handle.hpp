@@ -17,7 +17,6 @@
 #include <condition_variable> // close() waits for calls under way
 #include <cstddef>            // std::byte
 #include <cstdint>            // owner records, element bits
-#include <fstream>            // /proc/PID/stat
 #include <memory>             // the segment behind a handle
 #include <mutex>              // ownership changes one at a time
 #include <optional>           // a record being changed
@@ -36,7 +35,8 @@ namespace smh_python {
 // element_count(), adopt() and take_ownership()), element_identity,
 // element_shape, create_segment, attach_segment, segment_name,
 // segment_operation, read_owner, owner_record, segment_header (its
-// checksum, created_at_ns and creator_pid), throw_error, wait_for and notify.
+// checksum, created_at_ns and creator_pid), throw_error, wait_for, notify,
+// os::current_pid and os::read_process_status.
 namespace detail = smh::detail;
 
 // A C++ handle whose mapping the extension reaches: the elements' place, for
@@ -150,42 +150,18 @@ inline parking& parked() {
 
 // ---------------------------------------------------------------------------
 // Processes: whether the process (pid, start time) is this one or one of its
-// ancestors, from /proc/PID/stat (fields 4, ppid, and 22, start time).
-
-struct process_status {
-    std::int64_t parent = 0;
-    std::uint64_t start_time = 0;
-};
-
-inline std::optional<process_status> read_status(std::int64_t pid) {
-    std::ifstream file("/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/stat");
-    std::string text;
-    if (!std::getline(file, text)) return std::nullopt;
-    const auto close = text.rfind(')'); // the command may hold spaces and ')'
-    if (close == std::string::npos) return std::nullopt;
-    std::vector<std::string> fields;
-    std::size_t at = close + 2;
-    while (at < text.size() && fields.size() < 20) {
-        const auto end = text.find(' ', at);
-        fields.push_back(text.substr(at, end - at));
-        if (end == std::string::npos) break;
-        at = end + 1;
-    }
-    if (fields.size() < 20) return std::nullopt;
-    try { // fields[0] is field 3 (state), so field N is fields[N - 3]
-        return process_status{std::stoll(fields[1]), std::stoull(fields[19])};
-    } catch (const std::exception&) { return std::nullopt; }
-}
+// ancestors, from the library's reading of /proc/PID/stat.
 
 inline bool is_self_or_ancestor(std::int64_t pid, std::uint64_t start_time) {
-    std::int64_t current = static_cast<std::int64_t>(::getpid());
-    auto status = read_status(0);
+    namespace os = detail::os;
+    std::int64_t current = os::current_pid();
+    auto status = os::read_process_status("self");
     for (int depth = 0; status && depth < 256; ++depth) {
         if (current == pid && (start_time == 0 || status->start_time == start_time)) return true;
         if (current <= 1) return false;
         current = status->parent;
         if (current <= 0) return false;
-        status = read_status(current);
+        status = os::read_process_status(current);
     }
     return false;
 }
@@ -306,15 +282,27 @@ public:
         return segment_ && segment_->is_owner();
     }
 
-    std::optional<owner_view> owner() const {
+    std::optional<owner_view> owner() {
+        const std::lock_guard lock(ops_mutex_);
         if (segment_ == nullptr) return std::nullopt;
         return owner_of(*segment_);
     }
 
     // Sent in a pickle that hands ownership over (python/smh/_handlee.py):
-    // letting go before a receiver took it over parks the segment, still
-    // owned, instead of removing its name.
-    void mark_sent() noexcept { sent_ = true; }
+    // the owner record the receiver takes the segment over from, or none if
+    // this handle does not own it. In one step with the check, so that a
+    // close() in another thread (a queue's feeder pickles) cannot unmap the
+    // record under it. Letting go while the record still names this handle
+    // (the same token: no adopt or take_ownership since) parks the segment,
+    // still owned, instead of removing its name.
+    std::optional<owner_view> hand_over() {
+        const use in_use(*this);
+        const std::lock_guard lock(ops_mutex_);
+        if (!in_use.target().is_owner()) return std::nullopt;
+        const auto record = owner_of(in_use.target());
+        if (record) sent_token_ = record->token;
+        return record;
+    }
 
     // Unpickled from a process that owned it and is not this one or an
     // ancestor: this handle takes the segment over at once, through the C++
@@ -335,7 +323,13 @@ public:
                 if (now->pid != sender.pid || now->start_time != sender.start_time)
                     return; // another process owns it now, or no one
                 before_owning();
-                segment_->take_ownership();
+                try {
+                    segment_->take_ownership();
+                } catch (const smh::error&) {
+                    // The record kept changing: this handle stays attached,
+                    // and unpickling never raises (a pool's result thread
+                    // would stop).
+                }
                 return;
             }
             if (std::chrono::steady_clock::now() >= give_up_at) return;
@@ -497,14 +491,17 @@ private:
     void let_go_locked() {
         if (segment_ == nullptr) return;
         auto ending = std::move(segment_);
-        if (sent_ && ending->is_owner()) parked().park(std::move(ending));
+        if (sent_token_ != 0 && ending->is_owner()) {
+            const auto record = owner_of(*ending);
+            if (record && record->token == sent_token_) parked().park(std::move(ending));
+        }
     }
 
     std::unique_ptr<segment> segment_;
     std::string name_;
     element_type element_;
     bool writable_;
-    bool sent_ = false;
+    std::uint64_t sent_token_ = 0; // the owner token a pickle handed over; 0: none
     std::atomic<bool> closing_{false};
     std::mutex users_mutex_;
     std::condition_variable users_done_;

@@ -71,8 +71,14 @@ py::dict info_dict(const smh::segment_info& info) {
     d["creator_pid"] = info.creator_pid;
     d["owner_pid"] = info.owner_pid;
     d["owner_start_time"] = info.owner_start_time;
+    d["claimant"] = info.claimant;
     d["owner_alive"] = info.owner_alive;
+    d["orphaned"] = info.orphaned;
     d["ready"] = info.ready;
+    d["uid"] = info.uid;
+    d["mode"] = info.mode;
+    d["device"] = info.device;
+    d["inode"] = info.inode;
     d["created_ns"] =
         std::chrono::duration_cast<std::chrono::nanoseconds>(info.created.time_since_epoch())
             .count();
@@ -164,8 +170,8 @@ PYBIND11_MODULE(_core, m) {
         .def("adopt", &handle::adopt, py::call_guard<py::gil_scoped_release>())
         .def("take_ownership", &handle::take_ownership, py::call_guard<py::gil_scoped_release>())
         .def("unlink", &handle::unlink, py::call_guard<py::gil_scoped_release>())
-        .def("owner", [](const handle& h) { return owner_tuple(h.owner()); })
-        .def("mark_sent", &handle::mark_sent)
+        .def("owner", [](handle& h) { return owner_tuple(h.owner()); })
+        .def("hand_over", [](handle& h) { return owner_tuple(h.hand_over()); })
         .def(
             "receive",
             [](handle& h, std::int64_t pid, std::uint64_t start_time, std::uint64_t token,
@@ -205,7 +211,7 @@ PYBIND11_MODULE(_core, m) {
         const auto listing = smh::list_directory();
         py::list skipped;
         for (const auto& file : listing.skipped)
-            skipped.append(py::make_tuple(file.name, reason_name(file.reason)));
+            skipped.append(py::make_tuple(file.name, reason_name(file.reason), file.bytes));
         return py::make_tuple(info_list(listing.segments), skipped);
     });
     m.def("inspect", [](const std::string& name) { return info_dict(smh::inspect(name)); });

@@ -22,6 +22,10 @@ def test_list_and_inspect_describe_a_segment(names):
         assert (info.name, info.type_name, info.element_size, info.element_align,
                 info.element_count) == (shm.name, "geo::Point", 24, 8, 10)
         assert info.owner_pid == info.creator_pid == os.getpid() and info.owner_alive
+        assert not info.orphaned and info.claimant == 0
+        stat = os.stat(f"{SHM}/{shm.name}")
+        assert (info.uid, info.mode, info.device, info.inode) == (
+            stat.st_uid, stat.st_mode & 0o7777, stat.st_dev, stat.st_ino)
         assert info.ready and info.bytes >= info.data_offset + 240
         assert before <= info.created <= datetime.datetime.now(datetime.timezone.utc)
         listed = [i for i in smh.list() if i.name == shm.name]
@@ -39,7 +43,7 @@ def test_list_directory_says_why_it_leaves_a_file_out(names):
         with SharedMemoryHandlee(2, "i", name=names()) as shm:
             listing = smh.list_directory()
             assert shm.name in [i.name for i in listing.segments]
-            assert smh.SkippedFile(foreign, "not_smh") in listing.skipped
+            assert smh.SkippedFile(foreign, "not_smh", 300) in listing.skipped
             with pytest.raises(smh.CorruptSegmentError):
                 smh.inspect(foreign)
             with pytest.raises(smh.CorruptSegmentError):
@@ -83,6 +87,7 @@ def test_find_orphans_and_remove_orphans_collect_what_a_killed_owner_left(names)
         while name not in smh.find_orphans() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert name in smh.find_orphans() and os.path.exists(f"{SHM}/{name}")  # a dry run
+        assert smh.inspect(name).orphaned and not smh.inspect(mine.name).orphaned
         removed = smh.remove_orphans()
         assert name in removed and not os.path.exists(f"{SHM}/{name}")
         assert mine.name not in removed and released.name not in removed

@@ -184,6 +184,24 @@ def test_a_receiver_busy_elsewhere_while_its_sender_ends_still_owns_the_segment(
     assert not exists(name)
 
 
+def pickle_then_own_again_then_close(name):
+    import pickle
+    shm = SharedMemoryHandlee(2, "i", name=name)
+    pickle.dumps(shm)  # a worker's pickle hands ownership over...
+    assert shm.release() and shm.adopt()  # ...but this object owns it anew
+    shm.close()
+    return exists(name)
+
+
+def test_a_handle_owned_anew_after_it_was_pickled_removes_its_name_at_close(names):
+    # Only the ownership a pickle carried is kept for a receiver: once the
+    # sender owns the segment under a new record, its close() removes it.
+    name = names()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(pickle_then_own_again_then_close, (name,)) is False
+    assert not exists(name)
+
+
 def test_the_main_process_passing_a_handle_keeps_it(names):
     with SharedMemoryHandlee(8, "iif", name=names()) as shm:
         with multiprocessing.get_context("spawn").Pool(1) as pool:

@@ -30,7 +30,7 @@ smh_test::process_result end_helper(const std::string& name, const std::string& 
         {SMH_TEST_HELPER, "create-end", name, "4", how, cleanup ? "cleanup" : "no-cleanup"});
     for (int i = 0; i < 5000 && !segment_exists(name) && signal != 0; ++i)
         std::this_thread::sleep_for(1ms);
-    if (signal != 0) ::kill(pid, signal);
+    if (signal != 0) return smh_test::signal_and_wait(pid, signal, 30s);
     return smh_test::wait_for(pid, 30s);
 }
 
@@ -88,8 +88,7 @@ signal_churning_owner(const std::string& prefix, const std::string& how, int sig
     for (int i = 0; i < 5000 && smh_test::shm_entries(prefix).empty(); ++i)
         std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(delay);
-    ::kill(pid, signal);
-    const auto ended = smh_test::wait_for(pid, 30s);
+    const auto ended = smh_test::signal_and_wait(pid, signal, 30s);
     std::vector<left_segment> left;
     for (const auto& name : smh_test::shm_entries(prefix)) {
         left.push_back({name, smh::inspect(name).owner_pid});

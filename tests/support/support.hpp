@@ -17,6 +17,16 @@
 #include <system_error>
 #include <vector>
 
+// Whether this build runs under ThreadSanitizer (g++ says so with a macro,
+// clang++ with __has_feature), for the few places that allow for its runtime.
+#if defined(__SANITIZE_THREAD__)
+#define SMH_TEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SMH_TEST_UNDER_TSAN 1
+#endif
+#endif
+
 namespace smh_test {
 
 struct process_result {

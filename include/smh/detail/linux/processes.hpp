@@ -25,6 +25,7 @@ inline std::int64_t current_pid() noexcept { return static_cast<std::int64_t>(::
 struct process_status {
     std::int64_t pid;         // proc(5) field 1, as /proc's pid namespace numbers it
     char state;               // field 3: R, S, D, Z, X, ...
+    std::int64_t parent;      // field 4: the parent's pid
     std::uint64_t start_time; // field 22: clock ticks after boot
 };
 
@@ -40,11 +41,12 @@ inline std::optional<process_status> read_process_status(const std::string& whic
         std::size_t at = text.rfind(')');
         if (at == std::string::npos || at + 2 >= text.size()) return std::nullopt;
         const char state = text[at + 2];
+        const std::int64_t parent = std::stoll(text.substr(at + 4));
         for (int field = 2; field < 22; ++field) {
             at = text.find(' ', at + 1);
             if (at == std::string::npos) return std::nullopt;
         }
-        return process_status{std::stoll(text), state, std::stoull(text.substr(at + 1))};
+        return process_status{std::stoll(text), state, parent, std::stoull(text.substr(at + 1))};
     } catch (...) { return std::nullopt; }
 }
 
