@@ -82,7 +82,7 @@ class SharedMemoryHandlee(_core.Elements):
     # --- making one ------------------------------------------------------------
 
     def __init__(self, length, struct=None, *, name=None, type_name=None, atomic=False,
-                 mode=0o600, reserve=True, populate=False, huge_pages=False):
+                 mode=0o600, reserve=True, populate=False, huge_pages=False, capacity=None):
         """Creates a segment of `length` zeroed elements of format `struct`
         (see the class docstring); this object owns it. `name`: the segment's
         name (exclusive: an existing one is already_exists, untouched), by
@@ -93,10 +93,13 @@ class SharedMemoryHandlee(_core.Elements):
         `mode`: permission bits, exactly (the umask does not change them).
         `reserve`: allocate every page now, so a full /dev/shm is no_space
         here, never a SIGBUS later. `populate`: map every page now.
-        `huge_pages`: ask for 2 MiB pages (see segment_huge_page_policy())."""
+        `huge_pages`: ask for 2 MiB pages (see segment_huge_page_policy()).
+        `capacity`: the most elements it may grow to (grow()); None, the
+        length: it cannot grow. Every mapping reserves address space for the
+        capacity, so no element ever moves; memory is taken as it grows."""
         self._smh_end()
         element = element_type(struct, atomic=atomic).renamed(type_name)
-        self._smh_create(length, element, name, mode, reserve, populate, huge_pages)
+        self._smh_create(length, element, name, mode, reserve, populate, huge_pages, capacity)
 
     @classmethod
     def create(cls, length, struct=None, **options):
@@ -123,12 +126,11 @@ class SharedMemoryHandlee(_core.Elements):
         obj._smh_attach(name, element, type_name, read_only, populate, huge_pages, "attach")
         return obj
 
-    def _smh_create(self, length, element, name, mode, reserve, populate, huge_pages):
+    def _smh_create(self, length, element, name, mode, reserve, populate, huge_pages,
+                    capacity=None):
         op = "create"
-        try:
-            length = length.__index__()
-        except AttributeError:
-            raise TypeError(f"length must be an int, not {type(length).__name__}") from None
+        length = _count("length", length)
+        capacity = 0 if capacity is None else _count("capacity", capacity)
         if name is not None and not isinstance(name, str):
             raise Error(errc.invalid_name, op, repr(name),
                         f"a segment name is a str, not {type(name).__name__}")
@@ -136,8 +138,12 @@ class SharedMemoryHandlee(_core.Elements):
             why = ("length is 0" if length == 0 else f"length is negative ({length})"
                    if length < 0 else f"{length} elements do not fit in memory")
             raise Error(errc.invalid_length, op, name or "", why)
+        if capacity < 0 or capacity >= 1 << 64:
+            why = (f"capacity is negative ({capacity})" if capacity < 0
+                   else f"a capacity of {capacity} elements does not fit in memory")
+            raise Error(errc.invalid_length, op, name or "", why)
         handle = _core.Handle.create(name, length, element.type_name, element.size,
-                                     element.align, mode, reserve, populate, huge_pages)
+                                     element.align, mode, reserve, populate, huge_pages, capacity)
         self._smh_setup(handle, element, populate, huge_pages)
 
     def _smh_attach(self, name, element, type_name, read_only, populate, huge_pages, op):
@@ -165,7 +171,8 @@ class SharedMemoryHandlee(_core.Elements):
         else:
             mode = _CODEC
         read_only = not handle.writable
-        self._smh_bind(data, struct, element.fields_spec(), mode, read_only, handle.name)
+        self._smh_bind(data, struct, element.fields_spec(), mode, read_only, handle.name,
+                       mapping.length_word())
         self._smh = _State(handle, element, struct, read_only, handle.name, mapping)
         if handle.writable:
             _owners.add(self)
@@ -242,7 +249,7 @@ class SharedMemoryHandlee(_core.Elements):
                              "pass on")
         element = state.element
         handle = state.handle
-        sent = {"name": state.name, "length": len(self),
+        sent = {"name": state.name, "length": len(self), "capacity": handle.capacity,
                 "struct": None if element.raw else element.format,
                 "type_name": element.type_name, "atomic": element.atomic,
                 "read_only": state.read_only}
@@ -282,13 +289,18 @@ class SharedMemoryHandlee(_core.Elements):
                             if owner else ""))
             self._smh_broken(name, Error(e.code, "unpickle", name, detail, e.native_errno))
             return
-        if len(self) != state["length"]:
-            length = len(self)
+        # A growable segment may have grown since it was pickled, never shrunk.
+        length, capacity = state["length"], state.get("capacity", state["length"])
+        if self.capacity != capacity or len(self) < length or (
+                capacity == length and len(self) != length):
+            def described(n, c):
+                return f"{n} elements" + ("" if n == c else f" of a capacity of {c}")
+            found = described(len(self), self.capacity)
             self.close()
             self._smh_broken(name, Error(
                 errc.not_found, "unpickle", name,
-                f"the segment now has {length} elements, the pickled one had "
-                f"{state['length']}: the name was reused"))
+                f"the segment now has {found}, the pickled one had "
+                f"{described(length, capacity)}: the name was reused"))
             return
         if owner is not None:
             self._smh.handle.receive(owner[0], owner[1], owner[2], HAND_OVER_PATIENCE)
@@ -417,6 +429,37 @@ class SharedMemoryHandlee(_core.Elements):
         self._smh_handle()
         return self._smh.mapping.huge_page_bytes()
 
+    # --- growing -------------------------------------------------------------------
+
+    @property
+    def capacity(self):
+        """The most elements the segment may hold (create's `capacity`);
+        len(self) for a segment that cannot grow."""
+        state = self._smh
+        if state is None or state.handle is None:
+            return len(self)
+        return state.handle.capacity
+
+    def grow(self, length):
+        """Grows the segment to `length` elements (at most its capacity), the
+        new ones zero, in place: every process sees the new length at once
+        (len()), and no element moves. A smaller or equal length changes
+        nothing (another process may have grown it further). Beyond the
+        capacity: InvalidLengthError; memory exhausted (a full /dev/shm):
+        NoSpaceError, the length unchanged. TypeError on a read-only handle.
+        A NumPy array or memoryview taken before keeps the length it had."""
+        handle = self._smh_handle("grow it")
+        handle.grow(_count("length", length, "grow", self.name))
+
+    def wait_for_size(self, at_least, timeout=None):
+        """Blocks until the segment has at least `at_least` elements (another
+        process grows it), at most `timeout` seconds (None: no limit); returns
+        whether it has. Beyond the capacity: InvalidLengthError, as no growth
+        reaches it. Ctrl-C and close() from another thread end it, as wait()."""
+        handle = self._smh_handle()
+        at_least = _count("size", at_least, "wait_for_size", self.name)
+        return handle.wait_for_size(at_least, _timeout(timeout, "wait_for_size"))
+
     # --- waiting -------------------------------------------------------------------
 
     def _smh_wait_target(self, index, what, writes):
@@ -452,17 +495,7 @@ class SharedMemoryHandlee(_core.Elements):
         handle, element, position = self._smh_wait_target(index, "wait", False)
         self._smh.struct.pack(old)  # struct's range check and error
         bits = int(old) & ((1 << (8 * element.size)) - 1)
-        if timeout is not None:
-            try:
-                timeout = float(timeout)
-            except OverflowError:  # an int beyond a float: no limit
-                timeout = None
-            else:
-                if timeout != timeout:
-                    raise ValueError("wait: timeout is NaN")
-                if timeout == float("inf"):
-                    timeout = None
-        return handle.wait(position, bits, timeout)
+        return handle.wait(position, bits, _timeout(timeout, "wait"))
 
     def notify_one(self, index):
         """Wakes a process waiting on atomic element `index` (8-byte elements:
@@ -500,8 +533,38 @@ class SharedMemoryHandlee(_core.Elements):
             how = "owner" if self.is_owner() else "attached"
         if state.read_only:
             how += ", read-only"
-        return (f'<{type(self).__name__} "{state.name}": {len(self)} x '
+        count = f"{len(self)}"
+        if state.handle is not None and state.handle.capacity != len(self):
+            count += f" (capacity {state.handle.capacity})"
+        return (f'<{type(self).__name__} "{state.name}": {count} x '
                 f"{state.element.type_name}, {how}>")
+
+
+def _count(what, value, op=None, name=""):
+    """`value` as an int (anything with __index__); with `op`, a count no
+    segment can reach is InvalidLengthError."""
+    try:
+        value = value.__index__()
+    except AttributeError:
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
+    if op is not None and (value < 0 or value >= 1 << 64):
+        raise Error(errc.invalid_length, op, name,
+                    f"{what} {value} is beyond any segment's capacity")
+    return value
+
+
+def _timeout(timeout, what):
+    """A wait's timeout in seconds as C++ takes it: None for no limit (None,
+    infinity, an int too large for a float)."""
+    if timeout is None:
+        return None
+    try:
+        timeout = float(timeout)
+    except OverflowError:  # an int beyond a float: no limit
+        return None
+    if timeout != timeout:
+        raise ValueError(f"{what}: timeout is NaN")
+    return None if timeout == float("inf") else timeout
 
 
 def _stored_element(name, type_name, op):

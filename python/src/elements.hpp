@@ -48,8 +48,9 @@ struct field {
 
 struct object {
     PyObject ob_base;
-    std::byte* base; // element 0; null while closed or not bound
-    Py_ssize_t length;
+    std::byte* base;                  // element 0; null while closed or not bound
+    Py_ssize_t length;                // a fixed segment's, or a growable one's when unbound
+    const std::uint64_t* live_length; // a growable segment's length word, while bound
     Py_ssize_t itemsize;
     Py_ssize_t arity; // values in one element
     int mode;
@@ -73,6 +74,20 @@ inline struct_module structs;
 
 inline object* as_elements(PyObject* o) noexcept { return reinterpret_cast<object*>(o); }
 
+// The name of the capsule that carries a growable segment's length word
+// (module.cpp's Mapping.length_word()).
+inline constexpr const char* length_word_capsule = "smh._core.length_word";
+
+// How many elements there are now: a growable segment's length is read from
+// its header each time, so growth in any process is seen with no call (the
+// acquire pairs with the grower's release: grown elements are seen whole).
+inline Py_ssize_t current_length(const object* self) noexcept {
+    if (self->live_length == nullptr) [[likely]]
+        return self->length;
+    return static_cast<Py_ssize_t>(
+        std::atomic_ref<const std::uint64_t>(*self->live_length).load(std::memory_order_acquire));
+}
+
 // ---------------------------------------------------------------------------
 // Errors.
 
@@ -91,7 +106,7 @@ inline PyObject* raise_closed(object* self) {
 inline PyObject* raise_out_of_range(object* self, PyObject* index) {
     PyErr_Format(PyExc_IndexError,
                  "index %S is out of range for segment \"%U\", which has %zd elements", index,
-                 self->name ? self->name : Py_None, self->length);
+                 self->name ? self->name : Py_None, current_length(self));
     return nullptr;
 }
 
@@ -131,8 +146,9 @@ inline Py_ssize_t position(object* self, PyObject* key) {
             return -1;
         }
     }
-    if (i < 0) i += self->length;
-    if (i < 0 || i >= self->length) {
+    const Py_ssize_t length = current_length(self);
+    if (i < 0) i += length;
+    if (i < 0 || i >= length) {
         raise_out_of_range(self, key);
         return -1;
     }
@@ -600,7 +616,7 @@ inline int set_one(object* self, Py_ssize_t i, PyObject* value) {
 inline PyObject* get_slice(object* self, PyObject* key) {
     Py_ssize_t start, stop, step;
     if (PySlice_Unpack(key, &start, &stop, &step) < 0) return nullptr;
-    const Py_ssize_t n = PySlice_AdjustIndices(self->length, &start, &stop, step);
+    const Py_ssize_t n = PySlice_AdjustIndices(current_length(self), &start, &stop, step);
     PyObject* list = PyList_New(n);
     if (list == nullptr) return nullptr;
     for (Py_ssize_t k = 0, i = start; k < n; ++k, i += step) {
@@ -617,7 +633,7 @@ inline PyObject* get_slice(object* self, PyObject* key) {
 inline int set_slice(object* self, PyObject* key, PyObject* value) {
     Py_ssize_t start, stop, step;
     if (PySlice_Unpack(key, &start, &stop, &step) < 0) return -1;
-    const Py_ssize_t n = PySlice_AdjustIndices(self->length, &start, &stop, step);
+    const Py_ssize_t n = PySlice_AdjustIndices(current_length(self), &start, &stop, step);
     PyObject* values = PySequence_Fast(value, "a slice of a segment is set from a sequence");
     if (values == nullptr) return -1;
     if (PySequence_Fast_GET_SIZE(values) != n) {
@@ -662,7 +678,7 @@ inline int assign_subscript(PyObject* op, PyObject* key, PyObject* value) {
     return set_one(self, i, value);
 }
 
-inline Py_ssize_t length(PyObject* op) { return as_elements(op)->length; }
+inline Py_ssize_t length(PyObject* op) { return current_length(as_elements(op)); }
 
 // ---------------------------------------------------------------------------
 // Atomic methods.
@@ -751,12 +767,20 @@ inline PyObject* compare_exchange(PyObject* op, PyObject* const* args, Py_ssize_
 // ---------------------------------------------------------------------------
 // Binding, from the Python layer (python/smh/_handlee.py).
 
-// _smh_bind(buffer, struct_or_None, fields, mode, read_only, name): element 0
-// is the first byte of `buffer`, a memoryview this object keeps; `fields`
-// is a list of (kind, size, offset, count).
+// _smh_bind(buffer, struct_or_None, fields, mode, read_only, name,
+// length_word): element 0 is the first byte of `buffer`, a memoryview this
+// object keeps; `fields` is a list of (kind, size, offset, count);
+// `length_word` is None, or for a growable segment the capsule of its length
+// word in the mapping `buffer` keeps.
 inline PyObject* bind(PyObject* op, PyObject* const* args, Py_ssize_t n) {
     object* self = as_elements(op);
-    if (!check_arguments("_smh_bind", n, 6)) return nullptr;
+    if (!check_arguments("_smh_bind", n, 7)) return nullptr;
+    const std::uint64_t* live_length = nullptr;
+    if (args[6] != Py_None) {
+        live_length =
+            static_cast<const std::uint64_t*>(PyCapsule_GetPointer(args[6], length_word_capsule));
+        if (live_length == nullptr) return nullptr;
+    }
     PyObject* buffer = args[0];
     PyObject* st = args[1] == Py_None ? nullptr : args[1];
     const long chosen = PyLong_AsLong(args[3]);
@@ -811,6 +835,7 @@ inline PyObject* bind(PyObject* op, PyObject* const* args, Py_ssize_t n) {
     self->arity = st == nullptr ? 1 : arity;
     self->itemsize = itemsize;
     self->length = bytes / itemsize;
+    self->live_length = live_length;
     self->mode = static_cast<int>(chosen);
     self->read_only = read_only;
     self->base = base;
@@ -826,6 +851,8 @@ inline PyObject* unbind(PyObject* op, PyObject* const* args, Py_ssize_t n) {
         (void)check_arguments("_smh_unbind", n, 1);
         return nullptr;
     }
+    self->length = current_length(self); // the length word goes with the mapping
+    self->live_length = nullptr;
     self->base = nullptr;
     Py_CLEAR(self->buffer);
     if (n == 1 && args[0] != Py_None) {
@@ -837,6 +864,14 @@ inline PyObject* unbind(PyObject* op, PyObject* const* args, Py_ssize_t n) {
 
 inline PyObject* get_data(PyObject* op, void*) {
     object* self = as_elements(op);
+    if (self->buffer != nullptr && self->live_length != nullptr &&
+        PyMemoryView_GET_BUFFER(self->buffer)->len < current_length(self) * self->itemsize) {
+        // Grown since: a view of the mapping as far as it reaches now (a view
+        // taken before keeps the length it had).
+        PyObject* grown = PyMemoryView_FromObject(PyMemoryView_GET_BUFFER(self->buffer)->obj);
+        if (grown == nullptr) return nullptr;
+        Py_SETREF(self->buffer, grown);
+    }
     PyObject* buffer = self->buffer != nullptr ? self->buffer : Py_None;
     Py_INCREF(buffer);
     return buffer;
@@ -862,6 +897,7 @@ inline int traverse(PyObject* op, visitproc visit, void* arg) {
 
 inline int clear(PyObject* op) {
     object* self = as_elements(op);
+    self->live_length = nullptr;
     self->base = nullptr;
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->st);

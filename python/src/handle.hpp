@@ -47,6 +47,12 @@ public:
         : detail::segment_handle(std::move(handle)) {}
     std::byte* first() const noexcept { return first_element(); }
     std::size_t count() const noexcept { return element_count(); }
+    std::size_t capacity() const noexcept { return element_capacity(); }
+    // The live length word of a growable segment, in this mapping; null for
+    // a fixed one.
+    const std::uint64_t* length_word() const noexcept {
+        return growable() ? &header()->length : nullptr;
+    }
     detail::segment_header* record() const noexcept { return header(); }
 };
 
@@ -174,6 +180,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A change asked of a handle attached read-only (Python: TypeError, as a
+// write through [] is).
+class read_only_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 // Waits sleep in slices this long at most, so that a close() in another
 // thread, Ctrl-C and other signals' Python handlers are seen within one.
 inline constexpr std::chrono::milliseconds wait_slice{50};
@@ -223,6 +236,7 @@ public:
     bool writable() const noexcept { return writable_; }
     bool closed() const noexcept { return segment_ == nullptr || closing_.load(); }
     std::size_t count() const noexcept { return segment_ ? segment_->count() : 0; }
+    std::size_t capacity() const noexcept { return segment_ ? segment_->capacity() : 0; }
 
     // A call that may let other threads run (it releases the GIL) holds one
     // of these, so that close() waits for it instead of unmapping under it.
@@ -275,6 +289,16 @@ public:
     std::size_t huge_page_bytes() {
         const use in_use(*this);
         return in_use.target().huge_page_bytes();
+    }
+    // Python's elements start as zero bytes, so growth only backs them
+    // (a default element shape). May wait for another grower's turn.
+    void grow(std::size_t new_length) {
+        if (!writable_)
+            throw read_only_error("segment \"" + name_ +
+                                  "\" is attached read-only: cannot grow it");
+        const use in_use(*this);
+        const auto identity = element_.identity();
+        in_use.target().grow(new_length, detail::element_shape{identity});
     }
 
     bool is_owner() {
@@ -347,14 +371,19 @@ public:
     // again with mremap(2).
     class second_mapping {
     public:
-        second_mapping(std::unique_ptr<segment> attached, std::size_t bytes) noexcept
+        second_mapping(std::unique_ptr<segment> attached, std::size_t element_size) noexcept
             : attached_(std::move(attached)),
               first_(attached_->first()),
-              bytes_(bytes) {}
+              element_size_(element_size),
+              length_(attached_->length_word()),
+              count_(attached_->count()) {}
         second_mapping(void* address, std::size_t length, std::size_t offset,
-                       std::size_t bytes) noexcept
+                       std::size_t element_size, const std::uint64_t* length_word,
+                       std::size_t count) noexcept
             : first_(static_cast<std::byte*>(address) + offset),
-              bytes_(bytes),
+              element_size_(element_size),
+              length_(length_word),
+              count_(count),
               copy_(address),
               copy_length_(length) {}
         second_mapping(const second_mapping&) = delete;
@@ -363,7 +392,15 @@ public:
             if (copy_ != nullptr) ::munmap(copy_, copy_length_);
         }
         std::byte* first() const noexcept { return first_; }
-        std::size_t bytes() const noexcept { return bytes_; }
+        // The elements' bytes now: a growable segment's as far as it has grown.
+        std::size_t bytes() const noexcept { return count() * element_size_; }
+        std::size_t count() const noexcept {
+            if (length_ == nullptr) return count_;
+            return static_cast<std::size_t>(
+                std::atomic_ref<const std::uint64_t>(*length_).load(std::memory_order_acquire));
+        }
+        // A growable segment's live length word, in this mapping (null: fixed).
+        const std::uint64_t* length_word() const noexcept { return length_; }
         // What huge_page_bytes() reports: where Python's accesses go.
         std::size_t huge_page_bytes() const noexcept {
             return attached_ ? attached_->huge_page_bytes() : 0;
@@ -372,29 +409,32 @@ public:
     private:
         std::unique_ptr<segment> attached_;
         std::byte* first_ = nullptr;
-        std::size_t bytes_ = 0;
+        std::size_t element_size_ = 1;
+        const std::uint64_t* length_ = nullptr;
+        std::size_t count_ = 0; // a fixed segment's length
         void* copy_ = nullptr;
         std::size_t copy_length_ = 0;
     };
 
     std::unique_ptr<second_mapping> map_elements(const smh::attach_options& options) const {
         if (segment_ == nullptr) throw closed_error("segment \"" + name_ + "\" is closed");
-        const auto bytes = segment_->count() * element_.size;
         try {
             const detail::segment_name checked(name_, "attach");
             auto again = std::make_unique<segment>(detail::attach_segment(
                 {"attach", checked}, element_.identity(), writable_, options));
             const auto* a = segment_->record();
             const auto* b = again->record();
-            if (again->count() == segment_->count() && a->checksum == b->checksum &&
+            if (again->capacity() == segment_->capacity() && a->checksum == b->checksum &&
                 a->created_at_ns == b->created_at_ns && a->creator_pid == b->creator_pid)
-                return std::make_unique<second_mapping>(std::move(again), bytes);
+                return std::make_unique<second_mapping>(std::move(again), element_.size);
         } catch (const smh::error&) { // gone, or replaced: the same pages, below
         }
         auto* base = reinterpret_cast<std::byte*>(segment_->record());
         const auto offset = static_cast<std::size_t>(segment_->first() - base);
         const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-        const auto length = (offset + bytes + page - 1) / page * page;
+        // A growable segment's whole capacity, as every mapping of it reserves.
+        const auto length =
+            (offset + segment_->capacity() * element_.size + page - 1) / page * page;
         // mremap(2): "If the value of old_size is zero, and old_address refers
         // to a shareable mapping, mremap() will create a new mapping of the
         // same pages."
@@ -403,7 +443,11 @@ public:
             smh::detail::throw_error(smh::errc::os_error, "attach", name_,
                                      "mapping the elements again",
                                      std::error_code(errno, std::generic_category()));
-        return std::make_unique<second_mapping>(copy, length, offset, bytes);
+        const std::uint64_t* length_word = nullptr;
+        if (segment_->length_word() != nullptr)
+            length_word = &reinterpret_cast<const detail::segment_header*>(copy)->length;
+        return std::make_unique<second_mapping>(copy, length, offset, element_.size, length_word,
+                                                segment_->count());
     }
 
     // Blocks while element `index` (4 or 8 bytes) holds `old`; nullopt
@@ -412,43 +456,37 @@ public:
     template <class Unlocked, class Check>
     bool wait(std::size_t index, std::uint64_t old, std::optional<double> timeout, Check&& check) {
         const use in_use(*this);
-        using clock = std::chrono::steady_clock;
-        std::optional<clock::time_point> deadline;
-        if (timeout) {
-            // Longer than 31 years (and infinity): no limit.
-            if (*timeout < 1e9)
-                deadline = clock::now() +
-                           std::chrono::ceil<clock::duration>(
-                               std::chrono::duration<double>(*timeout > 0 ? *timeout : 0.0));
-        }
         auto& s = in_use.target();
         const auto* header = s.record();
         std::byte* element = s.first() + index * element_.size;
-        for (;;) {
-            auto slice = std::chrono::duration_cast<clock::duration>(wait_slice);
-            if (deadline) {
-                const auto left = *deadline - clock::now();
-                if (left < slice)
-                    slice = left > clock::duration::zero() ? left : clock::duration::zero();
-            }
-            bool changed = false;
-            {
-                Unlocked unlocked;
-                if (element_.size == 4)
-                    changed = detail::wait_for(
-                        header, *reinterpret_cast<const std::atomic<std::uint32_t>*>(element),
-                        static_cast<std::uint32_t>(old), writable_, slice);
-                else
-                    changed = detail::wait_for(
-                        header, *reinterpret_cast<const std::atomic<std::uint64_t>*>(element), old,
-                        writable_, slice);
-            }
-            if (changed) return true;
-            if (deadline && clock::now() >= *deadline) return false;
-            if (closing_.load())
-                throw closed_error("segment \"" + name_ + "\" was closed while waiting");
-            check();
-        }
+        return in_slices<Unlocked>(timeout, check, [&](auto slice) {
+            if (element_.size == 4)
+                return detail::wait_for(
+                    header, *reinterpret_cast<const std::atomic<std::uint32_t>*>(element),
+                    static_cast<std::uint32_t>(old), writable_, slice);
+            return detail::wait_for(header,
+                                    *reinterpret_cast<const std::atomic<std::uint64_t>*>(element),
+                                    old, writable_, slice);
+        });
+    }
+
+    // Blocks until the segment has at least `at_least` elements (a growable
+    // one's length only grows), as wait() does. Beyond the capacity, which
+    // no growth reaches: invalid_length.
+    template <class Unlocked, class Check>
+    bool wait_for_size(std::size_t at_least, std::optional<double> timeout, Check&& check) {
+        const use in_use(*this);
+        auto& s = in_use.target();
+        if (at_least > s.capacity())
+            detail::throw_error(smh::errc::invalid_length, "wait_for_size", name_,
+                                "size " + std::to_string(at_least) + " is beyond its capacity of " +
+                                    std::to_string(s.capacity()) + " elements");
+        if (s.count() >= at_least) return true;
+        const auto* header = s.record();
+        return in_slices<Unlocked>(timeout, check, [&](auto slice) {
+            return detail::wait_for_length(*header, at_least, writable_,
+                                           detail::wait_deadline(slice));
+        });
     }
 
     void notify(std::size_t index, bool all) {
@@ -477,6 +515,41 @@ public:
     }
 
 private:
+    // Runs `attempt(slice)` until it returns true or `timeout` (seconds;
+    // nullopt: no limit) passes, in slices of at most wait_slice so that a
+    // close() in another thread and Python's signal handlers (`check`, with
+    // the GIL) are seen within one.
+    template <class Unlocked, class Check, class Attempt>
+    bool in_slices(std::optional<double> timeout, Check& check, Attempt&& attempt) {
+        using clock = std::chrono::steady_clock;
+        std::optional<clock::time_point> deadline;
+        if (timeout) {
+            // Longer than 31 years (and infinity): no limit.
+            if (*timeout < 1e9)
+                deadline = clock::now() +
+                           std::chrono::ceil<clock::duration>(
+                               std::chrono::duration<double>(*timeout > 0 ? *timeout : 0.0));
+        }
+        for (;;) {
+            auto slice = std::chrono::duration_cast<clock::duration>(wait_slice);
+            if (deadline) {
+                const auto left = *deadline - clock::now();
+                if (left < slice)
+                    slice = left > clock::duration::zero() ? left : clock::duration::zero();
+            }
+            bool done = false;
+            {
+                Unlocked unlocked;
+                done = attempt(slice);
+            }
+            if (done) return true;
+            if (deadline && clock::now() >= *deadline) return false;
+            if (closing_.load())
+                throw closed_error("segment \"" + name_ + "\" was closed while waiting");
+            check();
+        }
+    }
+
     void let_go() noexcept {
         try {
             const std::lock_guard lock(ops_mutex_);

@@ -43,6 +43,12 @@ public:
         : m_(std::move(m)),
           read_only_(read_only) {}
     std::size_t huge_page_bytes() const { return m_->huge_page_bytes(); }
+    // For the elements object's bounds (elements.hpp): a growable segment's
+    // live length word in this mapping, or None for a fixed segment.
+    py::object length_word() const {
+        if (m_->length_word() == nullptr) return py::none();
+        return py::capsule(m_->length_word(), smh_python::elements::length_word_capsule);
+    }
     py::buffer_info buffer() const {
         return py::buffer_info(m_->first(), 1, "B", 1, {static_cast<py::ssize_t>(m_->bytes())}, {1},
                                read_only_);
@@ -125,28 +131,36 @@ PYBIND11_MODULE(_core, m) {
             if (thrown) std::rethrow_exception(thrown);
         } catch (const smh::error& e) {
             set_python_error(e);
-        } catch (const smh_python::closed_error& e) { PyErr_SetString(PyExc_ValueError, e.what()); }
+        } catch (const smh_python::closed_error& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        } catch (const smh_python::read_only_error& e) {
+            PyErr_SetString(PyExc_TypeError, e.what());
+        }
     });
 
     py::class_<mapping>(m, "Mapping", py::buffer_protocol())
         .def_buffer(&mapping::buffer)
-        .def("huge_page_bytes", &mapping::huge_page_bytes);
+        .def("huge_page_bytes", &mapping::huge_page_bytes)
+        .def("length_word", &mapping::length_word);
 
     py::class_<handle>(m, "Handle")
         .def_static(
             "create",
             [](const std::optional<std::string>& name, std::size_t length,
                const std::string& type_name, std::size_t size, std::size_t align,
-               unsigned permissions, bool reserve, bool populate, bool huge_pages) {
+               unsigned permissions, bool reserve, bool populate, bool huge_pages,
+               std::size_t capacity) {
                 const smh::create_options options{.permissions = permissions,
                                                   .reserve = reserve,
                                                   .populate = populate,
-                                                  .huge_pages = huge_pages};
+                                                  .huge_pages = huge_pages,
+                                                  .capacity = capacity};
                 return handle::create(name, length, element_of(type_name, size, align), options);
             },
             py::arg("name"), py::arg("length"), py::arg("type_name"), py::arg("size"),
             py::arg("align"), py::arg("permissions"), py::arg("reserve"), py::arg("populate"),
-            py::arg("huge_pages"), py::call_guard<py::gil_scoped_release>())
+            py::arg("huge_pages"), py::arg("capacity") = 0,
+            py::call_guard<py::gil_scoped_release>())
         .def_static(
             "attach",
             [](const std::string& name, const std::string& type_name, std::size_t size,
@@ -165,6 +179,17 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("writable", &handle::writable)
         .def_property_readonly("closed", &handle::closed)
         .def_property_readonly("count", &handle::count)
+        .def_property_readonly("capacity", &handle::capacity)
+        .def("grow", &handle::grow, py::arg("length"), py::call_guard<py::gil_scoped_release>())
+        .def(
+            "wait_for_size",
+            [](handle& h, std::size_t at_least, std::optional<double> timeout) {
+                if (timeout && std::isnan(*timeout)) throw py::value_error("timeout is NaN");
+                return h.wait_for_size<py::gil_scoped_release>(at_least, timeout, [] {
+                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                });
+            },
+            py::arg("at_least"), py::arg("timeout"))
         .def("is_owner", &handle::is_owner)
         .def("release", &handle::release, py::call_guard<py::gil_scoped_release>())
         .def("adopt", &handle::adopt, py::call_guard<py::gil_scoped_release>())
