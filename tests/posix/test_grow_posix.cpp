@@ -1,14 +1,18 @@
 // Growable segments where POSIX differs: a full /dev/shm while growing, a
-// forked child growing its parent's segment, the file-size limit, and what
-// list() and inspect() say of a growable segment.
+// filesystem that cannot preallocate, a forked child growing its parent's
+// segment, the file-size limit, and what list() and inspect() say of one.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "checks.hpp"
 
@@ -49,6 +53,40 @@ TEST_CASE("growing in a full /dev/shm throws errc::no_space, leaves the length, 
         child_check(error_of([&] { shm.grow(16 * mib); }) == smh::errc::no_space,
                     "growing past the rest of /dev/shm did not throw no_space");
         child_check(shm.size() == 8 * mib, "the second failed grow changed the length");
+    });
+}
+
+TEST_CASE("where /dev/shm has no fallocate (ramfs), growth is still backed, and "
+          "concurrent growers still agree") {
+    if (::geteuid() != 0)
+        return smh_test::skip("needs root to mount a ramfs on /dev/shm in a private namespace");
+    smh_test::in_child([] {
+        smh_test::mount_private("/dev/shm", "ramfs", "mode=1777");
+        auto shm = SharedMemoryHandlee<std::uint64_t>::create(512, {.capacity = 1 << 20});
+        auto attached = smh::attach<const std::uint64_t>(shm.name());
+        std::vector<std::thread> growers;
+        for (std::size_t k = 1; k <= 4; ++k)
+            growers.emplace_back([&, k] {
+                auto mine = smh::attach<std::uint64_t>(shm.name());
+                for (std::size_t length = k * 1000; length < (1 << 20); length += 40'000)
+                    mine.grow(length);
+            });
+        for (auto& grower : growers) grower.join();
+        const std::size_t largest = [] {
+            std::size_t most = 0;
+            for (std::size_t k = 1; k <= 4; ++k)
+                for (std::size_t length = k * 1000; length < (1 << 20); length += 40'000)
+                    most = std::max(most, length);
+            return most;
+        }();
+        child_check(shm.size() == largest && attached.size() == largest,
+                    "the largest length did not win");
+        shm[largest - 1] = 9;
+        child_check(attached[largest - 1] == 9, "the attacher does not see the last element");
+        struct stat info {};
+        child_check(::stat(("/dev/shm/" + shm.name()).c_str(), &info) == 0 &&
+                        static_cast<std::size_t>(info.st_size) >= largest * 8,
+                    "the file is shorter than the length");
     });
 }
 

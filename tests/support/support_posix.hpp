@@ -193,7 +193,7 @@ inline void child_check(bool condition, const std::string& message) {
 // mounts is seen by this process alone, and a fresh tmpfs mounted on
 // `where` with `options` ("size=16m", "size=1m,mode=0700"): a small or
 // unreadable /dev/shm, or a /proc with nothing in it.
-inline void mount_private_tmpfs(const char* where, const char* options) {
+inline void mount_private(const char* where, const char* type, const char* options) {
     static bool unshared = false; // once per child: each child is a new process
     if (!unshared) {
         child_check(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS)");
@@ -201,8 +201,11 @@ inline void mount_private_tmpfs(const char* where, const char* options) {
                     "making / private");
         unshared = true;
     }
-    child_check(::mount("tmpfs", where, "tmpfs", 0, options) == 0,
-                std::string("mounting a tmpfs (") + options + ") on " + where);
+    child_check(::mount(type, where, type, 0, options) == 0,
+                std::string("mounting a ") + type + " (" + options + ") on " + where);
+}
+inline void mount_private_tmpfs(const char* where, const char* options) {
+    mount_private(where, "tmpfs", options);
 }
 
 struct child_result : process_result {

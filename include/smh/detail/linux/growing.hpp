@@ -7,7 +7,6 @@
 
 #include <fcntl.h>    // fcntl, F_OFD_SETLKW, posix_fallocate
 #include <sys/stat.h> // fstat
-#include <unistd.h>   // ftruncate
 
 #include <cerrno>  // errno values
 #include <cstdint> // fixed-width values
@@ -70,22 +69,15 @@ inline void while_growth_locked(segment_hold& held, const segment_operation& wha
 
 // posix_fallocate(3) allocates the range and sets the size to at least its
 // end, or fails leaving both as they were (tmpfs undoes a partial
-// allocation); it never shrinks the file. Where a filesystem cannot
-// preallocate, the file is only lengthened (the growers' lock keeps that
-// from racing another grower's ftruncate).
+// allocation); it never shrinks the file. Where the filesystem has no
+// fallocate (ramfs), glibc writes into each new block instead, which backs
+// it just as well. Growth that cannot be backed fails: a length published
+// over pages that are not there would SIGBUS its readers.
 inline void extend_segment(segment_hold& held, const segment_operation& what, std::uint64_t from,
                            std::uint64_t to) {
     check_file_size_limit(what, to);
-    const int fd = held.grow_file.get();
-    const int result = reserve_range(fd, from, to - from);
-    if (result == 0) return;
-    if (result != EOPNOTSUPP && result != EINVAL)
+    if (const int result = reserve_range(held.grow_file.get(), from, to - from); result != 0)
         throw_native(what, result, "reserving " + std::to_string(to - from) + " more bytes");
-    struct stat info {};
-    if (::fstat(fd, &info) != 0) throw_native(what, errno, "fstat");
-    if (static_cast<std::uint64_t>(info.st_size) >= to) return;
-    if (retry_on_eintr([&] { return ::ftruncate(fd, static_cast<off_t>(to)); }) != 0)
-        throw_native(what, errno, "ftruncate");
 }
 
 } // namespace detail::os
