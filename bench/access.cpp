@@ -27,20 +27,22 @@ inline void bump(Record& e) { e.count += 1; }
 
 constexpr std::size_t stride = 16;
 
-// One segment per element type and size, created once, pages already mapped,
-// removed at exit.
-template <class T>
+// One segment per element type, size and kind, created once, pages already
+// mapped, removed at exit. A growable one has room to double, so size()
+// loads its live length: what that costs against a fixed one.
+template <class T, bool Growable = false>
 smh::SharedMemoryHandlee<T>& segment(std::size_t n) {
-    static smh::SharedMemoryHandlee<T> shm = smh::create<T>(n, {.populate = true});
+    static smh::SharedMemoryHandlee<T> shm =
+        smh::create<T>(n, {.populate = true, .capacity = Growable ? 2 * n : 0});
     return shm;
 }
 
 enum class how { raw, subscript, span, range_for };
 enum class op { fill, sum, strided };
 
-template <class T, op Op, how How>
+template <class T, op Op, how How, bool Growable = false>
 void access(benchmark::State& state) {
-    auto& shm = segment<T>(static_cast<std::size_t>(state.range(0)));
+    auto& shm = segment<T, Growable>(static_cast<std::size_t>(state.range(0)));
     for (auto _ : state) {
         if constexpr (Op == op::fill) {
             if constexpr (How == how::raw) {
@@ -111,6 +113,12 @@ void register_type(const config& c, const std::string& type) {
     add("strided/raw", access<T, op::strided, how::raw>);
     add("strided/subscript", access<T, op::strided, how::subscript>);
     add("strided/span", access<T, op::strided, how::span>);
+    add("growable/fill/subscript", access<T, op::fill, how::subscript, true>);
+    add("growable/fill/span", access<T, op::fill, how::span, true>);
+    add("growable/sum/subscript", access<T, op::sum, how::subscript, true>);
+    add("growable/sum/span", access<T, op::sum, how::span, true>);
+    add("growable/sum/range_for", access<T, op::sum, how::range_for, true>);
+    add("growable/strided/subscript", access<T, op::strided, how::subscript, true>);
 }
 
 } // namespace

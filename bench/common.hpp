@@ -126,6 +126,7 @@ void register_python_equivalent(const config&);
 void register_steps(const config&);
 void register_scale(const config&);
 void register_wait(const config&);
+void register_grow(const config&);
 int run_child(int argc, char** argv);
 
 } // namespace bench

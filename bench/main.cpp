@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
     bench::register_steps(config);
     bench::register_scale(config);
     bench::register_wait(config);
+    bench::register_grow(config);
 
     int count = static_cast<int>(args.size());
     benchmark::Initialize(&count, args.data());
