@@ -17,7 +17,8 @@
 #           kind of block is never silently left out.
 # A new block is picked up when the markdown changes (the build re-runs CMake).
 # README.md's first example and its error example are also run, by
-# examples/ (readme_matches.cmake, readme_error.cmake).
+# examples/ (readme_matches.cmake), and its "Errors" and "Growing" examples
+# are run to check what they print (readme_section.cmake).
 #
 # Three ways in:
 #  - include()d by tests/markdown/CMakeLists.txt: smh_markdown_blocks() and
