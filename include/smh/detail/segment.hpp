@@ -198,9 +198,12 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
     auto* base = static_cast<std::byte*>(state->region.get_address());
     state->owner.header = reinterpret_cast<segment_header*>(base);
     state->owner.token = owner.token;
-    if (growable)
-        return segment_handle(std::move(state), base + offset, capacity,
-                              &state->owner.header->length);
+    if (growable) {
+        // Taken before `state` moves into the handle's parameter (clang++
+        // initialises parameters left to right).
+        std::uint64_t* live_length = &state->owner.header->length;
+        return segment_handle(std::move(state), base + offset, capacity, live_length);
+    }
     return segment_handle(std::move(state), base + offset, length);
 }
 
