@@ -143,11 +143,20 @@ inline opened_segment open_segment(const segment_operation& what, bool writable,
     for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
         auto segment = open_section(what, writable);
         if (segment.size < header_size) return segment;
+        // A growable segment's header page is reserved, not readable, until
+        // its creator commits it: unwritten, as state 0 is.
+        const bool header_committed =
+            committed_bytes(segment.region.get_address(), header_size) == header_size;
         const auto& header = *static_cast<const segment_header*>(segment.region.get_address());
-        const auto state = std::atomic_ref(const_cast<std::uint32_t&>(header.state))
-                               .load(std::memory_order_acquire);
+        const auto state = header_committed
+                               ? std::atomic_ref(const_cast<std::uint32_t&>(header.state))
+                                     .load(std::memory_order_acquire)
+                               : std::uint32_t{0};
         const auto now = clock::now();
         if (state == 0 && now - start < unwritten_grace && now < deadline) continue;
+        if (!header_committed)
+            what.fail(errc::corrupt_segment,
+                      "its header was never committed: its creator stopped before writing it");
         if (state != state_creating) return segment;
         const auto creator = read_owner(header).value_or(owner_record{});
         if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0 ||
@@ -198,12 +207,15 @@ struct segment_directory {
 
 // The first 256 bytes of segment `name`, through a read-only view (a section
 // cannot shrink, so the view cannot fault); nullopt for a section shorter
-// than a header. Throws what opening it throws (not_found, permission_denied...).
+// than a header. A header not committed yet reads as zeros, as a section's
+// does before its creator writes it. Throws what opening it throws
+// (not_found, permission_denied...).
 inline std::optional<header_snapshot> read_header(const segment_operation& what) {
     auto segment = open_section(what, false);
     if (segment.size < header_size) return std::nullopt;
     header_snapshot snapshot{};
-    std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
+    if (committed_bytes(segment.region.get_address(), header_size) == header_size)
+        std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
     snapshot.size = segment.size;
     return snapshot;
 }
