@@ -159,8 +159,7 @@ public:
     // Never shrinks (that would fault other processes' mappings). Throws
     // smh::error: invalid_length beyond capacity(); no_space, the length
     // unchanged, when the memory is not there (never a SIGBUS later, here or
-    // in another process); os_error. Windows: the capacity was committed at
-    // create, so growing takes no more memory there.
+    // in another process; Windows: the commit limit); os_error.
     void grow(std::size_t new_length) requires writable {
         segment_handle::grow(new_length, shape());
     }

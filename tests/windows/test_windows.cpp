@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -73,6 +74,52 @@ TEST_CASE("on Windows attach gives a section whose header is never written a sec
     const auto waited = std::chrono::steady_clock::now() - started;
     CHECK(waited >= std::chrono::milliseconds(500)); // it did wait for the creator...
     CHECK(waited < std::chrono::milliseconds(4000)); // ...but not the 5 s creation timeout
+}
+
+// A growable segment's section is reserved (SEC_RESERVE) until its creator
+// commits the first pages: reading its header then would be an access
+// violation, so attach and inspect look at whether it is committed first.
+TEST_CASE("on Windows attach gives a section whose header is not committed yet a second, then "
+          "errc::corrupt_segment, and inspect reads it as unwritten") {
+    const auto name = unique_name();
+    const std::wstring wide_name(name.begin(), name.end());
+    const smh_test::win_handle section(::CreateFileMappingW(INVALID_HANDLE_VALUE, nullptr,
+                                                            PAGE_READWRITE | SEC_RESERVE, 0,
+                                                            1 << 16, wide_name.c_str()));
+    REQUIRE(section.get() != nullptr);
+    const auto started = std::chrono::steady_clock::now();
+    const auto thrown = error_of([&] { (void)SharedMemoryHandlee<int>::attach(name); });
+    const auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(thrown == smh::errc::corrupt_segment);
+    CHECK(thrown.what.find("never committed") != std::string::npos);
+    CHECK(waited >= std::chrono::milliseconds(500)); // it did wait for the creator...
+    CHECK(waited < std::chrono::milliseconds(4000)); // ...but not the 5 s creation timeout
+    CHECK(error_of([&] { (void)smh::inspect(name); }) == smh::errc::corrupt_segment);
+}
+
+// Whether the page at `address` is committed, as this process's view says.
+static bool committed_at(const void* address) {
+    MEMORY_BASIC_INFORMATION region;
+    return ::VirtualQuery(address, &region, sizeof region) == sizeof region &&
+           region.State == MEM_COMMIT;
+}
+
+TEST_CASE("on Windows a growable segment commits its length's pages only, and growth in "
+          "another process commits them for every view") {
+    auto shm = SharedMemoryHandlee<std::uint32_t>::create(16, {.capacity = 1 << 20});
+    const auto attached = smh::attach<const std::uint32_t>(shm.name());
+    for (const auto* first : {static_cast<const std::uint32_t*>(shm.begin()), attached.begin()}) {
+        CHECK(committed_at(first + 15));
+        CHECK_FALSE(committed_at(first + 100000));
+    }
+    const auto result = smh_test::run_helper({"grow", shm.name(), "100001", "0"});
+    REQUIRE(result.exited);
+    REQUIRE(result.exit_code == 0);
+    for (const auto* first : {static_cast<const std::uint32_t*>(shm.begin()), attached.begin()}) {
+        CHECK(committed_at(first + 100000));
+        CHECK_FALSE(committed_at(first + 200000));
+    }
+    CHECK(attached[100000] == 100001);
 }
 
 TEST_CASE("on Windows a segment lives while any handle holds it and is gone after the last") {

@@ -1,6 +1,7 @@
 // Creating a Windows segment: a section created exclusively, committed in
-// full, and filled while attachers wait on its header's state; and the
-// random bits of a fresh name.
+// full (a growable one: reserved at its capacity, its length committed), and
+// filled while attachers wait on its header's state; and the random bits of
+// a fresh name.
 #pragma once
 
 #include <boost/interprocess/permissions.hpp>           // security attributes
@@ -10,7 +11,7 @@
 #include <limits>  // the largest section
 #include <memory>  // std::make_unique
 #include <random>  // std::random_device: RtlGenRandom on Windows
-#include <string>  // messages
+#include <string>  // messages, the section's wide name
 
 #include "segments.hpp"
 #include "system.hpp"
@@ -29,6 +30,61 @@ inline bip::permissions permissions_for(unsigned mode) noexcept {
     return permissions;
 }
 
+// Why CreateFileMapping could not create `what.name`: `native` from it.
+[[noreturn]] inline void fail_to_create(const segment_operation& what, int native) {
+    const std::error_code code(native, native_category());
+    if (native == ERROR_INVALID_HANDLE)
+        what.fail(errc::already_exists,
+                  "the name belongs to another kind of object (a mutex, an event...)", code);
+    // Our names never reach a namespace that needs a privilege to create
+    // in (no '\\'), so a denial means the section exists and is another
+    // user's: EEXIST on POSIX, whatever the existing file's mode.
+    if (native == ERROR_ACCESS_DENIED)
+        what.fail(errc::already_exists, "the name exists and this user may not open it", code);
+    throw_native(what, native, "CreateFileMapping");
+}
+
+// A growable segment: its section is reserved at the capacity (SEC_RESERVE:
+// address space and no memory), and only its first `bytes` are committed,
+// before `write` fills them; grow() commits more (growing.hpp). Boost cannot
+// pass SEC_RESERVE, so the section is made here. As create_segment below:
+// exclusive, and on failure nothing is left behind.
+inline opened_segment create_growable_segment(const segment_operation& what, std::uint64_t bytes,
+                                              const create_request& request, segment_writer write) {
+    // The capacity's whole pages and one more, never committed: Wine (8.0)
+    // records no commit that reaches a view's last page, so VirtualQuery, in
+    // every other view, would call those pages reserved. Address space only.
+    SYSTEM_INFO system;
+    ::GetSystemInfo(&system);
+    const std::uint64_t page = system.dwPageSize;
+    if (request.capacity_bytes > (std::numeric_limits<std::size_t>::max)() - 2 * page)
+        throw_native(what, ERROR_NOT_ENOUGH_MEMORY, "CreateFileMapping");
+    const std::uint64_t capacity = (request.capacity_bytes + page - 1) / page * page + page;
+    const std::string& name = what.name.str(); // ASCII: segment_name allows nothing else
+    const std::wstring wide_name(name.begin(), name.end());
+    // Boost's own cast: its permissions hold a SECURITY_ATTRIBUTES, or null.
+    auto* attributes =
+        static_cast<SECURITY_ATTRIBUTES*>(permissions_for(request.permissions).get_permissions());
+    opened_segment segment;
+    ::SetLastError(ERROR_SUCCESS);
+    segment.reserved.reset(::CreateFileMappingW(
+        INVALID_HANDLE_VALUE, attributes, PAGE_READWRITE | SEC_RESERVE,
+        static_cast<DWORD>(capacity >> 32), static_cast<DWORD>(capacity), wide_name.c_str()));
+    // An existing section comes back with ERROR_ALREADY_EXISTS: closing our
+    // handle to it leaves it untouched.
+    if (const int error = last_native_error(); !segment.reserved || error == ERROR_ALREADY_EXISTS)
+        fail_to_create(what, segment.reserved ? ERROR_ALREADY_EXISTS : error);
+    segment.size = capacity;
+    segment.region =
+        map_view(what, segment.reserved.get(), true, static_cast<std::size_t>(capacity));
+    auto* base = static_cast<std::byte*>(segment.region.get_address());
+    commit(what, base, bytes);
+    // Only committed pages have anything to read in.
+    if (request.populate) prefetch(base, static_cast<std::size_t>(bytes));
+    write(base);
+    return segment;
+}
+
 // Creates `name` exclusively (CreateFileMapping returns an existing section
 // with ERROR_ALREADY_EXISTS, which Boost turns into a failure without
 // touching it), zeroed and committed in full (no later first touch can fail;
@@ -36,11 +92,9 @@ inline bip::permissions permissions_for(unsigned mode) noexcept {
 // `write` fill it. The name exists from the start: attach waits while the
 // header's state says "being created". On failure the handle closes, which
 // destroys the new section: nothing is left behind.
-// A growable segment's section is created, and committed, at its capacity
-// (growing.hpp), so growing it needs no memory it does not have already.
 inline opened_segment create_segment(const segment_operation& what, std::uint64_t bytes,
                                      const create_request& request, segment_writer write) {
-    if (request.capacity_bytes > bytes) bytes = request.capacity_bytes;
+    if (request.capacity_bytes > bytes) return create_growable_segment(what, bytes, request, write);
     if (bytes > (std::numeric_limits<std::size_t>::max)())
         throw_native(what, ERROR_NOT_ENOUGH_MEMORY, "CreateFileMapping");
     opened_segment segment;
@@ -49,15 +103,7 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
             bip::create_only, what.name.str().c_str(), bip::read_write,
             static_cast<std::size_t>(bytes), permissions_for(request.permissions));
     } catch (const bip::interprocess_exception& e) {
-        const std::error_code code(e.get_native_error(), native_category());
-        if (names_another_kind_of_object(e))
-            what.fail(errc::already_exists,
-                      "the name belongs to another kind of object (a mutex, an event...)", code);
-        // Our names never reach a namespace that needs a privilege to create
-        // in (no '\\'), so a denial means the section exists and is another
-        // user's: EEXIST on POSIX, whatever the existing file's mode.
-        if (e.get_native_error() == ERROR_ACCESS_DENIED)
-            what.fail(errc::already_exists, "the name exists and this user may not open it", code);
+        if (const int native = e.get_native_error(); native != 0) fail_to_create(what, native);
         rethrow_boost(what, e, "CreateFileMapping");
     }
     segment.size = section_size(*segment.file);

@@ -40,22 +40,56 @@ namespace bip = boost::interprocess;
 // reports it under -Werror=maybe-uninitialized).
 using section_ptr = std::unique_ptr<bip::windows_shared_memory>;
 
+// A section handle from CreateFileMapping itself, closed on destruction: a
+// growable segment's creator makes its section so (SEC_RESERVE, creating.hpp),
+// which Boost's windows_shared_memory cannot ask for.
+struct close_handle {
+    void operator()(HANDLE handle) const noexcept { ::CloseHandle(handle); }
+};
+using native_section = std::unique_ptr<void, close_handle>;
+
 // Sections have no file identity; the handle each object keeps (segment_hold)
-// is what ties it to its segment.
+// is what ties it to its segment. One of `file` and `reserved` holds it.
 struct opened_segment {
     section_ptr file;
+    native_section reserved;
     mapping region;
     std::uint64_t size = 0;
     file_identity identity;
 };
 
 // Maps the first `size` bytes of the open section.
-inline mapping map_view(const segment_operation& what, const bip::windows_shared_memory& section,
-                        bool writable, std::size_t size) {
-    void* address = ::MapViewOfFile(section.get_mapping_handle().handle,
-                                    writable ? FILE_MAP_WRITE : FILE_MAP_READ, 0, 0, size);
+inline mapping map_view(const segment_operation& what, HANDLE section, bool writable,
+                        std::size_t size) {
+    void* address = ::MapViewOfFile(section, writable ? FILE_MAP_WRITE : FILE_MAP_READ, 0, 0, size);
     if (address == nullptr) throw_native(what, last_native_error(), "MapViewOfFile");
     return {address, size};
+}
+inline mapping map_view(const segment_operation& what, const bip::windows_shared_memory& section,
+                        bool writable, std::size_t size) {
+    return map_view(what, section.get_mapping_handle().handle, writable, size);
+}
+
+// How many of the `size` bytes from `base` are committed, counted up to the
+// first page that is not: a growable segment's section is only reserved
+// past what its creator and growers committed (SEC_RESERVE), and touching a
+// reserved page is an access violation. Any other section is committed whole.
+inline std::uint64_t committed_bytes(const void* base, std::size_t size) noexcept {
+    const auto* first = static_cast<const std::byte*>(base);
+    const auto* at = first;
+    MEMORY_BASIC_INFORMATION region;
+    while (at < first + size && ::VirtualQuery(at, &region, sizeof region) == sizeof region &&
+           region.State == MEM_COMMIT)
+        at = static_cast<const std::byte*>(region.BaseAddress) + region.RegionSize;
+    return at < first + size ? static_cast<std::uint64_t>(at - first) : size;
+}
+
+// Commits `bytes` from `first` (whole pages; pages already committed stay
+// as they are). Through one view this commits the section's pages, so every
+// view in every process has them. The commit limit is errc::no_space.
+inline void commit(const segment_operation& what, std::byte* first, std::uint64_t bytes) {
+    if (::VirtualAlloc(first, static_cast<SIZE_T>(bytes), MEM_COMMIT, PAGE_READWRITE) == nullptr)
+        throw_native(what, last_native_error(), "committing " + std::to_string(bytes) + " bytes");
 }
 
 // CreateFileMapping and OpenFileMapping fail with ERROR_INVALID_HANDLE when
@@ -109,11 +143,20 @@ inline opened_segment open_segment(const segment_operation& what, bool writable,
     for (;; std::this_thread::sleep_for(std::chrono::milliseconds(1))) {
         auto segment = open_section(what, writable);
         if (segment.size < header_size) return segment;
+        // A growable segment's header page is reserved, not readable, until
+        // its creator commits it: unwritten, as state 0 is.
+        const bool header_committed =
+            committed_bytes(segment.region.get_address(), header_size) == header_size;
         const auto& header = *static_cast<const segment_header*>(segment.region.get_address());
-        const auto state = std::atomic_ref(const_cast<std::uint32_t&>(header.state))
-                               .load(std::memory_order_acquire);
+        const auto state = header_committed
+                               ? std::atomic_ref(const_cast<std::uint32_t&>(header.state))
+                                     .load(std::memory_order_acquire)
+                               : std::uint32_t{0};
         const auto now = clock::now();
         if (state == 0 && now - start < unwritten_grace && now < deadline) continue;
+        if (!header_committed)
+            what.fail(errc::corrupt_segment,
+                      "its header was never committed: its creator stopped before writing it");
         if (state != state_creating) return segment;
         const auto creator = read_owner(header).value_or(owner_record{});
         if (std::memcmp(header.magic, segment_magic, sizeof header.magic) != 0 ||
@@ -128,13 +171,18 @@ inline opened_segment open_segment(const segment_operation& what, bool writable,
 }
 
 // What a SharedMemoryHandlee keeps of its segment besides the mapping: its
-// handle, since the section (and its name) lives only while a handle does.
+// handle, since the section (and its name) lives only while a handle does
+// (`reserved` for a growable segment's creator, `section` otherwise), and
+// where its view is, for grow() to commit pages through.
 struct segment_hold {
     section_ptr section;
+    native_section reserved;
+    std::byte* view = nullptr;
 };
 
-inline segment_hold hold(opened_segment& segment, mapping&) noexcept {
-    return {std::move(segment.file)};
+inline segment_hold hold(opened_segment& segment, mapping& region) noexcept {
+    return {std::move(segment.file), std::move(segment.reserved),
+            static_cast<std::byte*>(region.get_address())};
 }
 inline segment_hold hold_created(opened_segment& segment, mapping& region) noexcept {
     return hold(segment, region);
@@ -144,8 +192,9 @@ inline segment_hold hold_created(opened_segment& segment, mapping& region) noexc
 // name goes as soon as no other process holds the segment. The mapping stays
 // valid. `removed` when this call gave up a handle, `gone` if none was left.
 inline unlink_result unlink(const segment_name& /*name*/, segment_hold& hold) noexcept {
-    if (!hold.section) return unlink_result::gone;
+    if (!hold.section && !hold.reserved) return unlink_result::gone;
     hold.section.reset();
+    hold.reserved.reset();
     return unlink_result::removed;
 }
 
@@ -158,12 +207,15 @@ struct segment_directory {
 
 // The first 256 bytes of segment `name`, through a read-only view (a section
 // cannot shrink, so the view cannot fault); nullopt for a section shorter
-// than a header. Throws what opening it throws (not_found, permission_denied...).
+// than a header. A header not committed yet reads as zeros, as a section's
+// does before its creator writes it. Throws what opening it throws
+// (not_found, permission_denied...).
 inline std::optional<header_snapshot> read_header(const segment_operation& what) {
     auto segment = open_section(what, false);
     if (segment.size < header_size) return std::nullopt;
     header_snapshot snapshot{};
-    std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
+    if (committed_bytes(segment.region.get_address(), header_size) == header_size)
+        std::memcpy(&snapshot.header, segment.region.get_address(), header_size);
     snapshot.size = segment.size;
     return snapshot;
 }

@@ -75,7 +75,8 @@ inline errc errc_from_native(int value) noexcept {
     case ERROR_ALREADY_EXISTS:
     case ERROR_FILE_EXISTS: return errc::already_exists;
     case ERROR_ACCESS_DENIED: return errc::permission_denied;
-    // Sections are committed against the paging file when they are created.
+    // Sections are committed against the paging file when they are created
+    // (a growable one: as it grows).
     case ERROR_NOT_ENOUGH_MEMORY:
     case ERROR_OUTOFMEMORY:
     case ERROR_COMMITMENT_LIMIT:
