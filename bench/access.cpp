@@ -1,6 +1,8 @@
 // Element access: the same loops over the same segment, through a raw
 // pointer and through operator[], data() and range-for. Ratios near 1.00
 // mean the abstraction costs nothing.
+#include <type_traits>
+
 #include "common.hpp"
 
 namespace bench {
@@ -31,9 +33,10 @@ constexpr std::size_t stride = 16;
 // mapped, removed at exit. A growable one has room to double, so size()
 // loads its live length: what that costs against a fixed one.
 template <class T, bool Growable = false>
-smh::SharedMemoryHandlee<T>& segment(std::size_t n) {
-    static smh::SharedMemoryHandlee<T> shm =
-        smh::create<T>(n, {.populate = true, .capacity = Growable ? 2 * n : 0});
+auto& segment(std::size_t n) {
+    using length = std::conditional_t<Growable, smh::growable, smh::fixed_length>;
+    static auto shm =
+        smh::create<T, length>(n, {.populate = true, .capacity = Growable ? 2 * n : 0});
     return shm;
 }
 

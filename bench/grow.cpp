@@ -53,8 +53,8 @@ void grow_smh(benchmark::State& state) {
     const auto to = (start_bytes + grown_bytes(state)) / sizeof(std::uint64_t);
     for (auto _ : state) {
         state.PauseTiming();
-        auto shm = smh::create<std::uint64_t>(fresh_name(), start_bytes / sizeof(std::uint64_t),
-                                              {.capacity = to});
+        auto shm = smh::create<std::uint64_t, smh::growable>(
+            fresh_name(), start_bytes / sizeof(std::uint64_t), {.capacity = to});
         state.ResumeTiming();
         shm.grow(to);
         state.PauseTiming();

@@ -1,6 +1,7 @@
-// Growable segments: create_options::capacity, grow(), a size() that is
-// live in every handle, capacity() and wait_for_size(), across threads and
-// spawned processes (a new image, the segment mapped wherever it lands).
+// Growable segments: SharedMemoryHandlee<T, smh::growable>,
+// create_options::capacity, grow(), a size() that is live in every handle,
+// capacity() and wait_for_size(), across threads and spawned processes (a new
+// image, the segment mapped wherever it lands).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 
 using namespace std::chrono_literals;
 using smh::SharedMemoryHandlee;
+template <class T>
+using Growable = SharedMemoryHandlee<T, smh::growable>;
 using smh_test::error_of;
 
 namespace {
@@ -28,7 +31,7 @@ struct initialised {
 } // namespace
 
 TEST_CASE("a segment created without a capacity cannot grow and keeps its length") {
-    auto shm = SharedMemoryHandlee<int>::create(10);
+    auto shm = Growable<int>::create(10);
     CHECK(shm.capacity() == 10);
     const auto beyond = error_of([&] { shm.grow(11); });
     CHECK(beyond == smh::errc::invalid_length);
@@ -36,21 +39,43 @@ TEST_CASE("a segment created without a capacity cannot grow and keeps its length
     shm.grow(10);
     shm.grow(3);
     CHECK(shm.size() == 10);
-    auto same = SharedMemoryHandlee<int>::create(10, {.capacity = 10});
+    auto same = Growable<int>::create(10, {.capacity = 10});
     CHECK(same.capacity() == 10);
     CHECK(error_of([&] { same.grow(11); }) == smh::errc::invalid_length);
 }
 
+TEST_CASE("a fixed handle refuses a capacity and a growable segment, and a growable handle holds "
+          "either kind") {
+    const auto name = smh_test::unique_name();
+    const auto refused =
+        error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 10, {.capacity = 20}); });
+    CHECK(refused == smh::errc::invalid_length);
+    CHECK(refused.what.find("smh::growable") != std::string::npos);
+    CHECK(error_of([&] { (void)smh::attach<int>(name); }) == smh::errc::not_found);
+    // A fixed handle's size() could not follow growth: attach says which handle can.
+    auto grows = Growable<int>::create(name, 10, {.capacity = 20});
+    const auto mismatch = error_of([&] { (void)smh::attach<const int>(name); });
+    CHECK(mismatch == smh::errc::type_mismatch);
+    CHECK(mismatch.what.find("smh::growable") != std::string::npos);
+    // A growable handle of a fixed segment: size() is its length, and it cannot grow.
+    auto fixed = SharedMemoryHandlee<int>::create(4);
+    auto flexible = smh::attach<int, smh::growable>(fixed.name());
+    CHECK(flexible.size() == 4);
+    CHECK(flexible.capacity() == 4);
+    CHECK(error_of([&] { flexible.grow(5); }) == smh::errc::invalid_length);
+    CHECK(flexible.wait_for_size(4, 0ms));
+}
+
 TEST_CASE("a capacity below the length throws errc::invalid_length and creates nothing") {
     const auto name = smh_test::unique_name();
-    CHECK(error_of([&] { (void)SharedMemoryHandlee<int>::create(name, 10, {.capacity = 9}); }) ==
+    CHECK(error_of([&] { (void)Growable<int>::create(name, 10, {.capacity = 9}); }) ==
           smh::errc::invalid_length);
-    CHECK(error_of([&] { (void)smh::attach<int>(name); }) == smh::errc::not_found);
+    CHECK(error_of([&] { (void)smh::attach<int, smh::growable>(name); }) == smh::errc::not_found);
 }
 
 TEST_CASE("grow lengthens a segment in place: old elements and every address stay, new ones "
           "are zero") {
-    auto shm = SharedMemoryHandlee<std::uint64_t>::create(4, {.capacity = 100000});
+    auto shm = Growable<std::uint64_t>::create(4, {.capacity = 100000});
     CHECK(shm.size() == 4);
     CHECK(shm.capacity() == 100000);
     for (std::size_t i = 0; i < 4; ++i) shm[i] = i + 1;
@@ -70,7 +95,7 @@ TEST_CASE("grow lengthens a segment in place: old elements and every address sta
 
 TEST_CASE("grow constructs the new elements of a type with default member initialisers, as "
           "create does") {
-    auto shm = SharedMemoryHandlee<initialised>::create(2, {.capacity = 64});
+    auto shm = Growable<initialised>::create(2, {.capacity = 64});
     shm[0].value = 1;
     shm.grow(64);
     CHECK(shm[0].value == 1);
@@ -78,7 +103,7 @@ TEST_CASE("grow constructs the new elements of a type with default member initia
 }
 
 TEST_CASE("growing to a smaller or equal length changes nothing") {
-    auto shm = SharedMemoryHandlee<int>::create(8, {.capacity = 64});
+    auto shm = Growable<int>::create(8, {.capacity = 64});
     shm.grow(32);
     shm[31] = 9;
     shm.grow(32);
@@ -88,21 +113,21 @@ TEST_CASE("growing to a smaller or equal length changes nothing") {
 }
 
 TEST_CASE("growing beyond the capacity throws errc::invalid_length and leaves the length") {
-    auto shm = SharedMemoryHandlee<int>::create(8, {.capacity = 64});
+    auto shm = Growable<int>::create(8, {.capacity = 64});
     const auto thrown = error_of([&] { shm.grow(65); });
     CHECK(thrown == smh::errc::invalid_length);
     CHECK(thrown.what.find("capacity") != std::string::npos);
     CHECK(shm.size() == 8);
-    auto attached = smh::attach<int>(shm.name());
+    auto attached = smh::attach<int, smh::growable>(shm.name());
     CHECK(error_of([&] { attached.grow(1000); }) == smh::errc::invalid_length);
     CHECK(attached.size() == 8);
 }
 
 TEST_CASE("an attacher sees another process's growth without any call, its element addresses "
           "unchanged") {
-    auto shm = SharedMemoryHandlee<std::uint32_t>::create(16, {.capacity = 1 << 20});
-    auto attached = smh::attach<std::uint32_t>(shm.name());
-    auto read_only = smh::attach<const std::uint32_t>(shm.name());
+    auto shm = Growable<std::uint32_t>::create(16, {.capacity = 1 << 20});
+    auto attached = smh::attach<std::uint32_t, smh::growable>(shm.name());
+    auto read_only = smh::attach<const std::uint32_t, smh::growable>(shm.name());
     CHECK(attached.capacity() == 1 << 20);
     CHECK(read_only.capacity() == 1 << 20);
     const auto* first = attached.begin();
@@ -123,7 +148,7 @@ TEST_CASE("an attacher sees another process's growth without any call, its eleme
 }
 
 TEST_CASE("a process that attaches after growth sees the grown length and can grow further") {
-    auto shm = SharedMemoryHandlee<std::uint32_t>::create(16, {.capacity = 4096});
+    auto shm = Growable<std::uint32_t>::create(16, {.capacity = 4096});
     shm.grow(100);
     const auto result = smh_test::run_helper({"grow", shm.name(), "4096", "0"});
     REQUIRE(result.exited);
@@ -136,7 +161,7 @@ TEST_CASE("a process that attaches after growth sees the grown length and can gr
 
 TEST_CASE("wait_for_size returns at once for a size already there, times out while nobody "
           "grows, and refuses a size beyond the capacity") {
-    auto shm = SharedMemoryHandlee<int>::create(8, {.capacity = 64});
+    auto shm = Growable<int>::create(8, {.capacity = 64});
     const auto& view = shm;
     CHECK(view.wait_for_size(8, 0ms));
     const auto start = std::chrono::steady_clock::now();
@@ -144,13 +169,13 @@ TEST_CASE("wait_for_size returns at once for a size already there, times out whi
     CHECK(std::chrono::steady_clock::now() - start >= 50ms);
     CHECK(error_of([&] { (void)view.wait_for_size(65, 1s); }) == smh::errc::invalid_length);
     CHECK(error_of([&] { view.wait_size(65); }) == smh::errc::invalid_length);
-    auto fixed = SharedMemoryHandlee<int>::create(8);
+    auto fixed = Growable<int>::create(8);
     CHECK(error_of([&] { (void)fixed.wait_for_size(9, 1s); }) == smh::errc::invalid_length);
 }
 
 TEST_CASE("wait_for_size wakes when another process grows the segment") {
     std::string mode = GENERATE("rw", "ro");
-    auto shm = SharedMemoryHandlee<std::uint32_t>::create(8, {.capacity = 4096});
+    auto shm = Growable<std::uint32_t>::create(8, {.capacity = 4096});
     auto ready = SharedMemoryHandlee<std::atomic<std::uint32_t>>::create(1);
     const auto waiter = smh_test::start_program(
         {SMH_TEST_HELPER, "wait-size", shm.name(), "1000", "30000", mode, ready.name()});
@@ -167,12 +192,12 @@ TEST_CASE("wait_for_size wakes when another process grows the segment") {
 }
 
 TEST_CASE("wait_size in one thread wakes when another thread grows the segment") {
-    auto shm = SharedMemoryHandlee<int>::create(1, {.capacity = 100});
-    auto attached = smh::attach<const int>(shm.name());
+    auto shm = Growable<int>::create(1, {.capacity = 100});
+    auto attached = smh::attach<const int, smh::growable>(shm.name());
     std::thread waiter([&] { shm.wait_size(100); });
     std::thread read_only_waiter([&] { attached.wait_size(50); });
     std::this_thread::sleep_for(50ms);
-    smh::attach<int>(shm.name()).grow(100);
+    smh::attach<int, smh::growable>(shm.name()).grow(100);
     waiter.join();
     read_only_waiter.join();
     CHECK(attached.size() == 100);
@@ -181,7 +206,7 @@ TEST_CASE("wait_size in one thread wakes when another thread grows the segment")
 TEST_CASE("concurrent growers all succeed, the largest length wins, and no grower constructs "
           "over elements already published") {
     constexpr std::size_t capacity = 20000;
-    auto shm = SharedMemoryHandlee<initialised>::create(1, {.capacity = capacity});
+    auto shm = Growable<initialised>::create(1, {.capacity = capacity});
     std::atomic<int> finished{0};
     std::mutex failures_lock;
     std::vector<std::string> failures;
@@ -192,7 +217,7 @@ TEST_CASE("concurrent growers all succeed, the largest length wins, and no growe
             largest = std::max(largest, length);
         growers.emplace_back([&, t] {
             try {
-                auto mine = smh::attach<initialised>(shm.name());
+                auto mine = smh::attach<initialised, smh::growable>(shm.name());
                 for (std::size_t length = 2 + t; length <= capacity; length += 4 + t)
                     mine.grow(length);
             } catch (const std::exception& e) {
@@ -217,7 +242,7 @@ TEST_CASE("concurrent growers all succeed, the largest length wins, and no growe
 }
 
 TEST_CASE("concurrent growing processes all succeed and the largest length wins") {
-    auto shm = SharedMemoryHandlee<std::uint32_t>::create(1, {.capacity = 1 << 16});
+    auto shm = Growable<std::uint32_t>::create(1, {.capacity = 1 << 16});
     std::vector<decltype(smh_test::start_program({}))> growers;
     for (const char* length : {"30000", "65536", "100", "40000"})
         growers.push_back(
@@ -233,8 +258,8 @@ TEST_CASE("concurrent growing processes all succeed and the largest length wins"
 
 TEST_CASE("a segment grows from 4 KiB to 1 GiB in steps, its elements never moving") {
     constexpr std::size_t gib = std::size_t{1} << 30;
-    auto shm = SharedMemoryHandlee<char>::create(4096, {.capacity = gib});
-    auto attached = smh::attach<const char>(shm.name());
+    auto shm = Growable<char>::create(4096, {.capacity = gib});
+    auto attached = smh::attach<const char, smh::growable>(shm.name());
     char* const first = shm.begin();
     std::size_t steps = 0;
     for (std::size_t length = 4096; length < gib;) {

@@ -35,3 +35,5 @@ template class smh::SharedMemoryHandlee<int>;
 template class smh::SharedMemoryHandlee<const int>;
 template class smh::SharedMemoryHandlee<std::atomic<unsigned>>;
 template class smh::SharedMemoryHandlee<const std::atomic<unsigned long long>>;
+template class smh::SharedMemoryHandlee<int, smh::growable>;
+template class smh::SharedMemoryHandlee<const int, smh::growable>;

@@ -49,6 +49,14 @@ inline namespace v0 {
 // Longest segment name accepted on every platform.
 inline constexpr std::size_t max_name_length = detail::max_name_length;
 
+// How a handle's length behaves, its second template argument:
+// fixed_length (the default), a segment whose length never changes, so
+// size() is a member read as fast as a raw pointer's length; growable, a
+// segment created with create_options::capacity, whose size() follows
+// grow() in every process (an atomic load each time).
+struct fixed_length {};
+struct growable {};
+
 // A typed array in a named shared-memory segment.
 //
 // Each segment has at most one owner, recorded in the segment itself (process
@@ -62,11 +70,23 @@ inline constexpr std::size_t max_name_length = detail::max_name_length;
 //
 // Elements are shared, not synchronised: use std::atomic<U> elements, or your
 // own protocol, when processes write the same element concurrently.
-template <class T>
+//
+// SharedMemoryHandlee<T, growable> holds a segment that may grow while
+// others use it (create_options::capacity, grow(), wait_for_size()); it
+// attaches to fixed segments too. SharedMemoryHandlee<T> refuses a growable
+// segment (type_mismatch), as its size() could not follow the growth.
+template <class T, class Length = fixed_length>
 class SharedMemoryHandlee : private detail::segment_handle {
     using element_type = std::remove_const_t<T>;
     static constexpr bool writable = !std::is_const_v<T>;
+    static constexpr bool can_grow = std::is_same_v<Length, smh::growable>;
     static constexpr bool is_atomic = detail::is_std_atomic<element_type>::value;
+    static constexpr auto growth =
+        can_grow ? detail::handle_growth::may_grow : detail::handle_growth::fixed;
+
+    static_assert(std::is_same_v<Length, smh::fixed_length> || can_grow,
+                  "smh::SharedMemoryHandlee<T, Length>: Length is smh::fixed_length or "
+                  "smh::growable");
 
     static_assert(!std::is_volatile_v<T> && !std::is_reference_v<T>,
                   "smh::SharedMemoryHandlee<T>: T must be an object type, not volatile or a "
@@ -100,13 +120,13 @@ public:
     // Same as create(length): lets a class derive from SharedMemoryHandlee<T>
     // and create its segment in its constructor.
     explicit SharedMemoryHandlee(std::size_t length) requires writable
-        : segment_handle(detail::create_segment(length, shape(), {})) {}
+        : segment_handle(detail::create_segment(length, shape(), {}, growth)) {}
 
     // Creates a segment of `length` zero elements under a fresh name holding
     // 64 random bits; the result is the owner. Throws smh::error.
     static SharedMemoryHandlee create(std::size_t length,
                                       const create_options& options = {}) requires writable {
-        return SharedMemoryHandlee(detail::create_segment(length, shape(), options));
+        return SharedMemoryHandlee(detail::create_segment(length, shape(), options, growth));
     }
 
     // Creates the segment `name` exclusively: if the name exists, throws
@@ -114,7 +134,7 @@ public:
     // the owner. Throws smh::error; a failed create leaves nothing behind.
     static SharedMemoryHandlee create(std::string_view name, std::size_t length,
                                       const create_options& options = {}) requires writable {
-        return SharedMemoryHandlee(detail::create_segment(name, length, shape(), options));
+        return SharedMemoryHandlee(detail::create_segment(name, length, shape(), options, growth));
     }
 
     // Maps the existing segment `name`; its length comes from the segment.
@@ -125,7 +145,8 @@ public:
     // type_mismatch (the segment holds another element type),
     // corrupt_segment, permission_denied.
     static SharedMemoryHandlee attach(std::string_view name, const attach_options& options = {}) {
-        return SharedMemoryHandlee(detail::attach_segment(name, identity(), writable, options));
+        return SharedMemoryHandlee(
+            detail::attach_segment(name, identity(), writable, options, growth));
     }
 
     // Move-only. Destruction unmaps; the owner, in its own process, also
@@ -141,11 +162,17 @@ public:
     // The segment's name: what another process passes to attach().
     const std::string& name() const noexcept { return segment_handle::name(); }
 
-    // Number of elements (0 for an empty handle). A growable segment's is its
-    // current length, as another process may have grown it: no call is
-    // needed to see growth (a load of the header's length word; a fixed
-    // segment's is a member, as fast as a raw pointer's size).
-    std::size_t size() const noexcept { return element_count(); }
+    // Number of elements (0 for an empty handle): a member, as fast as a raw
+    // pointer's length. A growable handle's is the segment's current length,
+    // as another process may have grown it: no call is needed to see growth
+    // (an acquire load of the header's length word; take it once before a
+    // hot loop).
+    std::size_t size() const noexcept {
+        if constexpr (can_grow)
+            return element_count();
+        else
+            return element_capacity(); // a fixed segment's length
+    }
 
     // The most elements the segment may hold (create_options::capacity);
     // size() for a segment that cannot grow.
@@ -160,7 +187,7 @@ public:
     // smh::error: invalid_length beyond capacity(); no_space, the length
     // unchanged, when the memory is not there (never a SIGBUS later, here or
     // in another process; Windows: the commit limit); os_error.
-    void grow(std::size_t new_length) requires writable {
+    void grow(std::size_t new_length) requires(writable&& can_grow) {
         segment_handle::grow(new_length, shape());
     }
 
@@ -169,14 +196,15 @@ public:
     // 10 ms). Returns false if `timeout` passed first. Throws smh::error
     // invalid_length for a size beyond capacity(), which no growth reaches.
     template <class Rep, class Period>
-    bool wait_for_size(std::size_t at_least, std::chrono::duration<Rep, Period> timeout) const {
+    bool wait_for_size(std::size_t at_least,
+                       std::chrono::duration<Rep, Period> timeout) const requires can_grow {
         if (at_least <= size()) return true;
         check_reachable(at_least);
         return detail::wait_for_length(*header(), at_least, writable,
                                        detail::wait_deadline(timeout));
     }
     // As wait_for_size(), without a limit.
-    void wait_size(std::size_t at_least) const {
+    void wait_size(std::size_t at_least) const requires can_grow {
         if (at_least <= size()) return;
         check_reachable(at_least);
         (void)detail::wait_for_length(*header(), at_least, writable,
@@ -439,18 +467,18 @@ inline void remove_owned_segments() noexcept { detail::os::remove_owned_segments
 
 // smh::create<T>(...) and smh::attach<T>(name): the static members, spelled
 // for call sites that read better without the class name.
-template <class T>
-SharedMemoryHandlee<T> create(std::size_t length, const create_options& options = {}) {
-    return SharedMemoryHandlee<T>::create(length, options);
+template <class T, class Length = fixed_length>
+SharedMemoryHandlee<T, Length> create(std::size_t length, const create_options& options = {}) {
+    return SharedMemoryHandlee<T, Length>::create(length, options);
 }
-template <class T>
-SharedMemoryHandlee<T> create(std::string_view name, std::size_t length,
-                              const create_options& options = {}) {
-    return SharedMemoryHandlee<T>::create(name, length, options);
+template <class T, class Length = fixed_length>
+SharedMemoryHandlee<T, Length> create(std::string_view name, std::size_t length,
+                                      const create_options& options = {}) {
+    return SharedMemoryHandlee<T, Length>::create(name, length, options);
 }
-template <class T>
-SharedMemoryHandlee<T> attach(std::string_view name, const attach_options& options = {}) {
-    return SharedMemoryHandlee<T>::attach(name, options);
+template <class T, class Length = fixed_length>
+SharedMemoryHandlee<T, Length> attach(std::string_view name, const attach_options& options = {}) {
+    return SharedMemoryHandlee<T, Length>::attach(name, options);
 }
 
 } // namespace v0

@@ -4,6 +4,6 @@
 #include <cstdint>
 
 int main() {
-    auto shm = smh::attach<const std::uint32_t>("smh-never-run");
+    auto shm = smh::attach<const std::uint32_t, smh::growable>("smh-never-run");
     shm.grow(2);
 }

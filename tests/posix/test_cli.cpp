@@ -285,7 +285,7 @@ TEST_CASE("smh ls lists smh segments with type, size, creator and owner") {
 }
 
 TEST_CASE("smh ls and inspect show a growable segment's length and capacity") {
-    auto grown = SharedMemoryHandlee<std::int32_t>::create(unique_name(), 10, {.capacity = 5000});
+    auto grown = smh::create<std::int32_t, smh::growable>(unique_name(), 10, {.capacity = 5000});
     grown.grow(20);
     const auto table = smh_cli({"ls"});
     REQUIRE(table.result.exit_code == 0);

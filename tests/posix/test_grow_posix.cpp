@@ -17,6 +17,8 @@
 #include "checks.hpp"
 
 using smh::SharedMemoryHandlee;
+template <class T>
+using Growable = SharedMemoryHandlee<T, smh::growable>;
 using smh_test::child_check;
 using smh_test::error_of;
 
@@ -28,8 +30,8 @@ TEST_CASE("growing in a full /dev/shm throws errc::no_space, leaves the length, 
     smh_test::in_child([] {
         smh_test::mount_private_tmpfs("/dev/shm", "size=16m");
         constexpr std::size_t mib = 1 << 20;
-        auto shm = SharedMemoryHandlee<char>::create(mib, {.capacity = 64 * mib});
-        auto attached = smh::attach<const char>(shm.name());
+        auto shm = Growable<char>::create(mib, {.capacity = 64 * mib});
+        auto attached = smh::attach<const char, smh::growable>(shm.name());
         const auto thrown = error_of([&] { shm.grow(64 * mib); });
         child_check(thrown == smh::errc::no_space,
                     "growing to 64 MiB in a 16 MiB /dev/shm did not throw no_space: " +
@@ -38,7 +40,7 @@ TEST_CASE("growing in a full /dev/shm throws errc::no_space, leaves the length, 
                     "the failed grow changed the length");
         // A forked attacher touches every element it can see: none faults.
         smh_test::child_process reader([&] {
-            auto mine = smh::attach<const char>(shm.name());
+            auto mine = smh::attach<const char, smh::growable>(shm.name());
             long sum = 0;
             for (const char c : mine) sum += c;
             child_check(sum == 0 && mine.size() == mib, "the attacher saw another length");
@@ -62,12 +64,12 @@ TEST_CASE("where /dev/shm has no fallocate (ramfs), growth is still backed, and 
         return smh_test::skip("needs root to mount a ramfs on /dev/shm in a private namespace");
     smh_test::in_child([] {
         smh_test::mount_private("/dev/shm", "ramfs", "mode=1777");
-        auto shm = SharedMemoryHandlee<std::uint64_t>::create(512, {.capacity = 1 << 20});
-        auto attached = smh::attach<const std::uint64_t>(shm.name());
+        auto shm = Growable<std::uint64_t>::create(512, {.capacity = 1 << 20});
+        auto attached = smh::attach<const std::uint64_t, smh::growable>(shm.name());
         std::vector<std::thread> growers;
         for (std::size_t k = 1; k <= 4; ++k)
             growers.emplace_back([&, k] {
-                auto mine = smh::attach<std::uint64_t>(shm.name());
+                auto mine = smh::attach<std::uint64_t, smh::growable>(shm.name());
                 for (std::size_t length = k * 1000; length < (1 << 20); length += 40'000)
                     mine.grow(length);
             });
@@ -92,7 +94,7 @@ TEST_CASE("where /dev/shm has no fallocate (ramfs), growth is still backed, and 
 
 TEST_CASE("growing past the process's file-size limit throws errc::no_space instead of SIGXFSZ") {
     smh_test::in_child([] {
-        auto shm = SharedMemoryHandlee<char>::create(4096, {.capacity = 1 << 24});
+        auto shm = Growable<char>::create(4096, {.capacity = 1 << 24});
         struct rlimit limit {
             1 << 20, 1 << 20
         };
@@ -104,7 +106,7 @@ TEST_CASE("growing past the process's file-size limit throws errc::no_space inst
 }
 
 TEST_CASE("a forked child grows its parent's segment and the parent sees it") {
-    auto shm = SharedMemoryHandlee<int>::create(4, {.capacity = 1 << 16});
+    auto shm = Growable<int>::create(4, {.capacity = 1 << 16});
     const int* first = shm.begin();
     smh_test::child_process child([&] {
         shm.grow(1 << 16);
@@ -118,8 +120,8 @@ TEST_CASE("a forked child grows its parent's segment and the parent sees it") {
 }
 
 TEST_CASE("inspect() and list() report a growable segment's length and capacity") {
-    auto shm = SharedMemoryHandlee<int>::create(4, {.capacity = 1000});
-    auto fixed = SharedMemoryHandlee<int>::create(6);
+    auto shm = Growable<int>::create(4, {.capacity = 1000});
+    auto fixed = Growable<int>::create(6);
     shm.grow(10);
     const auto info = smh::inspect(shm.name());
     CHECK(info.element_count == 10);
@@ -134,8 +136,8 @@ TEST_CASE("inspect() and list() report a growable segment's length and capacity"
 }
 
 TEST_CASE("a growable segment is layout version 2 and a fixed one stays version 1") {
-    auto growable = SharedMemoryHandlee<int>::create(4, {.capacity = 8});
-    auto fixed = SharedMemoryHandlee<int>::create(4, {.capacity = 4});
+    auto growable = Growable<int>::create(4, {.capacity = 8});
+    auto fixed = Growable<int>::create(4, {.capacity = 4});
     const auto header_bytes = [](const std::string& name) {
         return smh_test::read_raw_segment(name, smh::detail::header_size);
     };
@@ -153,11 +155,12 @@ TEST_CASE("a growable segment is layout version 2 and a fixed one stays version 
 
 TEST_CASE("attach rejects a growable segment whose length is beyond its capacity or its file "
           "as errc::corrupt_segment") {
-    auto shm = SharedMemoryHandlee<int>::create(4, {.capacity = 1 << 20});
+    auto shm = Growable<int>::create(4, {.capacity = 1 << 20});
     auto header = smh_test::read_raw_segment(shm.name(), smh::detail::header_size);
     SECTION("beyond the capacity") { smh_test::header_of(header).length = (1 << 20) + 1; }
     SECTION("beyond the file") { smh_test::header_of(header).length = 1 << 19; }
     SECTION("zero") { smh_test::header_of(header).length = 0; }
     smh_test::overwrite_raw_segment(shm.name(), 0, header);
-    CHECK(error_of([&] { (void)smh::attach<int>(shm.name()); }) == smh::errc::corrupt_segment);
+    CHECK(error_of([&] { (void)smh::attach<int, smh::growable>(shm.name()); }) ==
+          smh::errc::corrupt_segment);
 }

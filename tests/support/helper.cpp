@@ -230,7 +230,7 @@ int run_for_wait(const std::vector<std::string>& args) {
 //     it came, 4 if it timed out.
 int run_for_grow(const std::vector<std::string>& args) {
     if (args.size() == 4 && args[0] == "grow") {
-        auto shm = smh::attach<std::uint32_t>(args[1]);
+        auto shm = smh::attach<std::uint32_t, smh::growable>(args[1]);
         const auto length = std::stoul(args[2]);
         std::this_thread::sleep_for(std::chrono::milliseconds(std::stol(args[3])));
         shm.grow(length);
@@ -249,8 +249,8 @@ int run_for_grow(const std::vector<std::string>& args) {
             if (!shm.wait_for_size(length, timeout)) return 4;
             return shm.size() >= length ? 0 : 1;
         };
-        if (args[4] == "rw") return waited(smh::attach<std::uint32_t>(args[1]));
-        return waited(smh::attach<const std::uint32_t>(args[1]));
+        if (args[4] == "rw") return waited(smh::attach<std::uint32_t, smh::growable>(args[1]));
+        return waited(smh::attach<const std::uint32_t, smh::growable>(args[1]));
     }
     return -1;
 }

@@ -106,8 +106,8 @@ static bool committed_at(const void* address) {
 
 TEST_CASE("on Windows a growable segment commits its length's pages only, and growth in "
           "another process commits them for every view") {
-    auto shm = SharedMemoryHandlee<std::uint32_t>::create(16, {.capacity = 1 << 20});
-    const auto attached = smh::attach<const std::uint32_t>(shm.name());
+    auto shm = smh::create<std::uint32_t, smh::growable>(16, {.capacity = 1 << 20});
+    const auto attached = smh::attach<const std::uint32_t, smh::growable>(shm.name());
     for (const auto* first : {static_cast<const std::uint32_t*>(shm.begin()), attached.begin()}) {
         CHECK(committed_at(first + 15));
         CHECK_FALSE(committed_at(first + 100000));

@@ -165,15 +165,28 @@ inline std::uint64_t bytes_for(const segment_operation& what, std::uint64_t offs
     return *bytes;
 }
 
+// Which segments a handle may hold. A SharedMemoryHandlee<T> holds only
+// segments that cannot grow: its size() is a member, which a loop's
+// condition reads once, as a raw pointer's length (a live length is an
+// atomic load, which no compiler hoists out of a loop, so every loop would
+// pay for it). SharedMemoryHandlee<T, growable>, and Python's handles, hold
+// either kind.
+enum class handle_growth { fixed, may_grow };
+
 // Creates `what.name` with `length` elements; the result is its owner.
 inline segment_handle create_segment(const segment_operation& what, std::size_t length,
-                                     const element_shape& shape, const create_options& options) {
+                                     const element_shape& shape, const create_options& options,
+                                     handle_growth growth = handle_growth::may_grow) {
     if (length == 0) what.fail(errc::invalid_length, "length is 0");
     const std::size_t capacity = options.capacity == 0 ? length : options.capacity;
     if (capacity < length)
         what.fail(errc::invalid_length, "capacity " + std::to_string(capacity) +
                                             " is below the length " + std::to_string(length));
     const bool growable = capacity > length;
+    if (growable && growth == handle_growth::fixed)
+        what.fail(errc::invalid_length, "a capacity (" + std::to_string(capacity) +
+                                            ") beyond the length needs a "
+                                            "handle that can grow: smh::create<T, smh::growable>");
     const auto& element = shape.identity;
     const auto offset = data_offset_for(static_cast<std::size_t>(element.align));
     const auto bytes = bytes_for(what, offset, element, length);
@@ -210,9 +223,10 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
 // Creates the segment `name`, checked here: what the class template calls, so
 // that each element type adds one call.
 inline segment_handle create_segment(std::string_view name, std::size_t length,
-                                     const element_shape& shape, const create_options& options) {
+                                     const element_shape& shape, const create_options& options,
+                                     handle_growth growth = handle_growth::may_grow) {
     const segment_name checked(name, "create");
-    return create_segment({"create", checked}, length, shape, options);
+    return create_segment({"create", checked}, length, shape, options, growth);
 }
 
 // A fresh name holding 64 random bits.
@@ -226,13 +240,14 @@ inline std::string generated_name() {
 
 // Creates under a fresh name; one taken already (a 2^-64 chance) is retried.
 inline segment_handle create_segment(std::size_t length, const element_shape& shape,
-                                     const create_options& options) {
+                                     const create_options& options,
+                                     handle_growth growth = handle_growth::may_grow) {
     // Checked before a name is made up: the message names no segment.
     if (length == 0) throw_error(errc::invalid_length, "create", "", "length is 0");
     for (int attempt = 0;; ++attempt) {
         try {
             const segment_name name(generated_name(), "create");
-            return create_segment({"create", name}, length, shape, options);
+            return create_segment({"create", name}, length, shape, options, growth);
         } catch (const error& e) {
             if (e.code() != errc::already_exists || attempt == 8) throw;
         }
@@ -244,7 +259,8 @@ inline segment_handle create_segment(std::size_t length, const element_shape& sh
 // change what was checked.
 inline segment_handle attach_segment(const segment_operation& what,
                                      const element_identity& expected, bool writable,
-                                     const attach_options& options) {
+                                     const attach_options& options,
+                                     handle_growth growth = handle_growth::may_grow) {
     auto opened = os::open_segment(what, writable, options.creation_timeout);
     if (opened.size < header_size)
         what.fail(errc::corrupt_segment, "it has " + std::to_string(opened.size) +
@@ -267,6 +283,10 @@ inline segment_handle attach_segment(const segment_operation& what,
     const auto any_size = std::numeric_limits<std::uint64_t>::max();
     if (const auto problem = check_header(snapshot, growable ? any_size : opened.size, expected))
         what.fail(problem->code, problem->why);
+    if (growable && growth == handle_growth::fixed)
+        what.fail(errc::type_mismatch, "it is a growable segment: attach it as "
+                                       "smh::SharedMemoryHandlee<T, smh::growable>, whose size() "
+                                       "follows its growth");
     if (growable) {
         const auto size =
             os::map_capacity(opened, what, writable,
@@ -318,9 +338,10 @@ inline void segment_handle::grow(std::size_t new_length, const element_shape& sh
 
 // Attaches to `name`, checked here: one call for each element type.
 inline segment_handle attach_segment(std::string_view name, const element_identity& expected,
-                                     bool writable, const attach_options& options) {
+                                     bool writable, const attach_options& options,
+                                     handle_growth growth) {
     const segment_name checked(name, "attach");
-    return attach_segment({"attach", checked}, expected, writable, options);
+    return attach_segment({"attach", checked}, expected, writable, options, growth);
 }
 
 } // namespace detail
