@@ -149,6 +149,32 @@ public:
             detail::attach_segment(name, identity(), writable, options, growth));
     }
 
+    // Creates a segment with no name anywhere (Linux: memfd_create), sealed
+    // so that no process can shrink it (nor grow it, unless created with a
+    // capacity): no SIGBUS, whoever holds it. It has no owner; the kernel
+    // frees it when its last descriptor and mapping go, so it is never an
+    // orphan, and /dev/shm's size does not bound it. Hand it on by
+    // descriptor(): fork, a spawned program's inherited descriptor, or
+    // smh::send over a Unix-domain socket. Throws smh::error as create does.
+    // Linux only (a compile error on Windows).
+    template <class Anonymous = detail::os::anonymous_segments>
+    static SharedMemoryHandlee
+    create_anonymous(std::size_t length, const create_options& options = {}) requires writable {
+        return SharedMemoryHandlee(
+            detail::create_anonymous_segment<Anonymous>(length, shape(), options, growth));
+    }
+
+    // Maps the anonymous segment behind descriptor `fd`, checked as attach
+    // checks a named one (type, length) and sealed against shrinking; a
+    // descriptor of anything else is corrupt_segment. `fd` stays the
+    // caller's: the handle keeps a description of its own (read-only for a
+    // const T handle; a read-only `fd` cannot give a writable one).
+    template <class Anonymous = detail::os::anonymous_segments>
+    static SharedMemoryHandlee attach_descriptor(int fd, const attach_options& options = {}) {
+        return SharedMemoryHandlee(
+            detail::attach_anonymous_segment<Anonymous>(fd, identity(), writable, options, growth));
+    }
+
     // Move-only. Destruction unmaps; the owner, in its own process, also
     // removes the name unless unlink() already did. A process taking
     // ownership at the same moment either wins (and keeps the name) or finds
@@ -159,8 +185,18 @@ public:
     void swap(SharedMemoryHandlee& other) noexcept { segment_handle::swap(other); }
     friend void swap(SharedMemoryHandlee& a, SharedMemoryHandlee& b) noexcept { a.swap(b); }
 
-    // The segment's name: what another process passes to attach().
+    // The segment's name: what another process passes to attach(). Empty
+    // for an anonymous segment, which is passed by descriptor().
     const std::string& name() const noexcept { return segment_handle::name(); }
+
+    // The descriptor this handle keeps of an anonymous segment
+    // (close-on-exec; valid while the handle lives): what fork, a spawned
+    // program (dup2 it over the child's descriptor, which clears
+    // close-on-exec there) and smh::send pass on. -1 for a named segment.
+    template <class Anonymous = detail::os::anonymous_segments>
+    int descriptor() const noexcept {
+        return anonymous() ? Anonymous::descriptor_of(*hold()) : -1;
+    }
 
     // Number of elements (0 for an empty handle): a member, as fast as a raw
     // pointer's length. A growable handle's is the segment's current length,
@@ -479,6 +515,44 @@ SharedMemoryHandlee<T, Length> create(std::string_view name, std::size_t length,
 template <class T, class Length = fixed_length>
 SharedMemoryHandlee<T, Length> attach(std::string_view name, const attach_options& options = {}) {
     return SharedMemoryHandlee<T, Length>::attach(name, options);
+}
+template <class T, class Length = fixed_length>
+SharedMemoryHandlee<T, Length> create_anonymous(std::size_t length,
+                                                const create_options& options = {}) {
+    return SharedMemoryHandlee<T, Length>::create_anonymous(length, options);
+}
+template <class T, class Length = fixed_length>
+SharedMemoryHandlee<T, Length> attach_descriptor(int fd, const attach_options& options = {}) {
+    return SharedMemoryHandlee<T, Length>::attach_descriptor(fd, options);
+}
+
+// Sends the anonymous segment `shm` over the Unix-domain socket `socket`
+// (SCM_RIGHTS: its descriptor, which the receiver gets a duplicate of). A
+// named segment is passed by its name: invalid_name. Throws os_error if
+// sendmsg fails. Linux only.
+template <class T, class Length, class Anonymous = detail::os::anonymous_segments>
+void send(int socket, const SharedMemoryHandlee<T, Length>& shm) {
+    const detail::segment_operation what{"send", detail::segment_name()};
+    if (shm.template descriptor<Anonymous>() < 0)
+        what.fail(errc::invalid_name, shm.name().empty()
+                                          ? "the handle is empty"
+                                          : "segment \"" + shm.name() +
+                                                "\" has a name: pass the name, smh::send passes "
+                                                "anonymous segments");
+    Anonymous::send(socket, shm.template descriptor<Anonymous>(), what);
+}
+
+// Receives a segment smh::send sent on `socket` and attaches to it as
+// attach_descriptor does; blocks as the socket does. A message that carries
+// no descriptor, several, or not a sealed smh segment, is corrupt_segment
+// (and every descriptor it carried is closed); a peer that closed the
+// socket, not_found. Linux only.
+template <class T, class Length = fixed_length, class Anonymous = detail::os::anonymous_segments>
+SharedMemoryHandlee<T, Length> receive(int socket, const attach_options& options = {}) {
+    const detail::segment_operation what{"receive", detail::segment_name()};
+    const auto received = Anonymous::receive(socket, what);
+    return SharedMemoryHandlee<T, Length>::template attach_descriptor<Anonymous>(received.get(),
+                                                                                 options);
 }
 
 } // namespace v0

@@ -255,8 +255,37 @@ int run_for_grow(const std::vector<std::string>& args) {
     return -1;
 }
 
+// The anonymous-segment subcommands, on uint32 elements; -1: not one of
+// them, or not on this platform (a template, so that Windows, which has no
+// anonymous segments, never instantiates the calls).
+//   anon-check FD LENGTH VALUE: attach_descriptor(FD); 0 if it has LENGTH
+//     elements and element 0 holds VALUE; then stores VALUE + 1 in element 1.
+//   anon-receive SOCKET VALUE: receive() a segment from SOCKET and store
+//     VALUE in element 0; 0 on success.
+template <class Anonymous = smh::detail::os::anonymous_segments>
+int run_for_anonymous(const std::vector<std::string>& args) {
+    if constexpr (!Anonymous::available) {
+        return -1;
+    } else {
+        if (args.size() == 4 && args[0] == "anon-check") {
+            auto shm = smh::attach_descriptor<std::uint32_t>(std::stoi(args[1]));
+            const auto value = static_cast<std::uint32_t>(std::stoul(args[3]));
+            if (shm.size() != std::stoul(args[2]) || shm[0] != value) return 1;
+            shm[1] = value + 1;
+            return 0;
+        }
+        if (args.size() == 3 && args[0] == "anon-receive") {
+            auto shm = smh::receive<std::uint32_t>(std::stoi(args[1]));
+            shm[0] = static_cast<std::uint32_t>(std::stoul(args[2]));
+            return 0;
+        }
+        return -1;
+    }
+}
+
 int run(const std::vector<std::string>& args) {
     if (const int code = run_for_python(args); code >= 0) return code;
+    if (const int code = run_for_anonymous(args); code >= 0) return code;
     if (const int code = run_for_wait(args); code >= 0) return code;
     if (const int code = run_for_grow(args); code >= 0) return code;
     if (args.size() == 5 && args[0] == "create-end") return end_as_told(args);

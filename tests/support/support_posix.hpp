@@ -296,7 +296,14 @@ private:
 // It starts with every signal at its default action and none blocked, as
 // from a shell's foreground, whatever the test runner inherited (a runner in
 // the background has SIGINT and SIGQUIT ignored).
-inline pid_t start_program(std::vector<std::string> args) {
+// `descriptors`: (this process's, the program's) pairs, duplicated into the
+// program as posix_spawn_file_actions_adddup2 does (clearing close-on-exec).
+inline pid_t start_program(std::vector<std::string> args,
+                           const std::vector<std::pair<int, int>>& descriptors = {}) {
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    for (const auto& [ours, theirs] : descriptors)
+        ::posix_spawn_file_actions_adddup2(&actions, ours, theirs);
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -309,8 +316,9 @@ inline pid_t start_program(std::vector<std::string> args) {
     ::posix_spawnattr_setsigmask(&attributes, &none);
     ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     pid_t pid = 0;
-    const int spawned = ::posix_spawn(&pid, argv[0], nullptr, &attributes, argv.data(), environ);
+    const int spawned = ::posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), environ);
     ::posix_spawnattr_destroy(&attributes);
+    ::posix_spawn_file_actions_destroy(&actions);
     if (spawned != 0) throw std::runtime_error("posix_spawn " + args[0] + " failed");
     return pid;
 }

@@ -21,6 +21,7 @@
 #include "windows/waiting.hpp"
 #include "windows/watcher.hpp"
 #else
+#include "linux/anonymous.hpp"
 #include "linux/creating.hpp"
 #include "linux/growing.hpp"
 #include "linux/huge_pages.hpp"

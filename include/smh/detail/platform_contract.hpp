@@ -126,6 +126,7 @@ class mapping;            // a mapping of a segment, unmapped on destruction
 struct opened_segment;    // a segment opened and mapped whole
 struct segment_hold;      // what keeps a segment's name an object's own (POSIX) or alive (Windows)
 struct segment_directory; // POSIX: segments are files in a directory; `available` says so
+struct anonymous_segments; // Linux: segments without a name (memfd); `available` says so
 
 // ---------------------------------------------------------------------------
 // system.hpp: errors, and the hints a mapping is given.

@@ -86,17 +86,29 @@ public:
         return state_ ? state_->owner.name.str() : none;
     }
     bool is_owner() const noexcept { return state_ && detail::is_owner(state_->owner); }
-    bool release() noexcept { return state_ && release_ownership(state_->owner, state_->hold); }
+    // An anonymous segment has no name, so no owner: nothing to remove, and
+    // nothing outlives its last holder.
+    bool anonymous() const noexcept { return state_ && state_->owner.name.str().empty(); }
+    bool release() noexcept {
+        return state_ && !anonymous() && release_ownership(state_->owner, state_->hold);
+    }
     bool adopt() noexcept {
-        return state_ && acquire_ownership(state_->owner, state_->hold, false) == acquired::owner;
+        return state_ && !anonymous() &&
+               acquire_ownership(state_->owner, state_->hold, false) == acquired::owner;
     }
     void take_ownership() {
+        if (anonymous())
+            throw_error(errc::invalid_name, "take_ownership", "",
+                        "an anonymous segment has no name, so no owner: the kernel frees it "
+                        "with its last descriptor and mapping");
         if (state_ &&
             acquire_ownership(state_->owner, state_->hold, true) == acquired::record_keeps_changing)
             segment_operation{"take_ownership", state_->owner.name}.fail(
                 errc::corrupt_segment, "its owner record keeps changing");
     }
-    bool unlink() noexcept { return state_ && detail::unlink(state_->owner, state_->hold); }
+    bool unlink() noexcept {
+        return state_ && !anonymous() && detail::unlink(state_->owner, state_->hold);
+    }
     // Where the elements are, and how many (nullptr and 0 for an empty handle).
     // A fixed segment's count is a member, as a raw pointer and size would
     // be; only a growable one's loads the live length from its header, with
@@ -109,6 +121,8 @@ public:
             std::atomic_ref<std::uint64_t>(*view_.length).load(std::memory_order_acquire));
     }
     std::size_t element_capacity() const noexcept { return view_.count; }
+    // What keeps the segment this object's (an anonymous one's descriptor).
+    const os::segment_hold* hold() const noexcept { return state_ ? &state_->hold : nullptr; }
     bool growable() const noexcept { return view_.length != nullptr; }
     void grow(std::size_t new_length, const element_shape& shape);
     std::size_t huge_page_bytes() const noexcept {
@@ -173,10 +187,13 @@ inline std::uint64_t bytes_for(const segment_operation& what, std::uint64_t offs
 // either kind.
 enum class handle_growth { fixed, may_grow };
 
-// Creates `what.name` with `length` elements; the result is its owner.
-inline segment_handle create_segment(const segment_operation& what, std::size_t length,
-                                     const element_shape& shape, const create_options& options,
-                                     handle_growth growth = handle_growth::may_grow) {
+// Creates a segment of `length` elements, which `build(bytes, request,
+// write)` makes: a named one (os::create_segment), whose owner the result
+// is, or an anonymous one (`owned` false), which has no owner.
+template <class Build>
+segment_handle create_with(const segment_operation& what, std::size_t length,
+                           const element_shape& shape, const create_options& options,
+                           handle_growth growth, bool owned, Build build) {
     if (length == 0) what.fail(errc::invalid_length, "length is 0");
     const std::size_t capacity = options.capacity == 0 ? length : options.capacity;
     if (capacity < length)
@@ -191,9 +208,14 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
     const auto offset = data_offset_for(static_cast<std::size_t>(element.align));
     const auto bytes = bytes_for(what, offset, element, length);
     const auto capacity_bytes = growable ? bytes_for(what, offset, element, capacity) : 0;
-    const auto owner = this_process(next_owner_token());
-    const auto initial = make_header(element, length, owner.pid, owner.start_time, owner.token,
-                                     now_unix_ns(), capacity);
+    const auto owner = this_process(owned ? next_owner_token() : 0);
+    auto initial = make_header(element, length, owner.pid, owner.start_time, owner.token,
+                               now_unix_ns(), capacity);
+    if (!owned) { // the owner record is not in the checksum
+        initial.owner_pid = 0;
+        initial.owner_start_time = 0;
+        initial.owner_token = 0;
+    }
     auto write = [&](std::byte* base) { write_new_segment(base, initial, shape, length); };
     const os::create_request request{.permissions = options.permissions,
                                      .reserve = options.reserve,
@@ -201,16 +223,16 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
                                      .huge_pages = options.huge_pages,
                                      .populate = options.populate,
                                      .capacity_bytes = capacity_bytes,
-                                     .owner = &owner};
+                                     .owner = owned ? &owner : nullptr};
     // Allocated first: once the name exists, nothing may fail.
     auto state = std::make_unique<segment_state>();
     state->owner.name = what.name;
-    auto opened = os::create_segment(what, bytes, request, os::segment_writer(write));
+    auto opened = build(bytes, request, os::segment_writer(write));
     state->region = std::move(opened.region);
     state->hold = os::hold_created(opened, state->region);
     auto* base = static_cast<std::byte*>(state->region.get_address());
     state->owner.header = reinterpret_cast<segment_header*>(base);
-    state->owner.token = owner.token;
+    state->owner.token = owned ? owner.token : 0;
     if (growable) {
         // Taken before `state` moves into the handle's parameter (clang++
         // initialises parameters left to right).
@@ -218,6 +240,35 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
         return segment_handle(std::move(state), base + offset, capacity, live_length);
     }
     return segment_handle(std::move(state), base + offset, length);
+}
+
+// Creates `what.name` with `length` elements; the result is its owner.
+inline segment_handle create_segment(const segment_operation& what, std::size_t length,
+                                     const element_shape& shape, const create_options& options,
+                                     handle_growth growth = handle_growth::may_grow) {
+    return create_with(
+        what, length, shape, options, growth, true,
+        [&](std::uint64_t bytes, const os::create_request& request, os::segment_writer write) {
+            return os::create_segment(what, bytes, request, write);
+        });
+}
+
+// Creates a segment with no name (Linux: a sealed memfd) and no owner: the
+// kernel frees it with its last descriptor and mapping. A template on the
+// OS's anonymous_segments, so that where there are none (Windows) only a
+// call fails to compile.
+template <class Anonymous>
+segment_handle create_anonymous_segment(std::size_t length, const element_shape& shape,
+                                        const create_options& options, handle_growth growth) {
+    static_assert(Anonymous::available,
+                  "smh::create_anonymous() needs Linux (memfd_create); on Windows use a named "
+                  "segment");
+    const segment_operation what{"create_anonymous", segment_name()};
+    return create_with(
+        what, length, shape, options, growth, false,
+        [&](std::uint64_t bytes, const os::create_request& request, os::segment_writer write) {
+            return Anonymous::create(what, bytes, request, write);
+        });
 }
 
 // Creates the segment `name`, checked here: what the class template calls, so
@@ -254,14 +305,16 @@ inline segment_handle create_segment(std::size_t length, const element_shape& sh
     }
 }
 
-// Maps the existing segment `what.name` and checks that it holds `expected`
-// elements. Checks a private copy of the header, so a hostile writer cannot
-// change what was checked.
-inline segment_handle attach_segment(const segment_operation& what,
-                                     const element_identity& expected, bool writable,
-                                     const attach_options& options,
-                                     handle_growth growth = handle_growth::may_grow) {
-    auto opened = os::open_segment(what, writable, options.creation_timeout);
+// Checks that the segment `opened` (by name, or an anonymous one's
+// descriptor) holds `expected` elements, then keeps its mapping. Checks a
+// private copy of the header, so a hostile writer cannot change what was
+// checked; `also_check(opened, growable)` checks what else the kind of
+// segment needs.
+template <class AlsoCheck>
+segment_handle attach_opened(os::opened_segment& opened, const segment_operation& what,
+                             const element_identity& expected, bool writable,
+                             const attach_options& options, handle_growth growth,
+                             AlsoCheck also_check) {
     if (opened.size < header_size)
         what.fail(errc::corrupt_segment, "it has " + std::to_string(opened.size) +
                                              " bytes, too few for the " +
@@ -287,6 +340,7 @@ inline segment_handle attach_segment(const segment_operation& what,
         what.fail(errc::type_mismatch, "it is a growable segment: attach it as "
                                        "smh::SharedMemoryHandlee<T, smh::growable>, whose size() "
                                        "follows its growth");
+    also_check(opened, growable);
     if (growable) {
         const auto size =
             os::map_capacity(opened, what, writable,
@@ -308,6 +362,34 @@ inline segment_handle attach_segment(const segment_operation& what,
     return segment_handle(std::move(result), base + snapshot.data_offset,
                           static_cast<std::size_t>(snapshot.element_count),
                           growable ? &header->length : nullptr);
+}
+
+// Maps the existing segment `what.name` and checks that it holds `expected`
+// elements.
+inline segment_handle attach_segment(const segment_operation& what,
+                                     const element_identity& expected, bool writable,
+                                     const attach_options& options,
+                                     handle_growth growth = handle_growth::may_grow) {
+    auto opened = os::open_segment(what, writable, options.creation_timeout);
+    return attach_opened(opened, what, expected, writable, options, growth,
+                         [](const os::opened_segment&, bool) {});
+}
+
+// Maps the anonymous segment behind descriptor `fd` (which stays the
+// caller's) through a description of the handle's own, checked as attach
+// checks a named one, and sealed against shrinking.
+template <class Anonymous>
+segment_handle attach_anonymous_segment(int fd, const element_identity& expected, bool writable,
+                                        const attach_options& options, handle_growth growth) {
+    static_assert(Anonymous::available,
+                  "smh::attach_descriptor() needs Linux (memfd_create); on Windows use a named "
+                  "segment");
+    const segment_operation what{"attach_descriptor", segment_name()};
+    auto opened = Anonymous::open(fd, what, writable);
+    return attach_opened(opened, what, expected, writable, options, growth,
+                         [&](const os::opened_segment& segment, bool growable) {
+                             Anonymous::check_seals(segment, what, growable);
+                         });
 }
 
 // Grows a growable segment to `new_length` elements (a smaller or equal one

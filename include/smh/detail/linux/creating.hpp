@@ -213,7 +213,7 @@ inline opened_segment create_under_building_name(const segment_operation& what, 
     } cleanup{building};
     (void)take_owner_lock(fd.get());
     auto segment = build_segment(std::move(fd), what, bytes, request, write);
-    if (request.capacity_bytes != 0) segment.grow_file = open_for_growth(building, what);
+    if (request.capacity_bytes != 0) segment.own_file = open_for_growth(building, what);
     int error = 0;
     name_owned_segment(segment, what, request, [&] {
         if (::link(building.c_str(), path_of(what.name).c_str()) != 0) error = errno;
@@ -252,7 +252,7 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
     // Linking an unnamed file by descriptor (AT_EMPTY_PATH) needs a privilege;
     // through /proc/self/fd it does not.
     const std::string by_descriptor = "/proc/self/fd/" + std::to_string(segment.file.get());
-    if (request.capacity_bytes != 0) segment.grow_file = open_for_growth(by_descriptor, what);
+    if (request.capacity_bytes != 0) segment.own_file = open_for_growth(by_descriptor, what);
     int error = 0;
     name_owned_segment(segment, what, request, [&] {
         if (::linkat(AT_FDCWD, by_descriptor.c_str(), AT_FDCWD, path_of(what.name).c_str(),

@@ -29,10 +29,12 @@ inline std::uint64_t map_capacity(opened_segment& segment, const segment_operati
     if (capacity_bytes > std::numeric_limits<std::size_t>::max())
         what.fail(errc::corrupt_segment, "its capacity of " + std::to_string(capacity_bytes) +
                                              " bytes is more than can be mapped");
-    segment.region = map_whole(segment.file.get(), what, capacity_bytes, writable);
+    // An anonymous segment's descriptor is already the handle's own.
+    const int fd = segment.file ? segment.file.get() : segment.own_file.get();
+    segment.region = map_whole(fd, what, capacity_bytes, writable);
     struct stat info {};
-    if (::fstat(segment.file.get(), &info) != 0) throw_native(what, errno, "fstat");
-    if (writable) segment.grow_file = std::move(segment.file);
+    if (::fstat(fd, &info) != 0) throw_native(what, errno, "fstat");
+    if (writable && segment.file) segment.own_file = std::move(segment.file);
     return static_cast<std::uint64_t>(info.st_size);
 }
 
@@ -52,7 +54,7 @@ inline struct flock second_byte(short type) noexcept {
 
 inline void while_growth_locked(segment_hold& held, const segment_operation& what,
                                 growth_work work) {
-    const int fd = held.grow_file.get();
+    const int fd = held.own_file.get();
     if (fd < 0) what.fail(errc::os_error, "this handle keeps no descriptor to grow it through");
     auto lock = second_byte(F_WRLCK);
     if (retry_on_eintr([&] { return ::fcntl(fd, F_OFD_SETLKW, &lock); }) != 0)
@@ -76,7 +78,7 @@ inline void while_growth_locked(segment_hold& held, const segment_operation& wha
 inline void extend_segment(segment_hold& held, const segment_operation& what, std::uint64_t from,
                            std::uint64_t to) {
     check_file_size_limit(what, to);
-    if (const int result = reserve_range(held.grow_file.get(), from, to - from); result != 0)
+    if (const int result = reserve_range(held.own_file.get(), from, to - from); result != 0)
         throw_native(what, result, "reserving " + std::to_string(to - from) + " more bytes");
 }
 

@@ -97,7 +97,7 @@ struct segment_hold {
     std::int64_t locker = 0;    // the process that took it (a forked child shares it)
     unique_fd lock_being_taken; // from lock_for_owning to keep_owner_lock or stop_owning
     owned_entry* entry = nullptr;
-    unique_fd grow_file; // growable and writable: to lock growth and extend the file
+    unique_fd own_file; // growable and writable, or anonymous: this handle's own description
 
     segment_hold() noexcept = default;
     segment_hold(const file_identity& id, mapping& mapped, bool is_locked) noexcept
@@ -112,7 +112,7 @@ struct segment_hold {
           locker(other.locker),
           lock_being_taken(std::move(other.lock_being_taken)),
           entry(std::exchange(other.entry, nullptr)),
-          grow_file(std::move(other.grow_file)) {}
+          own_file(std::move(other.own_file)) {}
     segment_hold& operator=(segment_hold&& other) noexcept {
         segment_hold(std::move(other)).swap(*this);
         return *this;
@@ -125,7 +125,7 @@ struct segment_hold {
         std::swap(locker, other.locker);
         lock_being_taken.swap(other.lock_being_taken);
         std::swap(entry, other.entry);
-        grow_file.swap(other.grow_file);
+        own_file.swap(other.own_file);
     }
 };
 

@@ -38,7 +38,7 @@ struct opened_segment {
     // create: registered for termination cleanup. Forgotten here, before the
     // mapping it points into goes, unless an object took it (hold_created).
     owned_entry* entry = nullptr;
-    unique_fd grow_file; // a growable segment's, for a writable handle (growing.hpp)
+    unique_fd own_file; // growable and writable (growing.hpp), or anonymous (anonymous.hpp)
 
     opened_segment() noexcept = default;
     opened_segment(opened_segment&& other) noexcept
@@ -48,7 +48,7 @@ struct opened_segment {
           identity(other.identity),
           locked(other.locked),
           entry(std::exchange(other.entry, nullptr)),
-          grow_file(std::move(other.grow_file)) {}
+          own_file(std::move(other.own_file)) {}
     opened_segment& operator=(opened_segment&&) = delete;
     ~opened_segment() { forget_owned(entry); }
 };
@@ -135,7 +135,7 @@ inline std::optional<header_snapshot> read_header(const segment_operation& what)
 // keeps at a fixed place (its segment_state) for as long as the hold lives.
 inline segment_hold hold(opened_segment& segment, mapping& region) noexcept {
     segment_hold held(segment.identity, region, segment.locked);
-    held.grow_file = std::move(segment.grow_file);
+    held.own_file = std::move(segment.own_file);
     return held;
 }
 

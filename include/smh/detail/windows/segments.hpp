@@ -205,6 +205,13 @@ struct segment_directory {
     static constexpr bool available = false;
 };
 
+// Segments without a name are Linux's (memfd_create and its seals):
+// smh::create_anonymous(), attach_descriptor(), send() and receive() do not
+// compile here. See anonymous_segments in linux/anonymous.hpp.
+struct anonymous_segments {
+    static constexpr bool available = false;
+};
+
 // The first 256 bytes of segment `name`, through a read-only view (a section
 // cannot shrink, so the view cannot fault); nullopt for a section shorter
 // than a header. A header not committed yet reads as zeros, as a section's

@@ -1,0 +1,185 @@
+// Segments without a name (Linux): built in a memfd, sealed so that no
+// process can shrink it (F_SEAL_SHRINK; F_SEAL_GROW too unless it may grow;
+// F_SEAL_SEAL so that nobody removes a seal), and handed on by descriptor:
+// inherited, passed to a spawned program, or sent over a Unix-domain socket
+// (SCM_RIGHTS). The kernel frees the memory when the last descriptor and
+// mapping go, so nothing is left to collect, and /dev/shm's size does not
+// bound it.
+#pragma once
+
+#include <fcntl.h>      // fcntl, F_ADD_SEALS, F_GET_SEALS, open
+#include <sys/mman.h>   // memfd_create, MFD_*
+#include <sys/socket.h> // sendmsg, recvmsg, SCM_RIGHTS
+#include <sys/stat.h>   // fstat
+
+#include <array>   // the message's bytes and descriptors
+#include <cerrno>  // errno values
+#include <cstdint> // fixed-width values
+#include <cstring> // std::memcpy
+#include <limits>  // the largest mappable size
+#include <string>  // paths, messages
+#include <vector>  // descriptors received
+
+#include "creating.hpp"
+#include "segments.hpp"
+#include "system.hpp"
+
+namespace smh {
+inline namespace v0 {
+namespace detail::os {
+
+struct anonymous_segments {
+    static constexpr bool available = true;
+
+    // What a sealed segment has: nothing may shrink it, and the seals stay.
+    static constexpr int required_seals = F_SEAL_SHRINK | F_SEAL_SEAL;
+
+    // Builds the segment in a new memfd (close-on-exec) and seals it before
+    // anyone else can reach it. No owner lock, no name, nothing registered:
+    // nothing outlives the last holder.
+    static opened_segment create(const segment_operation& what, std::uint64_t bytes,
+                                 const create_request& request, segment_writer write) {
+        check_file_size_limit(what, bytes);
+        unique_fd fd(::memfd_create("smh", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+        if (!fd) throw_native(what, errno, "memfd_create");
+        auto segment = build_segment(std::move(fd), what, bytes, request, write);
+        const bool growable = request.capacity_bytes > bytes;
+        const int seals = required_seals | (growable ? 0 : F_SEAL_GROW);
+        if (::fcntl(segment.file.get(), F_ADD_SEALS, seals) != 0)
+            throw_native(what, errno, "sealing it (F_ADD_SEALS)");
+        segment.own_file = std::move(segment.file);
+        return segment;
+    }
+
+    // Opens descriptor `fd` as a segment, through a description of this
+    // handle's own (reopened through /proc/self/fd, read-only for a
+    // read-only handle; a duplicate where /proc is missing), mapped whole.
+    // The header is checked by the caller, then the seals (check_seals).
+    static opened_segment open(int fd, const segment_operation& what, bool writable) {
+        const std::string which = "descriptor " + std::to_string(fd);
+        const int access = ::fcntl(fd, F_GETFL);
+        if (access < 0)
+            what.fail(errc::corrupt_segment, which + " is not open",
+                      std::error_code(errno, native_category()));
+        struct stat info {};
+        if (::fstat(fd, &info) != 0) throw_native(what, errno, "fstat");
+        if (!S_ISREG(info.st_mode))
+            what.fail(errc::corrupt_segment, which + " is not a sealed smh segment (not a file)");
+        if (seals_of(fd) < 0)
+            what.fail(errc::corrupt_segment,
+                      which + " is not a sealed smh segment (a file that cannot be sealed)");
+        // Reopening through /proc would give write access the descriptor
+        // itself does not have: a read-only descriptor stays read-only.
+        if (writable && (access & O_ACCMODE) == O_RDONLY)
+            what.fail(errc::permission_denied, which + " is open read-only; attach it as const T");
+        const std::string again = "/proc/self/fd/" + std::to_string(fd);
+        unique_fd own(::open(again.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+        if (!own && (errno == ENOENT || errno == ENXIO) && !proc_mounted())
+            own = unique_fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+        if (!own) {
+            const int error = errno;
+            if (error == EACCES)
+                what.fail(errc::permission_denied,
+                          which + " cannot be opened again for " +
+                              (writable ? "writing" : "reading"),
+                          std::error_code(error, native_category()));
+            throw_native(what, error, "opening " + which + " again");
+        }
+        opened_segment segment;
+        segment.size = static_cast<std::uint64_t>(info.st_size);
+        segment.identity = identity_of(info);
+        if (segment.size > std::numeric_limits<std::size_t>::max())
+            what.fail(errc::corrupt_segment,
+                      "it has " + std::to_string(segment.size) + " bytes, more than can be mapped");
+        if (segment.size != 0) segment.region = map_whole(own.get(), what, segment.size, writable);
+        segment.own_file = std::move(own); // the handle keeps it: descriptor()
+        return segment;
+    }
+
+    // A segment whose header checked out must also be sealed: otherwise a
+    // process could shrink it under every mapping (SIGBUS).
+    static void check_seals(const opened_segment& segment, const segment_operation& what,
+                            bool growable) {
+        const int seals = seals_of(segment.own_file.get());
+        const int needed = required_seals | (growable ? 0 : F_SEAL_GROW);
+        if (seals < 0 || (seals & needed) != needed)
+            what.fail(errc::corrupt_segment,
+                      "it is not sealed against shrinking (F_SEAL_SHRINK, F_SEAL_SEAL" +
+                          std::string(growable ? "" : ", F_SEAL_GROW") +
+                          "): a process could shrink it under every mapping");
+    }
+
+    // Sends descriptor `fd` over Unix-domain socket `socket`, with a marker
+    // the receiver checks.
+    static void send(int socket, int fd, const segment_operation& what) {
+        std::array<char, sizeof marker> bytes{};
+        std::memcpy(bytes.data(), marker, sizeof marker);
+        iovec part{bytes.data(), bytes.size()};
+        alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
+        msghdr message{};
+        message.msg_iov = &part;
+        message.msg_iovlen = 1;
+        message.msg_control = control.data();
+        message.msg_controllen = control.size();
+        cmsghdr* header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
+        const auto sent = retry_on_eintr([&] { return ::sendmsg(socket, &message, MSG_NOSIGNAL); });
+        if (sent < 0) throw_native(what, errno, "sendmsg");
+        if (static_cast<std::size_t>(sent) != bytes.size())
+            what.fail(errc::os_error, "sendmsg sent part of the message");
+    }
+
+    // Receives one message from `socket`: exactly one descriptor, with the
+    // marker. Every descriptor that came is closed unless it is returned,
+    // whatever goes wrong.
+    static unique_fd receive(int socket, const segment_operation& what) {
+        std::array<char, sizeof marker + 1> bytes{}; // one more: a longer message is not ours
+        iovec part{bytes.data(), bytes.size()};
+        constexpr std::size_t most = 8; // more than one is refused, up to this many closed
+        alignas(cmsghdr) std::array<char, CMSG_SPACE(most * sizeof(int))> control{};
+        msghdr message{};
+        message.msg_iov = &part;
+        message.msg_iovlen = 1;
+        message.msg_control = control.data();
+        message.msg_controllen = control.size();
+        const auto got =
+            retry_on_eintr([&] { return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC); });
+        if (got < 0) throw_native(what, errno, "recvmsg");
+        std::vector<unique_fd> received;
+        for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+             header = CMSG_NXTHDR(&message, header)) {
+            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            const auto count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (std::size_t i = 0; i < count; ++i) {
+                int fd = -1;
+                std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
+                received.emplace_back(fd);
+            }
+        }
+        if (got == 0 && received.empty())
+            what.fail(errc::not_found, "the peer closed the socket before it sent a segment");
+        if ((message.msg_flags & MSG_CTRUNC) != 0 || received.size() > 1)
+            what.fail(errc::corrupt_segment,
+                      "the message carries several descriptors; a segment is sent alone");
+        if (received.empty()) what.fail(errc::corrupt_segment, "the message carries no descriptor");
+        if (static_cast<std::size_t>(got) != sizeof marker ||
+            std::memcmp(bytes.data(), marker, sizeof marker) != 0)
+            what.fail(errc::corrupt_segment, "the message is not an smh segment's (smh::send)");
+        return std::move(received.front());
+    }
+
+    // The descriptor a handle of an anonymous segment keeps.
+    static int descriptor_of(const segment_hold& held) noexcept { return held.own_file.get(); }
+
+private:
+    static constexpr char marker[8] = {'s', 'm', 'h', '-', 's', 'e', 'g', '1'};
+
+    static int seals_of(int fd) noexcept { return ::fcntl(fd, F_GET_SEALS); }
+};
+
+} // namespace detail::os
+} // namespace v0
+} // namespace smh
