@@ -48,6 +48,9 @@ else()
 // Written by examples/readme_section.cmake from README.md's "@section@" section.
 #include <smh/shared_memory_handlee.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>

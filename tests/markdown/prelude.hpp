@@ -6,6 +6,9 @@
 
 #include <smh/shared_memory_handlee.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
