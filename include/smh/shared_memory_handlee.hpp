@@ -408,6 +408,14 @@ directory_listing list_directory() {
 // invalid_name, os_error.
 inline segment_info inspect(std::string_view name) { return detail::inspect_segment(name); }
 
+// What the anonymous segment behind descriptor `fd` holds, as inspect()
+// says of a named one (its name is empty), read without mapping it: for a
+// receiver that does not know the element type yet. Linux only.
+template <class Anonymous = detail::os::anonymous_segments>
+segment_info inspect_descriptor(int fd) {
+    return detail::inspect_descriptor_segment<Anonymous>(fd);
+}
+
 // Removes the name of the smh segment `name`, whoever owns it (what
 // `smh rm --force` does; `smh rm` first refuses a running owner's).
 // Processes that have it mapped keep it until they let go. Refuses anything

@@ -28,11 +28,12 @@ from ._directory import (DirectoryListing, SegmentInfo, SkippedFile, find_orphan
 from ._errors import (AlreadyExistsError, CorruptSegmentError, Error, InvalidLengthError,
                       InvalidNameError, NoSpaceError, NotFoundError, OperatingSystemError,
                       PermissionDeniedError, TypeMismatchError, errc)
-from ._handlee import SharedMemoryHandlee
+from ._handlee import SharedMemoryHandlee, receive, send
 from ._types import element_type
 
 __version__ = "0.1.0"
-__all__ = ["SharedMemoryHandlee", "Error", "errc", "NotFoundError", "AlreadyExistsError",
+__all__ = ["SharedMemoryHandlee", "send", "receive", "Error", "errc", "NotFoundError",
+           "AlreadyExistsError",
            "InvalidNameError", "InvalidLengthError", "TypeMismatchError", "CorruptSegmentError",
            "PermissionDeniedError", "NoSpaceError", "OperatingSystemError",
            "list", "list_directory", "inspect", "remove", "find_orphans", "remove_orphans",

@@ -12,12 +12,13 @@ import os
 import struct as _struct
 import sys
 import weakref
+from multiprocessing import reduction as _reduction
 
 from . import _core
 from ._errors import Error, errc
 from ._types import element_type, element_type_for_name
 
-__all__ = ["SharedMemoryHandlee"]
+__all__ = ["SharedMemoryHandlee", "send", "receive"]
 
 # smh._core.Elements' modes (python/src/elements.hpp).
 _CODEC, _VIA_STRUCT, _RAW, _ATOMIC = 0, 1, 2, 3
@@ -79,10 +80,16 @@ class SharedMemoryHandlee(_core.Elements):
 
     __slots__ = ()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # ForkingPickler looks reducers up by exact type.
+        _reduction.ForkingPickler.register(cls, _reduce_for_multiprocessing)
+
     # --- making one ------------------------------------------------------------
 
     def __init__(self, length, struct=None, *, name=None, type_name=None, atomic=False,
-                 mode=0o600, reserve=True, populate=False, huge_pages=False, capacity=None):
+                 mode=0o600, reserve=True, populate=False, huge_pages=False, capacity=None,
+                 anonymous=False):
         """Creates a segment of `length` zeroed elements of format `struct`
         (see the class docstring); this object owns it. `name`: the segment's
         name (exclusive: an existing one is already_exists, untouched), by
@@ -96,10 +103,17 @@ class SharedMemoryHandlee(_core.Elements):
         `huge_pages`: ask for 2 MiB pages (see segment_huge_page_policy()).
         `capacity`: the most elements it may grow to (grow()); None, the
         length: it cannot grow. Every mapping reserves address space for the
-        capacity, so no element ever moves; memory is taken as it grows."""
+        capacity, so no element ever moves; memory is taken as it grows.
+        `anonymous`: no name anywhere (Linux: a sealed memfd), passed on by
+        its `descriptor` (multiprocessing does it; smh.send over a socket),
+        freed with its last holder, and no process can shrink it."""
         self._smh_end()
         element = element_type(struct, atomic=atomic).renamed(type_name)
-        self._smh_create(length, element, name, mode, reserve, populate, huge_pages, capacity)
+        if anonymous and name is not None:
+            raise Error(errc.invalid_name, "create_anonymous", str(name),
+                        "an anonymous segment has no name")
+        self._smh_create(length, element, name, mode, reserve, populate, huge_pages, capacity,
+                         anonymous)
 
     @classmethod
     def create(cls, length, struct=None, **options):
@@ -127,7 +141,7 @@ class SharedMemoryHandlee(_core.Elements):
         return obj
 
     def _smh_create(self, length, element, name, mode, reserve, populate, huge_pages,
-                    capacity=None):
+                    capacity=None, anonymous=False):
         op = "create"
         length = _count("length", length)
         capacity = 0 if capacity is None else _count("capacity", capacity)
@@ -142,8 +156,40 @@ class SharedMemoryHandlee(_core.Elements):
             why = (f"capacity is negative ({capacity})" if capacity < 0
                    else f"a capacity of {capacity} elements does not fit in memory")
             raise Error(errc.invalid_length, op, name or "", why)
-        handle = _core.Handle.create(name, length, element.type_name, element.size,
-                                     element.align, mode, reserve, populate, huge_pages, capacity)
+        if anonymous:
+            handle = _core.Handle.create_anonymous(length, element.type_name, element.size,
+                                                   element.align, mode, reserve, populate,
+                                                   huge_pages, capacity)
+        else:
+            handle = _core.Handle.create(name, length, element.type_name, element.size,
+                                         element.align, mode, reserve, populate, huge_pages,
+                                         capacity)
+        self._smh_setup(handle, element, populate, huge_pages)
+
+    @classmethod
+    def attach_descriptor(cls, fd, struct=None, *, type_name=None, atomic=False,
+                          read_only=False, populate=False, huge_pages=False):
+        """Maps the anonymous segment behind descriptor `fd` (an int, or
+        anything with fileno()), checked as attach() checks a name and for
+        its seals (anything else is CorruptSegmentError). `fd` stays yours:
+        the object keeps a descriptor of its own. Without `struct`, the
+        element type comes from the segment, as attach() does."""
+        fd = _fileno(fd)
+        obj = cls.__new__(cls)
+        obj._smh_attach_descriptor(fd, struct, type_name, atomic, read_only, populate,
+                                   huge_pages)
+        return obj
+
+    def _smh_attach_descriptor(self, fd, struct, type_name, atomic, read_only, populate,
+                               huge_pages):
+        op = "attach_descriptor"
+        if struct is not None or atomic:
+            element = element_type(struct, atomic=atomic).renamed(type_name)
+        else:
+            element = _element_from(_core.inspect_descriptor(fd), type_name, op, "")
+        handle = _core.Handle.attach_descriptor(fd, element.type_name, element.size,
+                                                element.align, not read_only, populate,
+                                                huge_pages)
         self._smh_setup(handle, element, populate, huge_pages)
 
     def _smh_attach(self, name, element, type_name, read_only, populate, huge_pages, op):
@@ -174,7 +220,7 @@ class SharedMemoryHandlee(_core.Elements):
         self._smh_bind(data, struct, element.fields_spec(), mode, read_only, handle.name,
                        mapping.length_word())
         self._smh = _State(handle, element, struct, read_only, handle.name, mapping)
-        if handle.writable:
+        if handle.writable and handle.descriptor < 0:  # an anonymous one has no owner
             _owners.add(self)
             if _in_a_multiprocessing_child():
                 # Now, not when it is pickled: a queue's feeder thread may
@@ -325,6 +371,11 @@ class SharedMemoryHandlee(_core.Elements):
 
     def __reduce_ex__(self, protocol):
         state = self._smh
+        if state is not None and state.handle is not None and state.handle.descriptor >= 0:
+            raise TypeError(
+                "an anonymous segment travels by descriptor: pass it to multiprocessing "
+                "(Process, Pool, Queue, ProcessPoolExecutor), or send it with smh.send(socket, "
+                "handle); plain pickle would carry a number that means nothing elsewhere")
         if state is None or state.handle is None:
             # A closed object pickles as a closed object: a queue that sends
             # it never stalls, and the receiver's copy says what happened.
@@ -333,6 +384,26 @@ class SharedMemoryHandlee(_core.Elements):
         return (_unpickle, (type(self), self.__getstate__()))
 
     # --- what C++ has too --------------------------------------------------------
+
+    def _smh_reduce_anonymous(self):
+        """multiprocessing's pickling of an anonymous handle: its descriptor,
+        duplicated into the receiving process as multiprocessing passes
+        descriptors (reduction.DupFd), and the element type."""
+        state = self._smh
+        element = state.element
+        sent = {"struct": None if element.raw else element.format,
+                "type_name": element.type_name, "atomic": element.atomic,
+                "read_only": state.read_only}
+        return (_rebuild_anonymous,
+                (type(self), sent, _reduction.DupFd(state.handle.descriptor),
+                 _own_attributes(self)))
+
+    @property
+    def descriptor(self):
+        """The descriptor this object keeps of an anonymous segment
+        (close-on-exec; valid until close()); -1 for a named one."""
+        state = self._smh
+        return -1 if state is None or state.handle is None else state.handle.descriptor
 
     @property
     def name(self):
@@ -536,8 +607,8 @@ class SharedMemoryHandlee(_core.Elements):
         count = f"{len(self)}"
         if state.handle is not None and state.handle.capacity != len(self):
             count += f" (capacity {state.handle.capacity})"
-        return (f'<{type(self).__name__} "{state.name}": {count} x '
-                f"{state.element.type_name}, {how}>")
+        label = f'"{state.name}"' if state.name else "anonymous"
+        return f"<{type(self).__name__} {label}: {count} x {state.element.type_name}, {how}>"
 
 
 def _count(what, value, op=None, name=""):
@@ -574,6 +645,10 @@ def _stored_element(name, type_name, op):
         info = _core.inspect(name)
     except Error as e:
         raise Error(e.code, op, name, e.detail, e.native_errno) from None
+    return _element_from(info, type_name, op, name)
+
+
+def _element_from(info, type_name, op, name):
     stored = info["type_name"]
     if type_name is not None and type_name != stored:
         raise Error(errc.type_mismatch, op, name,
@@ -586,6 +661,67 @@ def _stored_element(name, type_name, op):
                     f"give its struct format, e.g. attach(name, struct=..., "
                     f"type_name={stored!r})")
     return element
+
+
+def _fileno(fd):
+    """A descriptor number from an int or anything with fileno()."""
+    if hasattr(fd, "fileno"):
+        fd = fd.fileno()
+    try:
+        return fd.__index__()
+    except AttributeError:
+        raise TypeError(f"a descriptor is an int or has fileno(), not "
+                        f"{type(fd).__name__}") from None
+
+
+def _rebuild_anonymous(cls, sent, dup, attributes):
+    """The receiving side of _smh_reduce_anonymous."""
+    fd = dup.detach()
+    try:
+        obj = cls.__new__(cls)
+        obj._smh_attach_descriptor(fd, sent["struct"], sent["type_name"], sent["atomic"],
+                                   sent["read_only"], False, False)
+    finally:
+        os.close(fd)
+    for key, value in attributes.get("__dict__", {}).items():
+        setattr(obj, key, value)
+    for key, value in attributes.get("__slots__", {}).items():
+        setattr(obj, key, value)
+    return obj
+
+
+def _reduce_for_multiprocessing(obj):
+    """multiprocessing's pickler (ForkingPickler) asks this: an anonymous
+    handle sends its descriptor; any other pickles as plain pickle does."""
+    state = obj._smh
+    if state is not None and state.handle is not None and state.handle.descriptor >= 0:
+        return obj._smh_reduce_anonymous()
+    return obj.__reduce_ex__(4)
+
+
+def send(sock, shm):
+    """Sends the anonymous segment `shm` over the Unix-domain socket `sock`
+    (a socket, or its descriptor), as C++'s smh::send does: its descriptor
+    goes, the receiver (smh.receive, or C++'s smh::receive) maps it. A named
+    segment is passed by its name: InvalidNameError."""
+    fd = shm.descriptor
+    if fd < 0:
+        raise Error(errc.invalid_name, "send", shm.name,
+                    "it has a name: pass the name; smh.send passes anonymous segments")
+    _core.send_descriptor(_fileno(sock), fd)
+
+
+def receive(sock, struct=None, **options):
+    """Receives a segment that smh.send (or C++'s smh::send) sent on `sock`
+    and maps it as SharedMemoryHandlee.attach_descriptor does, with the same
+    options; blocks as the socket does. A message with no descriptor,
+    several, or not an smh segment is CorruptSegmentError (every descriptor
+    it carried is closed); a closed peer, NotFoundError."""
+    fd = _core.receive_descriptor(_fileno(sock))
+    try:
+        return SharedMemoryHandlee.attach_descriptor(fd, struct, **options)
+    finally:
+        os.close(fd)
 
 
 def _in_a_multiprocessing_child():
@@ -669,3 +805,6 @@ def _at_exit():
 
 
 atexit.register(_at_exit)
+
+
+_reduction.ForkingPickler.register(SharedMemoryHandlee, _reduce_for_multiprocessing)

@@ -48,6 +48,9 @@ public:
     std::byte* first() const noexcept { return first_element(); }
     std::size_t count() const noexcept { return element_count(); }
     std::size_t capacity() const noexcept { return element_capacity(); }
+    int descriptor() const noexcept {
+        return anonymous() ? detail::os::anonymous_segments::descriptor_of(*hold()) : -1;
+    }
     // The live length word of a growable segment, in this mapping; null for
     // a fixed one.
     const std::uint64_t* length_word() const noexcept {
@@ -221,6 +224,26 @@ public:
         return std::make_unique<handle>(std::move(made), std::move(element), true);
     }
 
+    // A segment with no name (Linux: a sealed memfd), no owner to hand over.
+    static std::unique_ptr<handle> create_anonymous(std::size_t length, element_type element,
+                                                    const smh::create_options& options) {
+        const auto identity = element.identity();
+        const detail::element_shape shape{identity};
+        auto made = std::make_unique<segment>(
+            detail::create_anonymous_segment<detail::os::anonymous_segments>(
+                length, shape, options, detail::handle_growth::may_grow));
+        return std::make_unique<handle>(std::move(made), std::move(element), true);
+    }
+
+    // The anonymous segment behind descriptor `fd` (which stays the caller's).
+    static std::unique_ptr<handle> attach_descriptor(int fd, element_type element, bool writable,
+                                                     const smh::attach_options& options) {
+        auto attached = std::make_unique<segment>(
+            detail::attach_anonymous_segment<detail::os::anonymous_segments>(
+                fd, element.identity(), writable, options, detail::handle_growth::may_grow));
+        return std::make_unique<handle>(std::move(attached), std::move(element), writable);
+    }
+
     static std::unique_ptr<handle> attach(const std::string& name, element_type element,
                                           bool writable, const smh::attach_options& options,
                                           std::string_view operation = "attach") {
@@ -233,6 +256,8 @@ public:
     }
 
     const std::string& name() const noexcept { return name_; }
+    // An anonymous segment's descriptor, this handle's own; -1 for a named one.
+    int descriptor() const noexcept { return segment_ ? segment_->descriptor() : -1; }
     bool writable() const noexcept { return writable_; }
     bool closed() const noexcept { return segment_ == nullptr || closing_.load(); }
     std::size_t count() const noexcept { return segment_ ? segment_->count() : 0; }
@@ -418,6 +443,13 @@ public:
 
     std::unique_ptr<second_mapping> map_elements(const smh::attach_options& options) const {
         if (segment_ == nullptr) throw closed_error("segment \"" + name_ + "\" is closed");
+        if (segment_->anonymous()) // its descriptor, not a name, leads to it
+            return std::make_unique<second_mapping>(
+                std::make_unique<segment>(
+                    detail::attach_anonymous_segment<detail::os::anonymous_segments>(
+                        segment_->descriptor(), element_.identity(), writable_, options,
+                        detail::handle_growth::may_grow)),
+                element_.size);
         try {
             const detail::segment_name checked(name_, "attach");
             auto again = std::make_unique<segment>(detail::attach_segment(

@@ -162,6 +162,35 @@ PYBIND11_MODULE(_core, m) {
             py::arg("huge_pages"), py::arg("capacity") = 0,
             py::call_guard<py::gil_scoped_release>())
         .def_static(
+            "create_anonymous",
+            [](std::size_t length, const std::string& type_name, std::size_t size,
+               std::size_t align, unsigned permissions, bool reserve, bool populate,
+               bool huge_pages, std::size_t capacity) {
+                const smh::create_options options{.permissions = permissions,
+                                                  .reserve = reserve,
+                                                  .populate = populate,
+                                                  .huge_pages = huge_pages,
+                                                  .capacity = capacity};
+                return handle::create_anonymous(length, element_of(type_name, size, align),
+                                                options);
+            },
+            py::arg("length"), py::arg("type_name"), py::arg("size"), py::arg("align"),
+            py::arg("permissions"), py::arg("reserve"), py::arg("populate"), py::arg("huge_pages"),
+            py::arg("capacity") = 0, py::call_guard<py::gil_scoped_release>())
+        .def_static(
+            "attach_descriptor",
+            [](int fd, const std::string& type_name, std::size_t size, std::size_t align,
+               bool writable, bool populate, bool huge_pages) {
+                smh::attach_options options;
+                options.populate = populate;
+                options.huge_pages = huge_pages;
+                return handle::attach_descriptor(fd, element_of(type_name, size, align), writable,
+                                                 options);
+            },
+            py::arg("fd"), py::arg("type_name"), py::arg("size"), py::arg("align"),
+            py::arg("writable"), py::arg("populate"), py::arg("huge_pages"),
+            py::call_guard<py::gil_scoped_release>())
+        .def_static(
             "attach",
             [](const std::string& name, const std::string& type_name, std::size_t size,
                std::size_t align, bool writable, bool populate, bool huge_pages,
@@ -177,6 +206,7 @@ PYBIND11_MODULE(_core, m) {
             py::arg("operation") = "attach", py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("name", &handle::name)
         .def_property_readonly("writable", &handle::writable)
+        .def_property_readonly("descriptor", &handle::descriptor)
         .def_property_readonly("closed", &handle::closed)
         .def_property_readonly("count", &handle::count)
         .def_property_readonly("capacity", &handle::capacity)
@@ -240,6 +270,25 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(info_list(listing.segments), skipped);
     });
     m.def("inspect", [](const std::string& name) { return info_dict(smh::inspect(name)); });
+    m.def("inspect_descriptor", [](int fd) { return info_dict(smh::inspect_descriptor(fd)); });
+    // smh::send and smh::receive's protocol, for Python's handles: the
+    // descriptor goes with the C++ library's marker; what comes back is
+    // checked by attach_descriptor (python/smh/_handlee.py).
+    m.def(
+        "send_descriptor",
+        [](int socket, int fd) {
+            smh::detail::os::anonymous_segments::send(socket, fd,
+                                                      {"send", smh::detail::segment_name()});
+        },
+        py::call_guard<py::gil_scoped_release>());
+    m.def(
+        "receive_descriptor",
+        [](int socket) {
+            return smh::detail::os::anonymous_segments::receive(
+                       socket, {"receive", smh::detail::segment_name()})
+                .release();
+        },
+        py::call_guard<py::gil_scoped_release>());
     m.def("remove", [](const std::string& name) { smh::remove(name); });
     m.def(
         "find_orphans", [] { return smh::find_orphans(); },

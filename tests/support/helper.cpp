@@ -262,6 +262,8 @@ int run_for_grow(const std::vector<std::string>& args) {
 //     elements and element 0 holds VALUE; then stores VALUE + 1 in element 1.
 //   anon-receive SOCKET VALUE: receive() a segment from SOCKET and store
 //     VALUE in element 0; 0 on success.
+//   anon-send SOCKET LENGTH VALUE: create_anonymous(LENGTH), store VALUE in
+//     element 0, send() it on SOCKET; 0 once element 1 holds VALUE + 1.
 template <class Anonymous = smh::detail::os::anonymous_segments>
 int run_for_anonymous(const std::vector<std::string>& args) {
     if constexpr (!Anonymous::available) {
@@ -273,6 +275,16 @@ int run_for_anonymous(const std::vector<std::string>& args) {
             if (shm.size() != std::stoul(args[2]) || shm[0] != value) return 1;
             shm[1] = value + 1;
             return 0;
+        }
+        if (args.size() == 4 && args[0] == "anon-send") {
+            auto shm = smh::create_anonymous<std::uint32_t>(std::stoul(args[2]));
+            const auto value = static_cast<std::uint32_t>(std::stoul(args[3]));
+            shm[0] = value;
+            smh::send(std::stoi(args[1]), shm);
+            // The receiver answers in element 1; at most 30 s.
+            for (int tries = 0; tries < 3000 && shm[1] != value + 1; ++tries)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            return shm[1] == value + 1 ? 0 : 1;
         }
         if (args.size() == 3 && args[0] == "anon-receive") {
             auto shm = smh::receive<std::uint32_t>(std::stoi(args[1]));

@@ -130,6 +130,18 @@ inline segment_info inspect_segment(std::string_view name) {
     return describe(checked, read_smh_header({"inspect", checked}));
 }
 
+// What the anonymous segment behind descriptor `fd` holds (no name).
+template <class Anonymous>
+segment_info inspect_descriptor_segment(int fd) {
+    static_assert(Anonymous::available, "smh::inspect_descriptor() needs Linux (memfd_create)");
+    const segment_operation what{"inspect_descriptor", segment_name()};
+    const auto snapshot = Anonymous::read_header(fd, what);
+    if (!snapshot) what.fail(errc::corrupt_segment, "not an smh segment: shorter than a header");
+    if (const auto problem = check_header_integrity(snapshot->header))
+        what.fail(problem->code, problem->why);
+    return describe(segment_name(), *snapshot);
+}
+
 template <class Directory>
 directory_listing list_directory() {
     static_assert(Directory::available,

@@ -122,10 +122,10 @@ private:
 // Defined by each OS folder: mapping in system.hpp, opened_segment and
 // segment_directory in segments.hpp, segment_hold in segments.hpp (Windows:
 // the section's handle) or owner_lock.hpp (Linux: it carries the owner's lock).
-class mapping;            // a mapping of a segment, unmapped on destruction
-struct opened_segment;    // a segment opened and mapped whole
-struct segment_hold;      // what keeps a segment's name an object's own (POSIX) or alive (Windows)
-struct segment_directory; // POSIX: segments are files in a directory; `available` says so
+class mapping;             // a mapping of a segment, unmapped on destruction
+struct opened_segment;     // a segment opened and mapped whole
+struct segment_hold;       // what keeps a segment's name an object's own (POSIX) or alive (Windows)
+struct segment_directory;  // POSIX: segments are files in a directory; `available` says so
 struct anonymous_segments; // Linux: segments without a name (memfd); `available` says so
 
 // ---------------------------------------------------------------------------

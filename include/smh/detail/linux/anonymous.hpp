@@ -11,14 +11,16 @@
 #include <sys/mman.h>   // memfd_create, MFD_*
 #include <sys/socket.h> // sendmsg, recvmsg, SCM_RIGHTS
 #include <sys/stat.h>   // fstat
+#include <unistd.h>     // pread
 
-#include <array>   // the message's bytes and descriptors
-#include <cerrno>  // errno values
-#include <cstdint> // fixed-width values
-#include <cstring> // std::memcpy
-#include <limits>  // the largest mappable size
-#include <string>  // paths, messages
-#include <vector>  // descriptors received
+#include <array>    // the message's bytes and descriptors
+#include <cerrno>   // errno values
+#include <cstdint>  // fixed-width values
+#include <cstring>  // std::memcpy
+#include <limits>   // the largest mappable size
+#include <optional> // a header that is not there
+#include <string>   // paths, messages
+#include <vector>   // descriptors received
 
 #include "creating.hpp"
 #include "segments.hpp"
@@ -169,6 +171,28 @@ struct anonymous_segments {
             std::memcmp(bytes.data(), marker, sizeof marker) != 0)
             what.fail(errc::corrupt_segment, "the message is not an smh segment's (smh::send)");
         return std::move(received.front());
+    }
+
+    // The first 256 bytes behind descriptor `fd`, read with pread(2), never
+    // mapped; nullopt for a file shorter than a header.
+    static std::optional<header_snapshot> read_header(int fd, const segment_operation& what) {
+        struct stat info {};
+        if (::fstat(fd, &info) != 0)
+            what.fail(errc::corrupt_segment, "descriptor " + std::to_string(fd) + " is not open",
+                      std::error_code(errno, native_category()));
+        if (!S_ISREG(info.st_mode))
+            what.fail(errc::corrupt_segment, "descriptor " + std::to_string(fd) +
+                                                 " is not a sealed smh segment (not a file)");
+        header_snapshot snapshot{};
+        if (static_cast<std::uint64_t>(info.st_size) < header_size) return std::nullopt;
+        const auto got = ::pread(fd, &snapshot.header, header_size, 0);
+        if (got < 0) throw_native(what, errno, "pread");
+        if (static_cast<std::size_t>(got) < header_size) return std::nullopt;
+        snapshot.size = static_cast<std::uint64_t>(info.st_size);
+        snapshot.identity = identity_of(info);
+        snapshot.uid = static_cast<unsigned>(info.st_uid);
+        snapshot.mode = static_cast<unsigned>(info.st_mode & 07777);
+        return snapshot;
     }
 
     // The descriptor a handle of an anonymous segment keeps.

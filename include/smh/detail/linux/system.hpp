@@ -86,6 +86,7 @@ public:
     }
     void swap(unique_fd& other) noexcept { std::swap(fd_, other.fd_); }
     int get() const noexcept { return fd_; }
+    int release() noexcept { return std::exchange(fd_, -1); } // the caller closes it
     explicit operator bool() const noexcept { return fd_ >= 0; }
 
 private:
