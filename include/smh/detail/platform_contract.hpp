@@ -120,7 +120,8 @@ private:
 };
 
 // Defined by each OS folder: mapping in system.hpp, opened_segment and
-// segment_directory in segments.hpp, segment_hold in segments.hpp (Windows:
+// segment_directory in segments.hpp, anonymous_segments in anonymous.hpp
+// (Windows: segments.hpp), segment_hold in segments.hpp (Windows:
 // the section's handle) or owner_lock.hpp (Linux: it carries the owner's lock).
 class mapping;             // a mapping of a segment, unmapped on destruction
 struct opened_segment;     // a segment opened and mapped whole
