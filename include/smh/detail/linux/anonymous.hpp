@@ -138,7 +138,9 @@ struct anonymous_segments {
     // marker. Every descriptor that came is closed unless it is returned,
     // whatever goes wrong.
     static unique_fd receive(int socket, const segment_operation& what) {
-        std::array<char, sizeof marker + 1> bytes{}; // one more: a longer message is not ours
+        // Exactly the marker: a stream socket never gives more than one
+        // message's bytes, and a longer datagram is cut (MSG_TRUNC).
+        std::array<char, sizeof marker> bytes{};
         iovec part{bytes.data(), bytes.size()};
         constexpr std::size_t most = 8; // more than one is refused, up to this many closed
         alignas(cmsghdr) std::array<char, CMSG_SPACE(most * sizeof(int))> control{};
@@ -167,7 +169,8 @@ struct anonymous_segments {
             what.fail(errc::corrupt_segment,
                       "the message carries several descriptors; a segment is sent alone");
         if (received.empty()) what.fail(errc::corrupt_segment, "the message carries no descriptor");
-        if (static_cast<std::size_t>(got) != sizeof marker ||
+        if ((message.msg_flags & MSG_TRUNC) != 0 ||
+            static_cast<std::size_t>(got) != sizeof marker ||
             std::memcmp(bytes.data(), marker, sizeof marker) != 0)
             what.fail(errc::corrupt_segment, "the message is not an smh segment's (smh::send)");
         return std::move(received.front());
