@@ -164,3 +164,14 @@ TEST_CASE("attach rejects a growable segment whose length is beyond its capacity
     CHECK(error_of([&] { (void)smh::attach<int, smh::growable>(shm.name()); }) ==
           smh::errc::corrupt_segment);
 }
+
+TEST_CASE("a length a hostile writer stores past the capacity after attach never takes size() "
+          "past the mapping") {
+    auto shm = Growable<int>::create(4, {.capacity = 64});
+    auto reader = smh::attach<const int, smh::growable>(shm.name());
+    auto header = smh_test::read_raw_segment(shm.name(), smh::detail::header_size);
+    smh_test::header_of(header).length = std::uint64_t{1} << 40;
+    smh_test::overwrite_raw_segment(shm.name(), 0, header);
+    CHECK(reader.size() == 64);
+    CHECK(reader.data().size() == 64);
+}

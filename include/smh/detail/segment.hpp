@@ -117,8 +117,10 @@ public:
     std::size_t element_count() const noexcept {
         if (view_.length == nullptr) [[likely]]
             return view_.count;
-        return static_cast<std::size_t>(
+        const auto length = static_cast<std::size_t>(
             std::atomic_ref<std::uint64_t>(*view_.length).load(std::memory_order_acquire));
+        // Never past the mapping, whatever a hostile writer stores there.
+        return length < view_.count ? length : view_.count;
     }
     std::size_t element_capacity() const noexcept { return view_.count; }
     // What keeps the segment this object's (an anonymous one's descriptor).
