@@ -51,6 +51,7 @@ struct object {
     std::byte* base;                  // element 0; null while closed or not bound
     Py_ssize_t length;                // a fixed segment's, or a growable one's when unbound
     const std::uint64_t* live_length; // a growable segment's length word, while bound
+    Py_ssize_t capacity;              // with live_length: what the mapping covers
     Py_ssize_t itemsize;
     Py_ssize_t arity; // values in one element
     int mode;
@@ -84,8 +85,11 @@ inline constexpr const char* length_word_capsule = "smh._core.length_word";
 inline Py_ssize_t current_length(const object* self) noexcept {
     if (self->live_length == nullptr) [[likely]]
         return self->length;
-    return static_cast<Py_ssize_t>(
-        std::atomic_ref<const std::uint64_t>(*self->live_length).load(std::memory_order_acquire));
+    const auto length =
+        std::atomic_ref<const std::uint64_t>(*self->live_length).load(std::memory_order_acquire);
+    // Never past the mapping, whatever a hostile writer stores there.
+    return length < static_cast<std::uint64_t>(self->capacity) ? static_cast<Py_ssize_t>(length)
+                                                               : self->capacity;
 }
 
 // ---------------------------------------------------------------------------
@@ -776,10 +780,13 @@ inline PyObject* bind(PyObject* op, PyObject* const* args, Py_ssize_t n) {
     object* self = as_elements(op);
     if (!check_arguments("_smh_bind", n, 7)) return nullptr;
     const std::uint64_t* live_length = nullptr;
+    Py_ssize_t capacity = 0;
     if (args[6] != Py_None) {
         live_length =
             static_cast<const std::uint64_t*>(PyCapsule_GetPointer(args[6], length_word_capsule));
         if (live_length == nullptr) return nullptr;
+        capacity = static_cast<Py_ssize_t>(
+            reinterpret_cast<std::uintptr_t>(PyCapsule_GetContext(args[6])));
     }
     PyObject* buffer = args[0];
     PyObject* st = args[1] == Py_None ? nullptr : args[1];
@@ -836,6 +843,7 @@ inline PyObject* bind(PyObject* op, PyObject* const* args, Py_ssize_t n) {
     self->itemsize = itemsize;
     self->length = bytes / itemsize;
     self->live_length = live_length;
+    self->capacity = capacity;
     self->mode = static_cast<int>(chosen);
     self->read_only = read_only;
     self->base = base;

@@ -401,14 +401,16 @@ public:
               first_(attached_->first()),
               element_size_(element_size),
               length_(attached_->length_word()),
-              count_(attached_->count()) {}
+              count_(attached_->count()),
+              capacity_(attached_->capacity()) {}
         second_mapping(void* address, std::size_t length, std::size_t offset,
                        std::size_t element_size, const std::uint64_t* length_word,
-                       std::size_t count) noexcept
+                       std::size_t count, std::size_t capacity) noexcept
             : first_(static_cast<std::byte*>(address) + offset),
               element_size_(element_size),
               length_(length_word),
               count_(count),
+              capacity_(capacity),
               copy_(address),
               copy_length_(length) {}
         second_mapping(const second_mapping&) = delete;
@@ -421,9 +423,12 @@ public:
         std::size_t bytes() const noexcept { return count() * element_size_; }
         std::size_t count() const noexcept {
             if (length_ == nullptr) return count_;
-            return static_cast<std::size_t>(
+            const auto length = static_cast<std::size_t>(
                 std::atomic_ref<const std::uint64_t>(*length_).load(std::memory_order_acquire));
+            return length < capacity_ ? length : capacity_; // never past the mapping
         }
+        // The most elements this mapping covers.
+        std::size_t capacity() const noexcept { return capacity_; }
         // A growable segment's live length word, in this mapping (null: fixed).
         const std::uint64_t* length_word() const noexcept { return length_; }
         // What huge_page_bytes() reports: where Python's accesses go.
@@ -436,7 +441,8 @@ public:
         std::byte* first_ = nullptr;
         std::size_t element_size_ = 1;
         const std::uint64_t* length_ = nullptr;
-        std::size_t count_ = 0; // a fixed segment's length
+        std::size_t count_ = 0;    // a fixed segment's length
+        std::size_t capacity_ = 0; // what the mapping covers
         void* copy_ = nullptr;
         std::size_t copy_length_ = 0;
     };
@@ -479,7 +485,7 @@ public:
         if (segment_->length_word() != nullptr)
             length_word = &reinterpret_cast<const detail::segment_header*>(copy)->length;
         return std::make_unique<second_mapping>(copy, length, offset, element_.size, length_word,
-                                                segment_->count());
+                                                segment_->count(), segment_->capacity());
     }
 
     // Blocks while element `index` (4 or 8 bytes) holds `old`; nullopt

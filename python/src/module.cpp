@@ -47,7 +47,11 @@ public:
     // live length word in this mapping, or None for a fixed segment.
     py::object length_word() const {
         if (m_->length_word() == nullptr) return py::none();
-        return py::capsule(m_->length_word(), smh_python::elements::length_word_capsule);
+        // The capsule's context is the capacity, which bounds what it says.
+        py::capsule word(m_->length_word(), smh_python::elements::length_word_capsule);
+        if (PyCapsule_SetContext(word.ptr(), reinterpret_cast<void*>(m_->capacity())) != 0)
+            throw py::error_already_set();
+        return word;
     }
     py::buffer_info buffer() const {
         return py::buffer_info(m_->first(), 1, "B", 1, {static_cast<py::ssize_t>(m_->bytes())}, {1},

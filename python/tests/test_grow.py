@@ -311,3 +311,15 @@ def test_growing_in_a_full_dev_shm_is_no_space_and_keeps_the_length():
         pytest.skip(f"cannot mount a tmpfs in a private namespace: {done.stderr.strip()}")
     assert done.returncode == 0, f"exit {done.returncode} (SIGBUS is -7):\n{done.stderr}"
     assert done.stdout.split() == ["no_space", "1024", "5", "0", "empty"]
+
+
+def test_a_length_a_hostile_writer_stores_past_the_capacity_never_takes_len_past_it(names):
+    with SharedMemoryHandlee(2, "i", name=names(), capacity=50) as shm:
+        reader = SharedMemoryHandlee.attach(shm.name, read_only=True)
+        try:
+            with open(f"/dev/shm/{shm.name}", "r+b") as f:
+                f.seek(120)  # the live length word (docs/layout.md)
+                f.write((1 << 40).to_bytes(8, sys.byteorder))
+            assert len(reader) == 50 and len(shm) == 50
+        finally:
+            reader.close()
