@@ -94,3 +94,22 @@ def cli():
     if not path or not os.access(path, os.X_OK):
         pytest.skip("SMH_CLI (the smh tool) is not set")
     return path
+
+
+def run_with_small_dev_shm(code, timeout=60):
+    """Runs Python `code` in a private mount namespace (unshare -m) whose
+    /dev/shm is an empty 1 MiB tmpfs; returns the finished process. Skips
+    the test without root, unshare(1) or the mount."""
+    import shutil
+    import subprocess
+    import sys
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a private tmpfs on /dev/shm")
+    script = ("mount -t tmpfs -o size=1m,mode=1777 tmpfs /dev/shm || exit 77; "
+              f'exec "{sys.executable}" -c "$SMH_CHILD"')
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, SMH_CHILD=code))
+    if done.returncode == 77:
+        pytest.skip(f"cannot mount a tmpfs in a private namespace: {done.stderr.strip()}")
+    assert done.returncode == 0, f"exit {done.returncode} (SIGBUS is -7):\n{done.stderr}"
+    return done

@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import pickle
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import time
 import pytest
 
 import smh
+from conftest import run_with_small_dev_shm
 from smh import SharedMemoryHandlee
 
 METHODS = [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()]
@@ -300,16 +300,8 @@ print(",".join(os.listdir("/dev/shm")) or "empty")
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
-                    reason="needs root and unshare(1) for a private tmpfs on /dev/shm")
 def test_growing_in_a_full_dev_shm_is_no_space_and_keeps_the_length():
-    script = ("mount -t tmpfs -o size=1m,mode=1777 tmpfs /dev/shm || exit 77; "
-              f'exec "{sys.executable}" -c "$SMH_CHILD"')
-    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, SMH_CHILD=FULL_CHILD))
-    if done.returncode == 77:
-        pytest.skip(f"cannot mount a tmpfs in a private namespace: {done.stderr.strip()}")
-    assert done.returncode == 0, f"exit {done.returncode} (SIGBUS is -7):\n{done.stderr}"
+    done = run_with_small_dev_shm(FULL_CHILD, timeout=120)
     assert done.stdout.split() == ["no_space", "1024", "5", "0", "empty"]
 
 

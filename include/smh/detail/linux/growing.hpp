@@ -43,14 +43,7 @@ inline std::uint64_t map_capacity(opened_segment& segment, const segment_operati
 // kernel drops it when a grower dies, and handles in one process, each with
 // its own description, exclude each other too (fcntl(2), "Open file
 // description locks").
-inline struct flock second_byte(short type) noexcept {
-    struct flock range {};
-    range.l_type = type;
-    range.l_whence = SEEK_SET;
-    range.l_start = 1;
-    range.l_len = 1;
-    return range;
-}
+inline struct flock second_byte(short type) noexcept { return one_byte(type, 1); }
 
 inline void while_growth_locked(segment_hold& held, const segment_operation& what,
                                 growth_work work) {

@@ -37,14 +37,17 @@ namespace detail::os {
 // without the lock (map_in_place). So a process may own as many segments as
 // it may map, whatever RLIMIT_NOFILE says.
 
-inline struct flock first_byte(short type) noexcept {
+// A lock of `type` on the file's byte `at`: the owner's on byte 0, the
+// growers' on byte 1 (growing.hpp).
+inline struct flock one_byte(short type, off_t at) noexcept {
     struct flock range {};
     range.l_type = type;
     range.l_whence = SEEK_SET;
-    range.l_start = 0;
+    range.l_start = at;
     range.l_len = 1;
     return range;
 }
+inline struct flock first_byte(short type) noexcept { return one_byte(type, 0); }
 
 inline bool take_owner_lock(int fd) noexcept {
     auto range = first_byte(F_RDLCK);
