@@ -219,3 +219,24 @@ TEST_CASE("on Windows attach_descriptor refuses a handle of anything but an smh 
         CHECK(refused(closed) == smh::errc::corrupt_segment);
     }
 }
+
+TEST_CASE("on Windows a named segment's section handle attaches too, and grows with the "
+          "named handle") {
+    // Growers by handle know no name: they take the checksum's mutex, which
+    // growers by name take too (growing.hpp).
+    constexpr std::size_t capacity = 1 << 16;
+    auto named = smh::create<std::uint32_t, smh::growable>(16, {.capacity = capacity});
+    const win_handle section(::OpenFileMappingA(FILE_MAP_WRITE, FALSE, named.name().c_str()));
+    REQUIRE(section.get() != nullptr);
+    auto by_handle =
+        smh::attach_descriptor<std::uint32_t, smh::growable>(descriptor_of(section.get()));
+    CHECK(by_handle.name().empty());
+    named.grow(1000);
+    named[999] = 7;
+    CHECK(by_handle.size() == 1000);
+    CHECK(by_handle[999] == 7);
+    by_handle.grow(capacity);
+    by_handle[capacity - 1] = 8;
+    CHECK(named.size() == capacity);
+    CHECK(named[capacity - 1] == 8);
+}
