@@ -149,14 +149,16 @@ public:
             detail::attach_segment(name, identity(), writable, options, growth));
     }
 
-    // Creates a segment with no name anywhere (Linux: memfd_create), sealed
-    // so that no process can shrink it (nor grow it, unless created with a
-    // capacity): no SIGBUS, whoever holds it. It has no owner; the kernel
-    // frees it when its last descriptor and mapping go, so it is never an
-    // orphan, and /dev/shm's size does not bound it. Hand it on by
-    // descriptor(): fork, a spawned program's inherited descriptor, or
-    // smh::send over a Unix-domain socket. Throws smh::error as create does.
-    // Linux only (a compile error on Windows).
+    // Creates a segment with no name anywhere (Linux: memfd_create; Windows:
+    // an unnamed section), which no process can shrink (Linux seals it; a
+    // Windows section cannot shrink): no SIGBUS or access violation, whoever
+    // holds it. It has no owner; the kernel frees it when its last
+    // descriptor (handle) and mapping go, so it is never an orphan, and
+    // /dev/shm's size does not bound it. Hand it on by descriptor(): on
+    // Linux fork, a spawned program's inherited descriptor, or smh::send over
+    // a Unix-domain socket; on Windows a handle the child inherits
+    // (CreateProcess with bInheritHandles) or one DuplicateHandle puts in
+    // another process. Throws smh::error as create does.
     template <class Anonymous = detail::os::anonymous_segments>
     static SharedMemoryHandlee
     create_anonymous(std::size_t length, const create_options& options = {}) requires writable {
@@ -165,10 +167,12 @@ public:
     }
 
     // Maps the anonymous segment behind descriptor `fd`, checked as attach
-    // checks a named one (type, length) and sealed against shrinking; a
-    // descriptor of anything else is corrupt_segment. `fd` stays the
-    // caller's: the handle keeps a description of its own (read-only for a
-    // const T handle; a read-only `fd` cannot give a writable one).
+    // checks a named one (type, length) and safe from shrinking (Linux:
+    // sealed); a descriptor of anything else is corrupt_segment. `fd` stays
+    // the caller's: the handle keeps a description of its own (Windows: a
+    // DuplicateHandle copy; read-only for a const T handle; a read-only `fd`
+    // cannot give a writable one). On Windows `fd` is a section handle's
+    // value, as descriptor() gives it (LongToHandle turns it back).
     template <class Anonymous = detail::os::anonymous_segments>
     static SharedMemoryHandlee attach_descriptor(int fd, const attach_options& options = {}) {
         return SharedMemoryHandlee(
@@ -193,6 +197,10 @@ public:
     // (close-on-exec; valid while the handle lives): what fork, a spawned
     // program (dup2 it over the child's descriptor, which clears
     // close-on-exec there) and smh::send pass on. -1 for a named segment.
+    // On Windows, the section handle it keeps (not inheritable), as an int:
+    // a handle has 32 significant bits even in a 64-bit process
+    // (HandleToLong). Duplicate it inheritable, or into another process with
+    // DuplicateHandle, and tell that process the number.
     template <class Anonymous = detail::os::anonymous_segments>
     int descriptor() const noexcept {
         return anonymous() ? Anonymous::descriptor_of(*hold()) : -1;
@@ -409,8 +417,9 @@ directory_listing list_directory() {
 inline segment_info inspect(std::string_view name) { return detail::inspect_segment(name); }
 
 // What the anonymous segment behind descriptor `fd` holds, as inspect()
-// says of a named one (its name is empty), read without mapping it: for a
-// receiver that does not know the element type yet. Linux only.
+// says of a named one (its name is empty), read without mapping it (Windows:
+// through a read-only view of it, unmapped before it returns): for a
+// receiver that does not know the element type yet.
 template <class Anonymous = detail::os::anonymous_segments>
 segment_info inspect_descriptor(int fd) {
     return detail::inspect_descriptor_segment<Anonymous>(fd);
@@ -537,30 +546,45 @@ SharedMemoryHandlee<T, Length> attach_descriptor(int fd, const attach_options& o
 // Sends the anonymous segment `shm` over the Unix-domain socket `socket`
 // (SCM_RIGHTS: its descriptor, which the receiver gets a duplicate of). A
 // named segment is passed by its name: invalid_name. Throws os_error if
-// sendmsg fails. Linux only.
+// sendmsg fails. Linux only: a compile error on Windows, which has no
+// Unix-domain socket that carries handles.
 template <class T, class Length, class Anonymous = detail::os::anonymous_segments>
 void send(int socket, const SharedMemoryHandlee<T, Length>& shm) {
-    const detail::segment_operation what{"send", detail::segment_name()};
-    if (shm.template descriptor<Anonymous>() < 0)
-        what.fail(errc::invalid_name, shm.name().empty()
-                                          ? "the handle is empty"
-                                          : "segment \"" + shm.name() +
-                                                "\" has a name: pass the name, smh::send passes "
-                                                "anonymous segments");
-    Anonymous::send(socket, shm.template descriptor<Anonymous>(), what);
+    static_assert(Anonymous::over_sockets,
+                  "smh::send() passes a descriptor over a Unix-domain socket (SCM_RIGHTS), which "
+                  "this OS does not have; on Windows hand the segment's handle (descriptor()) on "
+                  "by inheritance or DuplicateHandle");
+    if constexpr (Anonymous::over_sockets) {
+        const detail::segment_operation what{"send", detail::segment_name()};
+        if (shm.template descriptor<Anonymous>() < 0)
+            what.fail(errc::invalid_name, shm.name().empty()
+                                              ? "the handle is empty"
+                                              : "segment \"" + shm.name() +
+                                                    "\" has a name: pass the name, smh::send "
+                                                    "passes anonymous segments");
+        Anonymous::send(socket, shm.template descriptor<Anonymous>(), what);
+    }
 }
 
 // Receives a segment smh::send sent on `socket` and attaches to it as
 // attach_descriptor does; blocks as the socket does. A message that carries
 // no descriptor, several, or not a sealed smh segment, is corrupt_segment
 // (and every descriptor it carried is closed); a peer that closed the
-// socket, not_found. Linux only.
+// socket, not_found. Linux only: a compile error on Windows, as send.
 template <class T, class Length = fixed_length, class Anonymous = detail::os::anonymous_segments>
 SharedMemoryHandlee<T, Length> receive(int socket, const attach_options& options = {}) {
-    const detail::segment_operation what{"receive", detail::segment_name()};
-    const auto received = Anonymous::receive(socket, what);
-    return SharedMemoryHandlee<T, Length>::template attach_descriptor<Anonymous>(received.get(),
-                                                                                 options);
+    static_assert(Anonymous::over_sockets,
+                  "smh::receive() takes a descriptor from a Unix-domain socket (SCM_RIGHTS), "
+                  "which this OS does not have; on Windows attach_descriptor() the handle the "
+                  "process inherited or was given by DuplicateHandle");
+    if constexpr (Anonymous::over_sockets) {
+        const detail::segment_operation what{"receive", detail::segment_name()};
+        const auto received = Anonymous::receive(socket, what);
+        return SharedMemoryHandlee<T, Length>::template attach_descriptor<Anonymous>(received.get(),
+                                                                                     options);
+    } else {
+        return {};
+    }
 }
 
 } // namespace v0

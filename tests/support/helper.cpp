@@ -256,10 +256,14 @@ int run_for_grow(const std::vector<std::string>& args) {
 }
 
 // The anonymous-segment subcommands, on uint32 elements; -1: not one of
-// them, or not on this platform (a template, so that Windows, which has no
-// anonymous segments, never instantiates the calls).
-//   anon-check FD LENGTH VALUE: attach_descriptor(FD); 0 if it has LENGTH
-//     elements and element 0 holds VALUE; then stores VALUE + 1 in element 1.
+// them, or not on this platform (a template, so that where the OS has no
+// anonymous segments, or no socket to send one over (Windows), the calls are
+// never instantiated).
+//   anon-check FD LENGTH VALUE: attach_descriptor(FD) (Windows: FD is an
+//     inherited handle's value); 0 if it has LENGTH elements and element 0
+//     holds VALUE; then stores VALUE + 1 in element 1.
+//   anon-grow FD LENGTH: attach_descriptor(FD) as a growable segment, grow
+//     it to LENGTH and store LENGTH in its last element; 0 on success.
 //   anon-receive SOCKET VALUE: receive() a segment from SOCKET and store
 //     VALUE in element 0; 0 on success.
 //   anon-send SOCKET LENGTH VALUE: create_anonymous(LENGTH), store VALUE in
@@ -276,20 +280,29 @@ int run_for_anonymous(const std::vector<std::string>& args) {
             shm[1] = value + 1;
             return 0;
         }
-        if (args.size() == 4 && args[0] == "anon-send") {
-            auto shm = smh::create_anonymous<std::uint32_t>(std::stoul(args[2]));
-            const auto value = static_cast<std::uint32_t>(std::stoul(args[3]));
-            shm[0] = value;
-            smh::send(std::stoi(args[1]), shm);
-            // The receiver answers in element 1; at most 30 s.
-            for (int tries = 0; tries < 3000 && shm[1] != value + 1; ++tries)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            return shm[1] == value + 1 ? 0 : 1;
-        }
-        if (args.size() == 3 && args[0] == "anon-receive") {
-            auto shm = smh::receive<std::uint32_t>(std::stoi(args[1]));
-            shm[0] = static_cast<std::uint32_t>(std::stoul(args[2]));
+        if (args.size() == 3 && args[0] == "anon-grow") {
+            auto shm = smh::attach_descriptor<std::uint32_t, smh::growable>(std::stoi(args[1]));
+            const auto length = static_cast<std::uint32_t>(std::stoul(args[2]));
+            shm.grow(length);
+            shm[length - 1] = length;
             return 0;
+        }
+        if constexpr (Anonymous::over_sockets) {
+            if (args.size() == 4 && args[0] == "anon-send") {
+                auto shm = smh::create_anonymous<std::uint32_t>(std::stoul(args[2]));
+                const auto value = static_cast<std::uint32_t>(std::stoul(args[3]));
+                shm[0] = value;
+                smh::send(std::stoi(args[1]), shm);
+                // The receiver answers in element 1; at most 30 s.
+                for (int tries = 0; tries < 3000 && shm[1] != value + 1; ++tries)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                return shm[1] == value + 1 ? 0 : 1;
+            }
+            if (args.size() == 3 && args[0] == "anon-receive") {
+                auto shm = smh::receive<std::uint32_t>(std::stoi(args[1]));
+                shm[0] = static_cast<std::uint32_t>(std::stoul(args[2]));
+                return 0;
+            }
         }
         return -1;
     }

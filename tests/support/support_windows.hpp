@@ -176,8 +176,11 @@ inline std::string quote_argument(const std::string& argument) {
     return quoted + "\"";
 }
 
-// Starts a program (a new process, not a copy of this one).
-inline process start_program(std::vector<std::string> args) {
+// Starts a program (a new process, not a copy of this one). With
+// `inherit_handles`, it inherits every inheritable handle of this process
+// (CreateProcess's bInheritHandles), at the same values: a test makes the
+// handle it passes on inheritable first, and tells the program its value.
+inline process start_program(std::vector<std::string> args, bool inherit_handles = false) {
     args[0] = native_path(args[0]);
     std::string command_line;
     for (const auto& arg : args)
@@ -185,8 +188,8 @@ inline process start_program(std::vector<std::string> args) {
     STARTUPINFOA startup{};
     startup.cb = sizeof startup;
     PROCESS_INFORMATION info{};
-    if (!::CreateProcessA(args[0].c_str(), command_line.data(), nullptr, nullptr, FALSE, 0, nullptr,
-                          nullptr, &startup, &info))
+    if (!::CreateProcessA(args[0].c_str(), command_line.data(), nullptr, nullptr,
+                          inherit_handles ? TRUE : FALSE, 0, nullptr, nullptr, &startup, &info))
         throw win32_failure("CreateProcess " + args[0]);
     ::CloseHandle(info.hThread);
     return {win_handle(info.hProcess), info.dwProcessId};

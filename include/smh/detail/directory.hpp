@@ -133,7 +133,9 @@ inline segment_info inspect_segment(std::string_view name) {
 // What the anonymous segment behind descriptor `fd` holds (no name).
 template <class Anonymous>
 segment_info inspect_descriptor_segment(int fd) {
-    static_assert(Anonymous::available, "smh::inspect_descriptor() needs Linux (memfd_create)");
+    static_assert(Anonymous::available,
+                  "smh::inspect_descriptor() needs segments without a name (Linux: "
+                  "memfd_create; Windows: an unnamed section)");
     const segment_operation what{"inspect_descriptor", segment_name()};
     const auto snapshot = Anonymous::read_header(fd, what);
     if (!snapshot) what.fail(errc::corrupt_segment, "not an smh segment: shorter than a header");

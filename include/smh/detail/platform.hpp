@@ -10,6 +10,7 @@
 #include "platform_contract.hpp"
 
 #if defined(_WIN32)
+#include "windows/anonymous.hpp"
 #include "windows/creating.hpp"
 #include "windows/growing.hpp"
 #include "windows/huge_pages.hpp"
@@ -95,6 +96,19 @@ static_assert(is_same_v<decltype(&own_start_time), std::uint64_t (*)(std::int64_
 static_assert(is_same_v<decltype(&process_alive), bool (*)(std::int64_t, std::uint64_t) noexcept>);
 static_assert(is_same_v<decltype(&random_64), std::uint64_t (*)(std::string_view)>);
 static_assert(std::is_same_v<decltype(segment_directory::available), const bool>);
+static_assert(is_same_v<decltype(anonymous_segments::available), const bool>);
+static_assert(is_same_v<decltype(anonymous_segments::over_sockets), const bool>);
+static_assert(is_same_v<decltype(&anonymous_segments::create),
+                        opened_segment (*)(const segment_operation&, std::uint64_t,
+                                           const create_request&, segment_writer)>);
+static_assert(is_same_v<decltype(&anonymous_segments::open),
+                        opened_segment (*)(int, const segment_operation&, bool)>);
+static_assert(is_same_v<decltype(&anonymous_segments::check_seals),
+                        void (*)(const opened_segment&, const segment_operation&, bool)>);
+static_assert(is_same_v<decltype(&anonymous_segments::read_header),
+                        std::optional<header_snapshot> (*)(int, const segment_operation&)>);
+static_assert(
+    is_same_v<decltype(&anonymous_segments::descriptor_of), int (*)(const segment_hold&) noexcept>);
 
 } // namespace detail::os::contract
 } // namespace v0

@@ -121,13 +121,13 @@ private:
 
 // Defined by each OS folder: mapping in system.hpp, opened_segment and
 // segment_directory in segments.hpp, anonymous_segments in anonymous.hpp
-// (Windows: segments.hpp), segment_hold in segments.hpp (Windows:
-// the section's handle) or owner_lock.hpp (Linux: it carries the owner's lock).
+// (below), segment_hold in segments.hpp (Windows: the section's handle) or
+// owner_lock.hpp (Linux: it carries the owner's lock).
 class mapping;             // a mapping of a segment, unmapped on destruction
 struct opened_segment;     // a segment opened and mapped whole
 struct segment_hold;       // what keeps a segment's name an object's own (POSIX) or alive (Windows)
 struct segment_directory;  // POSIX: segments are files in a directory; `available` says so
-struct anonymous_segments; // Linux: segments without a name (memfd); `available` says so
+struct anonymous_segments; // segments without a name (Linux: a memfd; Windows: an unnamed section)
 
 // ---------------------------------------------------------------------------
 // system.hpp: errors, and the hints a mapping is given.
@@ -193,6 +193,27 @@ inline segment_hold hold_created(opened_segment& segment, mapping& region) noexc
 // Takes the held segment's name away, unless it now names another segment
 // (Windows: gives up the object's handle, so the name goes with the last one).
 inline unlink_result unlink(const segment_name& name, segment_hold& held) noexcept;
+
+// ---------------------------------------------------------------------------
+// anonymous.hpp: segments without a name, handed on by descriptor (Linux: a
+// sealed memfd's file descriptor; Windows: an unnamed section's handle, as
+// an int by HandleToLong). A struct of static functions, so that the public
+// calls are templates on it and fail to compile where `available` is false:
+//   available     whether the OS has them at all;
+//   over_sockets  whether a descriptor also travels over a Unix-domain socket
+//                 (send, receive: Linux only);
+//   create(what, bytes, request, write) -> opened_segment
+//                 as create_segment, with no name and no owner;
+//   open(descriptor, what, writable) -> opened_segment
+//                 maps the segment behind `descriptor`, which stays the
+//                 caller's: the result holds a descriptor of its own;
+//   check_seals(opened, what, growable)
+//                 what else the header's checks need of it (Linux: seals
+//                 against shrinking; Windows: commitment);
+//   read_header(descriptor, what) -> std::optional<header_snapshot>;
+//   descriptor_of(hold) -> int
+//                 the descriptor a holder keeps (platform.hpp checks these
+//                 types).
 
 // ---------------------------------------------------------------------------
 // growing.hpp: growable segments (a capacity above the length).

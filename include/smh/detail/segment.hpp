@@ -255,16 +255,16 @@ inline segment_handle create_segment(const segment_operation& what, std::size_t 
         });
 }
 
-// Creates a segment with no name (Linux: a sealed memfd) and no owner: the
-// kernel frees it with its last descriptor and mapping. A template on the
-// OS's anonymous_segments, so that where there are none (Windows) only a
-// call fails to compile.
+// Creates a segment with no name (Linux: a sealed memfd; Windows: an unnamed
+// section) and no owner: the kernel frees it with its last descriptor (or
+// handle) and mapping. A template on the OS's anonymous_segments, so that
+// where there are none only a call fails to compile.
 template <class Anonymous>
 segment_handle create_anonymous_segment(std::size_t length, const element_shape& shape,
                                         const create_options& options, handle_growth growth) {
     static_assert(Anonymous::available,
-                  "smh::create_anonymous() needs Linux (memfd_create); on Windows use a named "
-                  "segment");
+                  "smh::create_anonymous() needs segments without a name (Linux: memfd_create; "
+                  "Windows: an unnamed section), which this OS layer does not provide");
     const segment_operation what{"create_anonymous", segment_name()};
     return create_with(
         what, length, shape, options, growth, false,
@@ -378,14 +378,15 @@ inline segment_handle attach_segment(const segment_operation& what,
 }
 
 // Maps the anonymous segment behind descriptor `fd` (which stays the
-// caller's) through a description of the handle's own, checked as attach
-// checks a named one, and sealed against shrinking.
+// caller's) through a description (Windows: a handle) of the handle's own,
+// checked as attach checks a named one, and safe from shrinking (Linux:
+// sealed; Windows: no section can shrink).
 template <class Anonymous>
 segment_handle attach_anonymous_segment(int fd, const element_identity& expected, bool writable,
                                         const attach_options& options, handle_growth growth) {
     static_assert(Anonymous::available,
-                  "smh::attach_descriptor() needs Linux (memfd_create); on Windows use a named "
-                  "segment");
+                  "smh::attach_descriptor() needs segments without a name (Linux: memfd_create; "
+                  "Windows: an unnamed section), which this OS layer does not provide");
     const segment_operation what{"attach_descriptor", segment_name()};
     auto opened = Anonymous::open(fd, what, writable);
     return attach_opened(opened, what, expected, writable, options, growth,

@@ -32,6 +32,8 @@ namespace detail::os {
 
 struct anonymous_segments {
     static constexpr bool available = true;
+    // A descriptor travels over a Unix-domain socket too (send, receive).
+    static constexpr bool over_sockets = true;
 
     // What a sealed segment has: nothing may shrink it, and the seals stay.
     static constexpr int required_seals = F_SEAL_SHRINK | F_SEAL_SEAL;

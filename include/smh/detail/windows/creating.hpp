@@ -48,7 +48,9 @@ inline bip::permissions permissions_for(unsigned mode) noexcept {
 // address space and no memory), and only its first `bytes` are committed,
 // before `write` fills them; grow() commits more (growing.hpp). Boost cannot
 // pass SEC_RESERVE, so the section is made here. As create_segment below:
-// exclusive, and on failure nothing is left behind.
+// exclusive, and on failure nothing is left behind. With no name
+// (`what.name` empty) the section is unnamed: an anonymous segment's
+// (anonymous.hpp), which only its handle reaches.
 inline opened_segment create_growable_segment(const segment_operation& what, std::uint64_t bytes,
                                               const create_request& request, segment_writer write) {
     // The capacity's whole pages and one more, never committed: Wine (8.0)
@@ -67,9 +69,10 @@ inline opened_segment create_growable_segment(const segment_operation& what, std
         static_cast<SECURITY_ATTRIBUTES*>(permissions_for(request.permissions).get_permissions());
     opened_segment segment;
     ::SetLastError(ERROR_SUCCESS);
-    segment.reserved.reset(::CreateFileMappingW(
-        INVALID_HANDLE_VALUE, attributes, PAGE_READWRITE | SEC_RESERVE,
-        static_cast<DWORD>(capacity >> 32), static_cast<DWORD>(capacity), wide_name.c_str()));
+    segment.reserved.reset(
+        ::CreateFileMappingW(INVALID_HANDLE_VALUE, attributes, PAGE_READWRITE | SEC_RESERVE,
+                             static_cast<DWORD>(capacity >> 32), static_cast<DWORD>(capacity),
+                             wide_name.empty() ? nullptr : wide_name.c_str()));
     // An existing section comes back with ERROR_ALREADY_EXISTS: closing our
     // handle to it leaves it untouched.
     if (const int error = last_native_error(); !segment.reserved || error == ERROR_ALREADY_EXISTS)

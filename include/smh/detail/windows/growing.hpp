@@ -5,12 +5,15 @@
 // length; committing through one view commits the section's pages, so every
 // other view, in any process, can touch them without a call of its own
 // (readers learn of growth from a load). The commit limit is errc::no_space
-// at grow. Growers take turns under a named mutex, which Windows hands on
-// (WAIT_ABANDONED) when its holder dies.
+// at grow. Growers take turns under named mutexes, which Windows hands on
+// (WAIT_ABANDONED) when their holder dies.
 #pragma once
 
-#include <cstdint> // fixed-width values
-#include <string>  // the mutex's name
+#include <cstdint>  // fixed-width values
+#include <optional> // a named segment's mutex
+#include <string>   // the mutexes' names
+
+#include "../layout.hpp"
 
 #include "segments.hpp"
 #include "system.hpp"
@@ -31,24 +34,56 @@ inline std::uint64_t map_capacity(opened_segment& segment, const segment_operati
     return committed_bytes(segment.region.get_address(), segment.region.get_size());
 }
 
-// "Local\smh-grow-<name>": the segment's name is unique while the section
-// lives, and so is this mutex's while a grower holds it.
-inline void while_growth_locked(segment_hold&, const segment_operation& what, growth_work work) {
-    const std::string name = "Local\\smh-grow-" + what.name.str();
-    const HANDLE mutex = ::CreateMutexA(nullptr, FALSE, name.c_str());
-    if (mutex == nullptr) throw_native(what, last_native_error(), "CreateMutex");
-    struct release_mutex {
-        HANDLE mutex;
-        bool held = false;
-        ~release_mutex() {
-            if (held) ::ReleaseMutex(mutex);
-            ::CloseHandle(mutex);
+// The named mutex `name`, created or opened, and held until the end of the
+// object's life.
+class growth_mutex {
+public:
+    growth_mutex(const std::string& name, const segment_operation& what)
+        : mutex_(::CreateMutexA(nullptr, FALSE, name.c_str())) {
+        if (mutex_ == nullptr) throw_native(what, last_native_error(), "CreateMutex");
+        const DWORD waited = ::WaitForSingleObject(mutex_, INFINITE);
+        if (waited != WAIT_OBJECT_0 && waited != WAIT_ABANDONED) {
+            const int error = last_native_error();
+            ::CloseHandle(mutex_);
+            throw_native(what, error, "WaitForSingleObject");
         }
-    } release{mutex};
-    const DWORD waited = ::WaitForSingleObject(mutex, INFINITE);
-    if (waited != WAIT_OBJECT_0 && waited != WAIT_ABANDONED)
-        throw_native(what, last_native_error(), "WaitForSingleObject");
-    release.held = true;
+    }
+    growth_mutex(const growth_mutex&) = delete;
+    growth_mutex& operator=(const growth_mutex&) = delete;
+    ~growth_mutex() {
+        ::ReleaseMutex(mutex_);
+        ::CloseHandle(mutex_);
+    }
+
+private:
+    HANDLE mutex_;
+};
+
+// Growers take turns under "Local\smh-grow:<checksum>", the checksum of the
+// segment's header in 16 hex digits (as waiting.hpp names its events): it
+// covers the creation time, the creator's pid and the type, so it tells one
+// segment from another, and every holder reads the same one, however it
+// reached the segment. An anonymous segment has nothing else to go by: no
+// name, and a holder given a handle cannot hand a mutex of its own to the
+// others (one more handle to pass would change what attach_descriptor
+// takes). Two segments whose checksums collide only take turns growing, a
+// cost and never a fault; ':' is in no segment name, so no named segment's
+// mutex below has this name.
+// A named segment's growers take "Local\smh-grow-<name>" first, as they
+// always have (the name is unique while the section lives), so that they
+// still take turns with a process built before this second mutex existed;
+// then the checksum's, so that they take turns with a holder that reached
+// the same section through a handle (attach_descriptor of a duplicate of
+// its handle, which knows no name). Always in that order: no deadlock.
+inline void while_growth_locked(segment_hold& held, const segment_operation& what,
+                                growth_work work) {
+    std::optional<growth_mutex> by_name;
+    if (!what.name.str().empty()) by_name.emplace("Local\\smh-grow-" + what.name.str(), what);
+    static constexpr char digits[] = "0123456789abcdef";
+    const auto checksum = reinterpret_cast<const segment_header*>(held.view)->checksum;
+    std::string name = "Local\\smh-grow:";
+    for (int shift = 60; shift >= 0; shift -= 4) name += digits[(checksum >> shift) & 0xf];
+    const growth_mutex by_checksum(name, what);
     work();
 }
 

@@ -42,7 +42,8 @@ using section_ptr = std::unique_ptr<bip::windows_shared_memory>;
 
 // A section handle from CreateFileMapping itself, closed on destruction: a
 // growable segment's creator makes its section so (SEC_RESERVE, creating.hpp),
-// which Boost's windows_shared_memory cannot ask for.
+// which Boost's windows_shared_memory cannot ask for, and an anonymous
+// segment's holders keep theirs so (anonymous.hpp): the handle they hand on.
 struct close_handle {
     void operator()(HANDLE handle) const noexcept { ::CloseHandle(handle); }
 };
@@ -172,7 +173,8 @@ inline opened_segment open_segment(const segment_operation& what, bool writable,
 
 // What a SharedMemoryHandlee keeps of its segment besides the mapping: its
 // handle, since the section (and its name) lives only while a handle does
-// (`reserved` for a growable segment's creator, `section` otherwise), and
+// (`reserved` for a growable segment's creator and for every holder of an
+// anonymous segment, `section` otherwise), and
 // where its view is, for grow() to commit pages through.
 struct segment_hold {
     section_ptr section;
@@ -202,13 +204,6 @@ inline unlink_result unlink(const segment_name& /*name*/, segment_hold& hold) no
 // smh::list(), smh::remove() and smh::remove_orphans() do not exist here: see
 // segment_directory in linux/segments.hpp.
 struct segment_directory {
-    static constexpr bool available = false;
-};
-
-// Segments without a name are Linux's (memfd_create and its seals):
-// smh::create_anonymous(), attach_descriptor(), send() and receive() do not
-// compile here. See anonymous_segments in linux/anonymous.hpp.
-struct anonymous_segments {
     static constexpr bool available = false;
 };
 
