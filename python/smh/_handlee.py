@@ -385,18 +385,16 @@ class SharedMemoryHandlee(_core.Elements):
 
     # --- what C++ has too --------------------------------------------------------
 
-    def _smh_reduce_anonymous(self):
+    def _smh_reduce_anonymous(self, state, descriptor):
         """multiprocessing's pickling of an anonymous handle: its descriptor,
         duplicated into the receiving process as multiprocessing passes
         descriptors (reduction.DupFd), and the element type."""
-        state = self._smh
         element = state.element
         sent = {"struct": None if element.raw else element.format,
                 "type_name": element.type_name, "atomic": element.atomic,
                 "read_only": state.read_only}
         return (_rebuild_anonymous,
-                (type(self), sent, _reduction.DupFd(state.handle.descriptor),
-                 _own_attributes(self)))
+                (type(self), sent, _reduction.DupFd(descriptor), _own_attributes(self)))
 
     @property
     def descriptor(self):
@@ -675,12 +673,22 @@ def _fileno(fd):
 
 
 def _rebuild_anonymous(cls, sent, dup, attributes):
-    """The receiving side of _smh_reduce_anonymous."""
-    fd = dup.detach()
+    """The receiving side of _smh_reduce_anonymous. Never raises (a pool's
+    result thread would stop): a segment that cannot be had is a closed
+    object whose use raises why."""
+    obj = cls.__new__(cls)
     try:
-        obj = cls.__new__(cls)
+        fd = dup.detach()
+    except Exception as e:  # the sender ended before it handed the descriptor on
+        obj._smh_broken("", Error(errc.not_found, "unpickle", "",
+                                  f"the anonymous segment's descriptor did not arrive: {e}"))
+        return obj
+    try:
         obj._smh_attach_descriptor(fd, sent["struct"], sent["type_name"], sent["atomic"],
                                    sent["read_only"], False, False)
+    except Error as e:
+        obj._smh_broken("", Error(e.code, "unpickle", "", e.detail, e.native_errno))
+        return obj
     finally:
         os.close(fd)
     for key, value in attributes.get("__dict__", {}).items():
@@ -694,8 +702,10 @@ def _reduce_for_multiprocessing(obj):
     """multiprocessing's pickler (ForkingPickler) asks this: an anonymous
     handle sends its descriptor; any other pickles as plain pickle does."""
     state = obj._smh
-    if state is not None and state.handle is not None and state.handle.descriptor >= 0:
-        return obj._smh_reduce_anonymous()
+    handle = state.handle if state is not None else None  # once: close() may run meanwhile
+    descriptor = handle.descriptor if handle is not None else -1
+    if descriptor >= 0:
+        return obj._smh_reduce_anonymous(state, descriptor)
     return obj.__reduce_ex__(4)
 
 

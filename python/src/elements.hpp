@@ -435,7 +435,21 @@ inline bool atomic_bits(object* self, const field& f, PyObject* value, bool wrap
 // ---------------------------------------------------------------------------
 // Elements.
 
+// The memoryview of the elements as far as they reach now: a growable
+// segment's is taken again once it has grown (a view taken before keeps the
+// length it had). False with an error set if that fails.
+inline bool buffer_covers_now(object* self) {
+    if (self->buffer == nullptr || self->live_length == nullptr ||
+        PyMemoryView_GET_BUFFER(self->buffer)->len >= current_length(self) * self->itemsize)
+        return true;
+    PyObject* grown = PyMemoryView_FromObject(PyMemoryView_GET_BUFFER(self->buffer)->obj);
+    if (grown == nullptr) return false;
+    Py_SETREF(self->buffer, grown);
+    return true;
+}
+
 inline PyObject* get_via_struct(object* self, Py_ssize_t i) {
+    if (!buffer_covers_now(self)) return nullptr;
     PyObject* offset = PyLong_FromSsize_t(i * self->itemsize);
     if (offset == nullptr) return nullptr;
     PyObject* args[] = {nullptr, self->st, self->buffer, offset};
@@ -560,6 +574,7 @@ inline int set_one(object* self, Py_ssize_t i, PyObject* value) {
             }
             PyErr_Clear();
         }
+        if (!buffer_covers_now(self)) return -1;
         PyObject* key = PyLong_FromSsize_t(i); // the memoryview's own error
         if (key == nullptr) return -1;
         const int done = PyObject_SetItem(self->buffer, key, value);
@@ -872,14 +887,7 @@ inline PyObject* unbind(PyObject* op, PyObject* const* args, Py_ssize_t n) {
 
 inline PyObject* get_data(PyObject* op, void*) {
     object* self = as_elements(op);
-    if (self->buffer != nullptr && self->live_length != nullptr &&
-        PyMemoryView_GET_BUFFER(self->buffer)->len < current_length(self) * self->itemsize) {
-        // Grown since: a view of the mapping as far as it reaches now (a view
-        // taken before keeps the length it had).
-        PyObject* grown = PyMemoryView_FromObject(PyMemoryView_GET_BUFFER(self->buffer)->obj);
-        if (grown == nullptr) return nullptr;
-        Py_SETREF(self->buffer, grown);
-    }
+    if (!buffer_covers_now(self)) return nullptr;
     PyObject* buffer = self->buffer != nullptr ? self->buffer : Py_None;
     Py_INCREF(buffer);
     return buffer;

@@ -257,11 +257,22 @@ public:
 
     const std::string& name() const noexcept { return name_; }
     // An anonymous segment's descriptor, this handle's own; -1 for a named one.
-    int descriptor() const noexcept { return segment_ ? segment_->descriptor() : -1; }
+    // Under the ownership lock, which close() holds while it lets go: never a
+    // segment half-destroyed by a close() in another thread.
+    int descriptor() const {
+        const std::lock_guard lock(ops_mutex_);
+        return segment_ ? segment_->descriptor() : -1;
+    }
     bool writable() const noexcept { return writable_; }
     bool closed() const noexcept { return segment_ == nullptr || closing_.load(); }
-    std::size_t count() const noexcept { return segment_ ? segment_->count() : 0; }
-    std::size_t capacity() const noexcept { return segment_ ? segment_->capacity() : 0; }
+    std::size_t count() const {
+        const std::lock_guard lock(ops_mutex_);
+        return segment_ ? segment_->count() : 0;
+    }
+    std::size_t capacity() const {
+        const std::lock_guard lock(ops_mutex_);
+        return segment_ ? segment_->capacity() : 0;
+    }
 
     // A call that may let other threads run (it releases the GIL) holds one
     // of these, so that close() waits for it instead of unmapping under it.
@@ -617,7 +628,7 @@ private:
     std::mutex users_mutex_;
     std::condition_variable users_done_;
     int users_ = 0;
-    std::mutex ops_mutex_;
+    mutable std::mutex ops_mutex_;
 };
 
 } // namespace smh_python

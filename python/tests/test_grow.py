@@ -315,3 +315,13 @@ def test_a_length_a_hostile_writer_stores_past_the_capacity_never_takes_len_past
             assert len(reader) == 50 and len(shm) == 50
         finally:
             reader.close()
+
+
+@pytest.mark.parametrize("fmt,value", [("e", (1.5,)), (None, 7)])
+def test_elements_past_the_first_length_read_and_write_after_growth(fmt, value, names):
+    """Formats read through struct (half floats) and raw bytes use the
+    elements' memoryview, which must reach the grown elements too."""
+    with SharedMemoryHandlee(2, fmt, name=names(), capacity=10) as shm:
+        shm.grow(10)
+        shm[9] = value
+        assert shm[9] == value and shm[-1] == value

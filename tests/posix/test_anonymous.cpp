@@ -132,10 +132,25 @@ TEST_CASE("no process can shrink an anonymous segment: ftruncate fails with EPER
     long sum = 0;
     for (const auto value : shm) sum += value;
     CHECK(sum == 7L * (1 << 16));
-    // A growable one may grow, never shrink.
+    // A growable one: its file is its whole capacity from the start, sealed
+    // both ways, so a length any holder stores below the capacity never
+    // points past the file.
     auto grows = smh::create_anonymous<std::uint32_t, smh::growable>(16, {.capacity = 1 << 20});
     CHECK(::ftruncate(grows.descriptor(), 0) == -1);
     CHECK(errno == EPERM);
+    CHECK(::ftruncate(grows.descriptor(), std::int64_t{1} << 30) == -1);
+    {
+        auto reader =
+            smh::attach_descriptor<const std::uint32_t, smh::growable>(grows.descriptor());
+        const std::uint64_t hostile_length = 1 << 20; // every element, none grown yet
+        REQUIRE(::pwrite(grows.descriptor(), &hostile_length, sizeof hostile_length, 120) ==
+                sizeof hostile_length);
+        CHECK(reader.size() == 1u << 20);
+        CHECK(reader[(1 << 20) - 1] == 0u); // a page never allocated reads as zero: no SIGBUS
+        const std::uint64_t honest_length = 16;
+        REQUIRE(::pwrite(grows.descriptor(), &honest_length, sizeof honest_length, 120) ==
+                sizeof honest_length);
+    }
     grows.grow(1 << 20);
     grows[(1 << 20) - 1] = 5;
     CHECK(smh::attach_descriptor<const std::uint32_t, smh::growable>(
@@ -190,6 +205,20 @@ TEST_CASE("attach_descriptor checks the type, the length and the seals, and keep
     CHECK(smh::attach_descriptor<const std::int32_t>(read_only)[5] == 55);
     ::close(read_only);
     CHECK(::fcntl(fd, F_GETFD) >= 0); // still the handle's
+}
+
+TEST_CASE("another user handed the descriptor attaches to it, though the file's mode is 0600") {
+    if (::geteuid() != 0) return smh_test::skip("needs root to become another user");
+    auto shm = smh::create_anonymous<std::uint32_t>(8);
+    shm[0] = 5;
+    smh_test::child_process other([fd = shm.descriptor()] {
+        smh_test::become_other_user();
+        auto mine = smh::attach_descriptor<std::uint32_t>(fd);
+        child_check(mine[0] == 5, "another user's attach saw other data");
+        mine[1] = 6;
+    });
+    CHECK(other.wait().failure.empty());
+    CHECK(shm[1] == 6u);
 }
 
 TEST_CASE("a forked child inherits an anonymous segment and the parent sees its writes") {

@@ -22,6 +22,13 @@ using Growable = SharedMemoryHandlee<T, smh::growable>;
 using smh_test::child_check;
 using smh_test::error_of;
 
+namespace {
+// Default member initialisers: grow constructs these.
+struct initialised_element {
+    std::int32_t value = 7;
+};
+} // namespace
+
 TEST_CASE("growing in a full /dev/shm throws errc::no_space, leaves the length, and no "
           "process SIGBUSes") {
     if (::geteuid() != 0)
@@ -174,4 +181,25 @@ TEST_CASE("a length a hostile writer stores past the capacity after attach never
     smh_test::overwrite_raw_segment(shm.name(), 0, header);
     CHECK(reader.size() == 64);
     CHECK(reader.data().size() == 64);
+}
+
+TEST_CASE("a parent and its forked child growing through one inherited handle take turns, and "
+          "the largest length wins") {
+    // Growers of one open file description (a forked child's handle shares
+    // the parent's) must still exclude each other: no length goes down, no
+    // element is constructed twice.
+    auto shm = Growable<initialised_element>::create(1, {.capacity = 1 << 16});
+    smh_test::child_process child([&] {
+        for (std::size_t length = 2; length < (1 << 16); length += 2) shm.grow(length);
+    });
+    for (std::size_t length = 3; length < (1 << 16); length += 2) {
+        shm.grow(length);
+        shm[length - 1].value = 1; // a later grow must not construct over it
+    }
+    CHECK(child.wait().failure.empty());
+    CHECK(shm.size() == (1 << 16) - 1);
+    std::size_t overwritten = 0;
+    for (std::size_t length = 3; length < (1 << 16); length += 2)
+        overwritten += shm[length - 1].value != 1 ? 1 : 0;
+    CHECK(overwritten == 0);
 }

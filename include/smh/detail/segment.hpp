@@ -310,8 +310,8 @@ inline segment_handle create_segment(std::size_t length, const element_shape& sh
 // Checks that the segment `opened` (by name, or an anonymous one's
 // descriptor) holds `expected` elements, then keeps its mapping. Checks a
 // private copy of the header, so a hostile writer cannot change what was
-// checked; `also_check(opened, growable)` checks what else the kind of
-// segment needs.
+// checked; `also_check(opened, header)` checks, against that copy, what
+// else the kind of segment needs.
 template <class AlsoCheck>
 segment_handle attach_opened(os::opened_segment& opened, const segment_operation& what,
                              const element_identity& expected, bool writable,
@@ -342,7 +342,7 @@ segment_handle attach_opened(os::opened_segment& opened, const segment_operation
         what.fail(errc::type_mismatch, "it is a growable segment: attach it as "
                                        "smh::SharedMemoryHandlee<T, smh::growable>, whose size() "
                                        "follows its growth");
-    also_check(opened, growable);
+    also_check(opened, snapshot);
     if (growable) {
         const auto size =
             os::map_capacity(opened, what, writable,
@@ -374,7 +374,7 @@ inline segment_handle attach_segment(const segment_operation& what,
                                      handle_growth growth = handle_growth::may_grow) {
     auto opened = os::open_segment(what, writable, options.creation_timeout);
     return attach_opened(opened, what, expected, writable, options, growth,
-                         [](const os::opened_segment&, bool) {});
+                         [](const os::opened_segment&, const segment_header&) {});
 }
 
 // Maps the anonymous segment behind descriptor `fd` (which stays the
@@ -389,10 +389,19 @@ segment_handle attach_anonymous_segment(int fd, const element_identity& expected
                   "Windows: an unnamed section), which this OS layer does not provide");
     const segment_operation what{"attach_descriptor", segment_name()};
     auto opened = Anonymous::open(fd, what, writable);
-    return attach_opened(opened, what, expected, writable, options, growth,
-                         [&](const os::opened_segment& segment, bool growable) {
-                             Anonymous::check_seals(segment, what, growable);
-                         });
+    return attach_opened(
+        opened, what, expected, writable, options, growth,
+        [&](const os::opened_segment& segment, const segment_header& header) {
+            const bool growable = is_growable(header);
+            Anonymous::check_seals(segment, what, growable);
+            // Its file cannot grow: a growable one's must
+            // already cover the capacity (as create makes it).
+            const auto capacity_bytes =
+                segment_bytes_for(header.data_offset, header.element_size, header.element_count);
+            if (growable && (!capacity_bytes || *capacity_bytes > segment.size))
+                what.fail(errc::corrupt_segment, "its file (" + std::to_string(segment.size) +
+                                                     " bytes) does not cover its capacity");
+        });
 }
 
 // Grows a growable segment to `new_length` elements (a smaller or equal one
@@ -415,7 +424,12 @@ inline void segment_handle::grow(std::size_t new_length, const element_shape& sh
         if (new_length <= current) return; // another grower went as far
         os::extend_segment(state_->hold, what, offset + current * size, offset + new_length * size);
         if (shape.construct) shape.construct(view_.first + current * size, new_length - current);
-        length.store(new_length, std::memory_order_release);
+        // The largest length wins even where the lock could not exclude a
+        // grower (a description shared without /proc): never decreased.
+        std::uint64_t seen = current;
+        while (seen < new_length &&
+               !length.compare_exchange_weak(seen, new_length, std::memory_order_release,
+                                             std::memory_order_acquire)) {}
     };
     os::while_growth_locked(state_->hold, what, os::growth_work(work));
     notify_growth(*state_->owner.header);

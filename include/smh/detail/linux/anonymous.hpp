@@ -35,21 +35,29 @@ struct anonymous_segments {
     // A descriptor travels over a Unix-domain socket too (send, receive).
     static constexpr bool over_sockets = true;
 
-    // What a sealed segment has: nothing may shrink it, and the seals stay.
-    static constexpr int required_seals = F_SEAL_SHRINK | F_SEAL_SEAL;
+    // What a sealed segment has: nothing may shrink or grow its file, and
+    // the seals stay. A growable one's file is its whole capacity from the
+    // start (sparse; grow() allocates pages inside it), so a length any
+    // holder stores below the capacity never points past the file: no
+    // SIGBUS, whoever holds it.
+    static constexpr int required_seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
     // Builds the segment in a new memfd (close-on-exec) and seals it before
     // anyone else can reach it. No owner lock, no name, nothing registered:
     // nothing outlives the last holder.
     static opened_segment create(const segment_operation& what, std::uint64_t bytes,
                                  const create_request& request, segment_writer write) {
-        check_file_size_limit(what, bytes);
+        const bool growable = request.capacity_bytes > bytes;
+        check_file_size_limit(what, growable ? request.capacity_bytes : bytes);
         unique_fd fd(::memfd_create("smh", MFD_CLOEXEC | MFD_ALLOW_SEALING));
         if (!fd) throw_native(what, errno, "memfd_create");
         auto segment = build_segment(std::move(fd), what, bytes, request, write);
-        const bool growable = request.capacity_bytes > bytes;
-        const int seals = required_seals | (growable ? 0 : F_SEAL_GROW);
-        if (::fcntl(segment.file.get(), F_ADD_SEALS, seals) != 0)
+        if (growable && retry_on_eintr([&] {
+                            return ::ftruncate(segment.file.get(),
+                                               static_cast<off_t>(request.capacity_bytes));
+                        }) != 0)
+            throw_native(what, errno, "ftruncate to the capacity");
+        if (::fcntl(segment.file.get(), F_ADD_SEALS, required_seals) != 0)
             throw_native(what, errno, "sealing it (F_ADD_SEALS)");
         segment.own_file = std::move(segment.file);
         return segment;
@@ -65,30 +73,26 @@ struct anonymous_segments {
         if (access < 0)
             what.fail(errc::corrupt_segment, which + " is not open",
                       std::error_code(errno, native_category()));
-        struct stat info {};
-        if (::fstat(fd, &info) != 0) throw_native(what, errno, "fstat");
-        if (!S_ISREG(info.st_mode))
-            what.fail(errc::corrupt_segment, which + " is not a sealed smh segment (not a file)");
-        if (seals_of(fd) < 0)
-            what.fail(errc::corrupt_segment,
-                      which + " is not a sealed smh segment (a file that cannot be sealed)");
+        // The seals first: no I/O (a file on a FUSE mount cannot stall it),
+        // and before anything is mapped, so that no one can shrink the file
+        // while its header is read.
+        check_sealed(fd, what, which);
         // Reopening through /proc would give write access the descriptor
         // itself does not have: a read-only descriptor stays read-only.
         if (writable && (access & O_ACCMODE) == O_RDONLY)
             what.fail(errc::permission_denied, which + " is open read-only; attach it as const T");
         const std::string again = "/proc/self/fd/" + std::to_string(fd);
         unique_fd own(::open(again.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
-        if (!own && (errno == ENOENT || errno == ENXIO) && !proc_mounted())
+        // Where /proc is missing, or the file's mode does not let this user
+        // open it again (another user's segment, handed over): a duplicate,
+        // whose access is the descriptor's own, checked above.
+        if (!own && (errno == ENOENT || errno == ENXIO || errno == EACCES))
             own = unique_fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-        if (!own) {
-            const int error = errno;
-            if (error == EACCES)
-                what.fail(errc::permission_denied,
-                          which + " cannot be opened again for " +
-                              (writable ? "writing" : "reading"),
-                          std::error_code(error, native_category()));
-            throw_native(what, error, "opening " + which + " again");
-        }
+        if (!own) throw_native(what, errno, "opening " + which + " again");
+        struct stat info {};
+        if (::fstat(own.get(), &info) != 0) throw_native(what, errno, "fstat");
+        if (!S_ISREG(info.st_mode))
+            what.fail(errc::corrupt_segment, which + " is not a sealed smh segment (not a file)");
         opened_segment segment;
         segment.size = static_cast<std::uint64_t>(info.st_size);
         segment.identity = identity_of(info);
@@ -100,17 +104,24 @@ struct anonymous_segments {
         return segment;
     }
 
-    // A segment whose header checked out must also be sealed: otherwise a
-    // process could shrink it under every mapping (SIGBUS).
-    static void check_seals(const opened_segment& segment, const segment_operation& what,
-                            bool growable) {
-        const int seals = seals_of(segment.own_file.get());
-        const int needed = required_seals | (growable ? 0 : F_SEAL_GROW);
-        if (seals < 0 || (seals & needed) != needed)
+    // Sealed against shrinking, growing and unsealing, or corrupt_segment.
+    static void check_sealed(int fd, const segment_operation& what, const std::string& which) {
+        const int seals = seals_of(fd);
+        if (seals < 0)
             what.fail(errc::corrupt_segment,
-                      "it is not sealed against shrinking (F_SEAL_SHRINK, F_SEAL_SEAL" +
-                          std::string(growable ? "" : ", F_SEAL_GROW") +
-                          "): a process could shrink it under every mapping");
+                      which + " is not a sealed smh segment (a file that cannot be sealed)");
+        if ((seals & required_seals) != required_seals)
+            what.fail(errc::corrupt_segment,
+                      which + " is not sealed (F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL): a "
+                              "process could shrink it under every mapping");
+    }
+
+    // Checked again after the header: the descriptor attach keeps is the
+    // sealed file (attach_anonymous_segment checks that it covers a growable
+    // segment's capacity, which it can no longer grow to).
+    static void check_seals(const opened_segment& segment, const segment_operation& what,
+                            bool /*growable*/) {
+        check_sealed(segment.own_file.get(), what, "the descriptor");
     }
 
     // Sends descriptor `fd` over Unix-domain socket `socket`, with a marker
@@ -181,6 +192,10 @@ struct anonymous_segments {
     // The first 256 bytes behind descriptor `fd`, read with pread(2), never
     // mapped; nullopt for a file shorter than a header.
     static std::optional<header_snapshot> read_header(int fd, const segment_operation& what) {
+        if (::fcntl(fd, F_GETFD) < 0)
+            what.fail(errc::corrupt_segment, "descriptor " + std::to_string(fd) + " is not open",
+                      std::error_code(errno, native_category()));
+        check_sealed(fd, what, "descriptor " + std::to_string(fd));
         struct stat info {};
         if (::fstat(fd, &info) != 0)
             what.fail(errc::corrupt_segment, "descriptor " + std::to_string(fd) + " is not open",

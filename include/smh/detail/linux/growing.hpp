@@ -47,8 +47,15 @@ inline struct flock second_byte(short type) noexcept { return one_byte(type, 1);
 
 inline void while_growth_locked(segment_hold& held, const segment_operation& what,
                                 growth_work work) {
-    const int fd = held.own_file.get();
-    if (fd < 0) what.fail(errc::os_error, "this handle keeps no descriptor to grow it through");
+    if (!held.own_file)
+        what.fail(errc::os_error, "this handle keeps no descriptor to grow it through");
+    // OFD locks never conflict within one open file description, which a
+    // forked child, or two threads on one handle, share: each grow() locks
+    // through a description of its own. Where /proc is missing (or the
+    // file's mode does not let this user reopen it), the handle's own.
+    const std::string again = "/proc/self/fd/" + std::to_string(held.own_file.get());
+    unique_fd fresh(::open(again.c_str(), O_RDWR | O_CLOEXEC));
+    const int fd = fresh ? fresh.get() : held.own_file.get();
     auto lock = second_byte(F_WRLCK);
     if (retry_on_eintr([&] { return ::fcntl(fd, F_OFD_SETLKW, &lock); }) != 0)
         throw_native(what, errno, "locking it for growth");
