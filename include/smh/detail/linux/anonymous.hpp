@@ -1,6 +1,7 @@
-// Segments without a name (Linux): built in a memfd, sealed so that no
-// process can shrink it (F_SEAL_SHRINK; F_SEAL_GROW too unless it may grow;
-// F_SEAL_SEAL so that nobody removes a seal), and handed on by descriptor:
+// Segments without a name (Linux): built in a memfd whose file no process
+// can shrink or grow (F_SEAL_SHRINK, F_SEAL_GROW; F_SEAL_SEAL so that nobody
+// removes a seal; a growable one's file is its capacity from the start),
+// and handed on by descriptor:
 // inherited, passed to a spawned program, or sent over a Unix-domain socket
 // (SCM_RIGHTS). The kernel frees the memory when the last descriptor and
 // mapping go, so nothing is left to collect, and /dev/shm's size does not
