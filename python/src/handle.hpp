@@ -412,15 +412,13 @@ public:
               first_(attached_->first()),
               element_size_(element_size),
               length_(attached_->length_word()),
-              count_(attached_->count()),
               capacity_(attached_->capacity()) {}
         second_mapping(void* address, std::size_t length, std::size_t offset,
                        std::size_t element_size, const std::uint64_t* length_word,
-                       std::size_t count, std::size_t capacity) noexcept
+                       std::size_t capacity) noexcept
             : first_(static_cast<std::byte*>(address) + offset),
               element_size_(element_size),
               length_(length_word),
-              count_(count),
               capacity_(capacity),
               copy_(address),
               copy_length_(length) {}
@@ -433,7 +431,7 @@ public:
         // The elements' bytes now: a growable segment's as far as it has grown.
         std::size_t bytes() const noexcept { return count() * element_size_; }
         std::size_t count() const noexcept {
-            if (length_ == nullptr) return count_;
+            if (length_ == nullptr) return capacity_; // a fixed segment's length
             const auto length = static_cast<std::size_t>(
                 std::atomic_ref<const std::uint64_t>(*length_).load(std::memory_order_acquire));
             return length < capacity_ ? length : capacity_; // never past the mapping
@@ -452,8 +450,7 @@ public:
         std::byte* first_ = nullptr;
         std::size_t element_size_ = 1;
         const std::uint64_t* length_ = nullptr;
-        std::size_t count_ = 0;    // a fixed segment's length
-        std::size_t capacity_ = 0; // what the mapping covers
+        std::size_t capacity_ = 0; // what the mapping covers: a fixed segment's length
         void* copy_ = nullptr;
         std::size_t copy_length_ = 0;
     };
@@ -496,7 +493,7 @@ public:
         if (segment_->length_word() != nullptr)
             length_word = &reinterpret_cast<const detail::segment_header*>(copy)->length;
         return std::make_unique<second_mapping>(copy, length, offset, element_.size, length_word,
-                                                segment_->count(), segment_->capacity());
+                                                segment_->capacity());
     }
 
     // Blocks while element `index` (4 or 8 bytes) holds `old`; nullopt
