@@ -61,6 +61,9 @@ struct create_request {
     // A growable segment: the address space its mapping reserves, the
     // capacity's bytes, past the `bytes` the segment starts with (0: none).
     std::uint64_t capacity_bytes = 0;
+    // `write` writes the header alone: the elements are zero bytes, which a
+    // new file is. The OS layer may then write it without mapping the file.
+    bool header_only = false;
     // The creator's record: POSIX registers it for termination cleanup
     // before the name exists, so a signal at any instant after finds it.
     const owner_record* owner = nullptr;

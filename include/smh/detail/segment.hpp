@@ -225,6 +225,7 @@ segment_handle create_with(const segment_operation& what, std::size_t length,
                                      .huge_pages = options.huge_pages,
                                      .populate = options.populate,
                                      .capacity_bytes = capacity_bytes,
+                                     .header_only = shape.construct == nullptr,
                                      .owner = owned ? &owner : nullptr};
     // Allocated first: once the name exists, nothing may fail.
     auto state = std::make_unique<segment_state>();
