@@ -114,6 +114,59 @@ TEST_CASE("create writes the documented header") {
     CHECK(bytes.size() == smh_test::stored_size(256 + 1000 * sizeof(geo::Point)));
 }
 
+TEST_CASE("the header checksum is FNV-1a 64 of the header's 256 bytes with the mutable fields "
+          "zeroed, as docs/layout.md says") {
+    // As another language computes it, from the documented layout.
+    auto spec_checksum = [](const smh::detail::segment_header& header) {
+        auto copy = header;
+        copy.state = 0;
+        copy.checksum = 0;
+        copy.owner_pid = 0;
+        copy.owner_start_time = 0;
+        copy.owner_token = 0;
+        copy.wait_sequence = 0;
+        copy.waiters = 0;
+        if (copy.layout_version == smh::detail::growable_layout_version) copy.length = 0;
+        return smh::detail::fnv1a_64({reinterpret_cast<const char*>(&copy), sizeof copy});
+    };
+    auto stored_header = [](const std::string& name) {
+        const auto bytes = smh_test::read_raw_segment(name, 1 << 20);
+        smh::detail::segment_header header{};
+        REQUIRE(bytes.size() >= sizeof header);
+        std::memcpy(&header, bytes.data(), sizeof header);
+        return header;
+    };
+    SECTION("a fixed segment") {
+        auto shm = smh::SharedMemoryHandlee<geo::Point>::create(3);
+        const auto header = stored_header(shm.name());
+        CHECK(header.checksum == spec_checksum(header));
+    }
+    SECTION("a growable one") {
+        auto shm = smh::create<int, smh::growable>(3, {.capacity = 100});
+        shm.grow(50);
+        const auto header = stored_header(shm.name());
+        CHECK(header.layout_version == smh::detail::growable_layout_version);
+        CHECK(header.checksum == spec_checksum(header));
+    }
+}
+
+TEST_CASE("FNV-1a that skips zero words is FNV-1a, whatever the runs of zeros and the tail") {
+    std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    auto next = [&] { return seed = seed * 6364136223846793005ULL + 1442695040888963407ULL; };
+    for (int round = 0; round < 2000; ++round) {
+        std::array<unsigned char, 300> bytes{};
+        const auto count = static_cast<std::size_t>(next() >> 33) % (bytes.size() + 1);
+        for (std::size_t i = 0; i < count; ++i) {
+            // Runs of zeros of every length, at every alignment.
+            const auto draw = next() >> 40;
+            bytes[i] = draw % 3 == 0 ? static_cast<unsigned char>(draw >> 8) : 0;
+        }
+        const auto expected =
+            smh::detail::fnv1a_64({reinterpret_cast<const char*>(bytes.data()), count});
+        REQUIRE(smh::detail::fnv1a_64_skipping_zero_words(bytes.data(), count) == expected);
+    }
+}
+
 namespace test_ns {
 template <std::uint8_t N>
 struct U8 {

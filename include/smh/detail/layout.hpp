@@ -78,6 +78,32 @@ static_assert(offsetof(segment_header, waiters) == 116);
 static_assert(offsetof(segment_header, length) == 120);
 static_assert(offsetof(segment_header, type_name) == 128);
 
+// fnv1a_64 of `bytes`, the same value, in fewer steps where 8 bytes in a row
+// are zero: a zero byte leaves the hash as it is before multiplying it by
+// the prime, so 8 of them multiply it by the prime's 8th power at once.
+// Each step waits for the one before (a multiply), so a header, mostly
+// zeros (the type name's padding, the zeroed mutable fields), is hashed in
+// about a third of the time, at every attach and create.
+inline std::uint64_t fnv1a_64_skipping_zero_words(const unsigned char* bytes,
+                                                  std::size_t count) noexcept {
+    constexpr std::uint64_t prime = 0x100000001b3ULL;
+    constexpr std::uint64_t prime_to_the_8th =
+        prime * prime * prime * prime * prime * prime * prime * prime;
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    std::size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, bytes + i, sizeof word);
+        if (word == 0) {
+            hash *= prime_to_the_8th;
+            continue;
+        }
+        for (std::size_t j = i; j < i + 8; ++j) hash = (hash ^ bytes[j]) * prime;
+    }
+    for (; i < count; ++i) hash = (hash ^ bytes[i]) * prime;
+    return hash;
+}
+
 // Covers every field that never changes after creation, so a header that was
 // overwritten or only half copied is caught even when its magic is right.
 inline std::uint64_t header_checksum(const segment_header& header) noexcept {
@@ -90,7 +116,8 @@ inline std::uint64_t header_checksum(const segment_header& header) noexcept {
     immutable.wait_sequence = 0;
     immutable.waiters = 0;
     if (header.layout_version == growable_layout_version) immutable.length = 0;
-    return fnv1a_64({reinterpret_cast<const char*>(&immutable), sizeof immutable});
+    return fnv1a_64_skipping_zero_words(reinterpret_cast<const unsigned char*>(&immutable),
+                                        sizeof immutable);
 }
 
 // Offset of the first element: past the header, aligned for the element and
