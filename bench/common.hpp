@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -31,8 +32,27 @@ inline constexpr std::size_t kib = 1024, mib = 1024 * kib, gib = 1024 * mib;
 
 struct config {
     bool quick = false; // CI: every benchmark once, at tiny sizes
+    bool goals = false; // bench/goals.sh: 11 rounds each, the fastest kept
     std::string self;   // this program, for spawned children
 };
+
+// How often a benchmark runs: once (--quick), `usual` times with their
+// median reported, or (--goals) 11 times with the fastest reported too:
+// with --benchmark_enable_random_interleaving the rounds of every benchmark
+// interleave, so a burst of load on this shared machine slows a round of
+// each rather than all rounds of one, and the fastest round of each is the
+// one least disturbed.
+inline void repeat(benchmark::internal::Benchmark* b, const config& c, int usual) {
+    if (c.quick) {
+        b->Iterations(1);
+        return;
+    }
+    b->Repetitions(c.goals ? 11 : usual)->ReportAggregatesOnly(true);
+    if (c.goals)
+        b->ComputeStatistics("min", [](const std::vector<double>& rounds) {
+            return *std::min_element(rounds.begin(), rounds.end());
+        });
+}
 
 inline std::string fresh_name() {
     static std::atomic<unsigned> counter{0};

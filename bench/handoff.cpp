@@ -191,10 +191,8 @@ void register_handoff(const config& c) {
         auto* b = benchmark::RegisterBenchmark(("handoff/" + name).c_str(), fn);
         for (const auto size : sizes_mib) b->Arg(size);
         b->UseManualTime()->Unit(benchmark::kMillisecond);
-        if (c.quick)
-            b->Iterations(1);
-        else
-            b->Repetitions(3)->ReportAggregatesOnly(true)->Iterations(3);
+        repeat(b, c, 3);
+        if (!c.quick) b->Iterations(3);
     };
     add("memory_read_floor", read_floor);
     add("fork", handoff_fork);
@@ -210,10 +208,8 @@ void register_handoff(const config& c) {
              c.quick ? std::vector<std::int64_t>{4} : std::vector<std::int64_t>{256, 1024})
             b->Arg(size);
         b->UseManualTime()->Unit(benchmark::kMillisecond);
-        if (c.quick)
-            b->Iterations(1);
-        else
-            b->Repetitions(3)->ReportAggregatesOnly(true)->Iterations(3);
+        repeat(b, c, 3);
+        if (!c.quick) b->Iterations(3);
     };
     add_huge("memory_read_floor", [c](benchmark::State& s) { handoff_huge(s, c, false, false); });
     add_huge("spawn_attach", [c](benchmark::State& s) { handoff_huge(s, c, true, false); });

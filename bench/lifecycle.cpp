@@ -27,6 +27,23 @@ void create_raw(benchmark::State& state, bool reserve) {
 void create_raw_lazy(benchmark::State& state) { create_raw(state, false); }
 void create_raw_reserved(benchmark::State& state) { create_raw(state, true); }
 
+// The physical floor of a segment that describes itself (issue 25's): the
+// bare calls for its bytes (the data and a 256-byte header), and the header
+// written into its first page. Lazy (ftruncate, as the bare calls) or
+// reserved (posix_fallocate, as smh's default create).
+void create_floor_header(benchmark::State& state, bool reserve) {
+    const auto bytes = static_cast<std::size_t>(state.range(0)) + 256;
+    const char header[256] = {'h'};
+    for (auto _ : state) {
+        auto segment = raw_segment::create(fresh_name(), bytes, reserve);
+        std::memcpy(segment.base, header, sizeof header);
+        segment.unmap();
+        segment.unlink();
+    }
+}
+void create_floor_header_lazy(benchmark::State& state) { create_floor_header(state, false); }
+void create_floor_header_reserved(benchmark::State& state) { create_floor_header(state, true); }
+
 // The floor doing what smh::create and its destructor do: exact permissions
 // (fchmod), the file's identity (fstat), the header's page allocated and a
 // 256-byte header written, and the name checked (lstat) before removal.
@@ -149,12 +166,11 @@ void register_lifecycle(const config& c) {
         auto* b = benchmark::RegisterBenchmark(("lifecycle/" + name).c_str(), fn);
         for (const auto size : sizes) b->Arg(size);
         b->UseRealTime()->Unit(benchmark::kMicrosecond);
-        if (c.quick)
-            b->Iterations(1);
-        else
-            b->Repetitions(3)->ReportAggregatesOnly(true);
+        repeat(b, c, 3);
     };
     add("create/raw_lazy", create_raw_lazy);
+    add("create/floor_header_lazy", create_floor_header_lazy);
+    add("create/floor_header_reserved", create_floor_header_reserved);
     add("create/raw_same_work_lazy", create_raw_same_work_lazy);
     add("create/smh_lazy", create_smh_lazy);
     add("create/raw_reserved", create_raw_reserved);

@@ -1,7 +1,8 @@
 // smh benchmarks: every figure is a ratio against a baseline measured in the
 // same run (raw pointers, raw POSIX calls, Boost.Interprocess, pipes).
-//   smh_bench [--quick] [Google Benchmark flags]
-// --quick runs each benchmark once at tiny sizes (CI uses it so they never rot).
+//   smh_bench [--quick | --goals] [Google Benchmark flags]
+// --quick runs each benchmark once at tiny sizes (CI uses it so they never rot);
+// --goals runs each 11 times and reports the fastest too (bench/goals.sh).
 #include <cstring>
 #include <iostream>
 
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
     for (int i = 0; i < argc; ++i) {
         if (std::strcmp(argv[i], "--quick") == 0)
             config.quick = true;
+        else if (std::strcmp(argv[i], "--goals") == 0)
+            config.goals = true;
         else
             args.push_back(argv[i]);
     }

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Turns bench/results/benchmarks.json (Google Benchmark) and python.json
 into bench/results/tables.md (ratios, each against a baseline from the same
-run) and handoff.png (gnuplot). Usage: report.py RESULTS_DIR"""
+run) and handoff.png (gnuplot). Usage: report.py RESULTS_DIR
+With --goals (bench/goals.sh): goals.json into goals.md, issue 25's table of
+each goal against its floor, fastest of 11 interleaved rounds of each.
+Usage: report.py --goals RESULTS_DIR"""
 import json
 import os
 import re
@@ -272,5 +275,84 @@ plot for [col=2:4] '{results}/growth.dat' using 1:col with linespoints lw 2 titl
         subprocess.run(["gnuplot"], input=plot.encode(), check=True)
 
 
+def fastest_rounds(path):
+    """The fastest round of each benchmark in a --goals run, in seconds."""
+    with open(path) as f:
+        data = json.load(f)
+    times = {}
+    for b in data["benchmarks"]:
+        if b.get("aggregate_name") == "min":
+            key = re.sub(r"/(iterations|repeats|min_time):[\d.]+|/real_time|/manual_time", "",
+                         b["run_name"])
+            times[key] = b["real_time"] * UNIT[b["time_unit"]]
+    return data["context"], times
+
+
+def goals(results):
+    context, t = fastest_rounds(os.path.join(results, "goals.json"))
+    kib4, mib1, mib64 = 4096, 1 << 20, 64 << 20
+
+    def row(work, floor_name, floor_key, smh_key, goal, invert=False):
+        a, b = t.get(smh_key), t.get(floor_key)
+        value = a / b if a and b else None
+        met = "n/a" if value is None else ("yes" if value <= goal else "no")
+        return [work, floor_name, "n/a" if value is None else f"**{value:.2f}×**",
+                f"≤ {goal:.2f}×", met]
+
+    lc = lambda what, n: f"lifecycle/{what}/{n}"
+    rows = [
+        row("create+destroy 4 KiB (default: reserved)",
+            "bare calls + 256-byte header written", lc("create/floor_header_lazy", kib4),
+            lc("create/smh_reserved", kib4), 1.15),
+        row("create+destroy 4 KiB, `reserve = false`",
+            "bare calls + 256-byte header written", lc("create/floor_header_lazy", kib4),
+            lc("create/smh_lazy", kib4), 1.15),
+        row("create+destroy 4 KiB (default: reserved)",
+            "the same, reserved (`posix_fallocate`)", lc("create/floor_header_reserved", kib4),
+            lc("create/smh_reserved", kib4), 1.15),
+        row("create+init+destroy 4 KiB (default: reserved)",
+            "Boost `managed_shared_memory`, fitted, `construct<int32_t>[1024]()`",
+            lc("create/boost_fitted", kib4), lc("create/smh_reserved", kib4), 1.00),
+        row("create+init+destroy 4 KiB, `reserve = false` (Boost's promise)",
+            "Boost `managed_shared_memory`, fitted, `construct<int32_t>[1024]()`",
+            lc("create/boost_fitted", kib4), lc("create/smh_lazy", kib4), 1.00),
+        row("create+destroy 1 MiB reserved", "bare calls with `posix_fallocate`",
+            lc("create/raw_reserved", mib1), lc("create/smh_reserved", mib1), 1.03),
+        row("create+destroy 1 MiB reserved", "the same + 256-byte header, its bytes reserved",
+            lc("create/floor_header_reserved", mib1), lc("create/smh_reserved", mib1), 1.03),
+        row("attach+detach 4 KiB", "bare `shm_open`+`fstat`+`mmap` + header read",
+            lc("attach/raw_same_work", kib4), lc("attach/smh", kib4), 1.10),
+        row("attach+detach 64 MiB", "bare `shm_open`+`fstat`+`mmap` + header read",
+            lc("attach/raw_same_work", mib64), lc("attach/smh", mib64), 1.10),
+        row("hand-off 256 MiB, `huge=within_size` tmpfs",
+            "reading private memory of the same size", "handoff/memory_read_floor/256",
+            "handoff/huge/spawn_attach/256", 0.58),
+    ]
+    out = [f"Machine: {context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
+           f"{context.get('date')}, load average "
+           f"{', '.join(f'{x:.1f}' for x in context.get('load_avg', []))} at the start. "
+           "Fastest of 11 interleaved rounds of each benchmark, all in this one run; "
+           "smh's time / the floor's.\n"]
+    out.append(table(["work", "floor", "smh / floor", "goal", "met"], rows))
+    steps = sorted(k for k in t if k.startswith("steps/create/"))
+    if steps:
+        floor = t[steps[0]]
+        step_rows, previous = [], None
+        for k in steps:
+            step_rows.append([k.split("/")[-1], f"{t[k] * 1e6:.1f}",
+                              f"{(t[k] - t[previous]) * 1e6:+.1f}" if previous else "",
+                              ratio(t[k], floor)])
+            previous = k
+        out.append("\nWhat each guarantee costs a 4 KiB create + destroy, each step added to "
+                   "the one before, done as cheaply as smh does it:\n\n")
+        out.append(table(["steps so far", "µs", "this step, µs", "/ floor"], step_rows))
+    with open(os.path.join(results, "goals.md"), "w") as f:
+        f.write("\n".join(out))
+    print("\n".join(out))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--goals":
+        goals(sys.argv[2])
+    else:
+        main()

@@ -14,58 +14,82 @@ namespace {
 
 constexpr std::size_t step_bytes = 4 * kib;
 
-// Cumulative steps of a create + destroy, each with the guarantee it buys.
+// Cumulative steps of a create + destroy, each with the guarantee it buys,
+// each done as cheaply as smh does it.
 const char* const create_steps[] = {
-    "0_floor",           // shm_open, posix_fallocate, mmap, close; munmap, shm_unlink
-    "1_header",          // + write the 256-byte header: the segment describes itself
+    "0_floor",           // shm_open, ftruncate, mmap, write the 256-byte header, close;
+                         // munmap, shm_unlink (issue 25's floor)
+    "1_reserve",         // posix_fallocate for ftruncate: ENOSPC now, never SIGBUS later
     "2_identity",        // + fstat at create, lstat before unlink: never remove another's file
-    "3_unnamed_publish", // + O_TMPFILE, linkat: the name appears only for a finished segment
-    "4_owner_lock",      // + OFD read lock, unlock at destroy: owner liveness in any pid namespace
-    "5_fsize_limit",     // + getrlimit(RLIMIT_FSIZE): errc::no_space, never SIGXFSZ
+    "3_unnamed_publish", // O_TMPFILE, pwrite the header, linkat by descriptor, then mmap:
+                         // the name appears only for a finished segment
+    "4_owner_lock",      // + OFD read lock before the link: owner liveness in any pid namespace
+    "5_name_in_maps",    // map through the name (open, fstat, lock): /proc/PID/maps and
+                         // lsof show /dev/shm/NAME, not a deleted file
+    "6_fsize_limit",     // + getrlimit(RLIMIT_FSIZE): errc::no_space, never SIGXFSZ
 };
+
+// Links the unnamed `fd` to `path` as smh does: by descriptor where the
+// kernel allows it (Linux 6.10), else through /proc/self/fd.
+void link_unnamed(int fd, const std::string& path) {
+    if (::linkat(fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH) == 0) return;
+    const auto by_fd = "/proc/self/fd/" + std::to_string(fd);
+    if (errno != ENOENT ||
+        ::linkat(AT_FDCWD, by_fd.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0)
+        die("linkat");
+}
 
 void create_step(benchmark::State& state, int step) {
     const std::size_t bytes = step_bytes + 256;
     const char header[256] = {'h'};
+    struct flock range {};
+    range.l_type = F_RDLCK;
+    range.l_whence = SEEK_SET;
+    range.l_len = 1;
     for (auto _ : state) {
         const auto name = fresh_name();
         const auto path = "/dev/shm/" + name;
-        if (step >= 5) {
+        if (step >= 6) {
             struct rlimit limit {};
             if (::getrlimit(RLIMIT_FSIZE, &limit) != 0) die("getrlimit");
         }
-        const int fd = step >= 3
-                           ? ::open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)
-                           : ::shm_open(("/" + name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+        const bool unnamed = step >= 3;
+        const int fd = unnamed ? ::open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)
+                               : ::shm_open(("/" + name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
         if (fd < 0) die("open");
-        if (::posix_fallocate(fd, 0, static_cast<off_t>(bytes)) != 0) die("posix_fallocate");
+        if (step >= 1 ? ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)) != 0
+                      : ::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+            die("sizing");
         struct stat info {};
         if (step >= 2 && ::fstat(fd, &info) != 0) die("fstat");
-        void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (base == MAP_FAILED) die("mmap");
-        if (step >= 1) std::memcpy(base, header, sizeof header);
-        struct flock range {};
-        range.l_whence = SEEK_SET;
-        range.l_len = 1;
-        if (step >= 4) {
-            range.l_type = F_RDLCK;
-            if (::fcntl(fd, F_OFD_SETLK, &range) != 0) die("lock");
+        void* base = nullptr;
+        int mapped_fd = fd;
+        if (!unnamed) {
+            base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (base == MAP_FAILED) die("mmap");
+            std::memcpy(base, header, sizeof header);
+        } else {
+            if (::pwrite(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header))
+                die("pwrite");
+            if (step >= 4 && ::fcntl(fd, F_OFD_SETLK, &range) != 0) die("lock");
+            link_unnamed(fd, path);
+            if (step >= 5) {
+                mapped_fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                struct stat named {};
+                if (mapped_fd < 0 || ::fstat(mapped_fd, &named) != 0 ||
+                    named.st_ino != info.st_ino || ::fcntl(mapped_fd, F_OFD_SETLK, &range) != 0)
+                    die("reopen");
+            }
+            base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mapped_fd, 0);
+            if (base == MAP_FAILED) die("mmap");
+            if (mapped_fd != fd) ::close(mapped_fd);
         }
-        if (step >= 3) {
-            const auto by_fd = "/proc/self/fd/" + std::to_string(fd);
-            if (::linkat(AT_FDCWD, by_fd.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0)
-                die("linkat");
-        }
-        if (step < 4) ::close(fd);
-        // destroy
+        ::close(fd);
+        // destroy: read the header (smh's owner record), check the name, remove it
+        benchmark::DoNotOptimize(*static_cast<volatile char*>(base));
         struct stat again {};
         if (step < 2 || (::lstat(path.c_str(), &again) == 0 && again.st_ino == info.st_ino))
             ::unlink(path.c_str());
-        if (step >= 4) {
-            range.l_type = F_UNLCK;
-            ::fcntl(fd, F_OFD_SETLK, &range);
-            ::close(fd);
-        }
         ::munmap(base, bytes);
     }
 }
@@ -112,10 +136,8 @@ void attach_step_smh(benchmark::State& state) {
 void register_steps(const config& c) {
     auto tune = [&](benchmark::internal::Benchmark* b) {
         b->UseRealTime()->Unit(benchmark::kMicrosecond);
-        if (c.quick)
-            b->Iterations(1);
-        else
-            b->Repetitions(5)->ReportAggregatesOnly(true)->MinTime(0.2);
+        repeat(b, c, 5);
+        if (!c.quick) b->MinTime(0.2);
     };
     int step = 0;
     for (const char* label : create_steps) {
@@ -123,7 +145,7 @@ void register_steps(const config& c) {
                                           [step](benchmark::State& s) { create_step(s, step); }));
         ++step;
     }
-    tune(benchmark::RegisterBenchmark("steps/create/6_smh", create_step_smh));
+    tune(benchmark::RegisterBenchmark("steps/create/7_smh", create_step_smh));
     tune(benchmark::RegisterBenchmark("steps/attach/0_floor",
                                       [](benchmark::State& s) { attach_step(s, 0); }));
     tune(benchmark::RegisterBenchmark("steps/attach/1_header",
