@@ -296,7 +296,7 @@ def goals(results):
         a, b = t.get(smh_key), t.get(floor_key)
         value = a / b if a and b else None
         met = "n/a" if value is None else ("yes" if value <= goal else "no")
-        return [work, floor_name, "n/a" if value is None else f"**{value:.2f}×**",
+        return [work, floor_name, "n/a" if value is None else f"**{value:.3f}×**",
                 f"≤ {goal:.2f}×", met]
 
     lc = lambda what, n: f"lifecycle/{what}/{n}"
@@ -325,7 +325,8 @@ def goals(results):
         row("attach+detach 64 MiB", "bare `shm_open`+`fstat`+`mmap` + header read",
             lc("attach/raw_same_work", mib64), lc("attach/smh", mib64), 1.10),
         row("hand-off 256 MiB, `huge=within_size` tmpfs",
-            "reading private memory of the same size", "handoff/memory_read_floor/256",
+            "reading the same bytes, mapped already (default mount)",
+            "handoff/memory_read_floor/256",
             "handoff/huge/spawn_attach/256", 0.58),
     ]
     out = [f"Machine: {context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
