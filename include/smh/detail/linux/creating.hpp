@@ -16,6 +16,7 @@
 #include <utility> // std::exchange
 
 #include "../layout.hpp"
+#include "../owner_record.hpp"
 #include "huge_pages.hpp"
 #include "owner_lock.hpp"
 #include "processes.hpp"
@@ -267,10 +268,14 @@ void link_owned_segment(opened_segment& segment, const segment_operation& what,
     }
 }
 
-// The header, written into the unnamed file without mapping it.
-inline void write_header(int fd, const segment_operation& what, segment_writer write) {
+// The header, written into the unnamed file without mapping it; with
+// `claimed_by`, its owner record claimed by that process (owner_pid
+// negative: outside the checksum), which no other process can take over.
+inline void write_header(int fd, const segment_operation& what, segment_writer write,
+                         const owner_record* claimed_by) {
     alignas(segment_header) std::byte header[header_size] = {};
     write(header);
+    if (claimed_by) reinterpret_cast<segment_header*>(header)->owner_pid = -claimed_by->pid;
     const auto written = retry_on_eintr([&] { return ::pwrite(fd, header, sizeof header, 0); });
     // ENOMEM: a memory cgroup's limit, where tmpfs pages are charged.
     if (written != static_cast<ssize_t>(sizeof header))
@@ -286,9 +291,12 @@ inline void write_header(int fd, const segment_operation& what, segment_writer w
 // pwrite, and the segment is mapped once, through its name, after it has
 // one (build_segment maps the unnamed file, then map_by_name maps it again:
 // a second mapping and page fault, ~5 us of a 4 KiB create). Until it is
-// mapped, its cleanup entry has no header: cleanup then removes the name by
-// the file's identity alone (no other process can own it yet). If the
-// mapping fails, the name goes again and create fails.
+// mapped, its owner record is claimed by its creator (so that no other
+// process takes ownership meanwhile: take_ownership() may, of a finished
+// segment whose owner lives) and its cleanup entry has no header: cleanup
+// then removes the name by the file's identity alone. If the mapping
+// fails, the name goes again and create fails. Once mapped, the creator
+// publishes itself as the owner.
 inline opened_segment create_mapped_by_name(unique_fd fd, const segment_operation& what,
                                             std::uint64_t bytes, const create_request& request,
                                             segment_writer write) {
@@ -298,7 +306,7 @@ inline opened_segment create_mapped_by_name(unique_fd fd, const segment_operatio
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) throw_native(what, errno, "fstat");
     give_exact_mode(fd.get(), what, info, request.permissions);
-    write_header(fd.get(), what, write);
+    write_header(fd.get(), what, write, request.owner);
     opened_segment segment;
     segment.size = bytes;
     segment.identity = identity_of(info);
@@ -322,8 +330,15 @@ inline opened_segment create_mapped_by_name(unique_fd fd, const segment_operatio
             forget_owned(std::exchange(segment.entry, nullptr));
             throw;
         }
-        if (segment.entry)
-            segment.entry->header.store(static_cast<segment_header*>(segment.region.get_address()));
+        auto* header = static_cast<segment_header*>(segment.region.get_address());
+        if (segment.entry) segment.entry->header.store(header);
+        // Unless a claim it left for longer than abandoned_claim_after (a
+        // creator stopped here) was taken over: then it owns nothing.
+        if (request.owner) {
+            auto claimed = -request.owner->pid;
+            (void)owner_pid_field(*header).compare_exchange_strong(claimed, request.owner->pid,
+                                                                   std::memory_order_acq_rel);
+        }
     });
     segment.file = unique_fd();
     advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);

@@ -186,7 +186,9 @@ inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
     const auto& owner = e.owner;
     if (owner.pid != pid) return; // a forked child's copy
     auto* const mapped = e.header.load();
-    if (mapped == nullptr) { // named by a create that has not mapped it yet: no one else owns it
+    // Named by a create that has not mapped it yet: its record is claimed by
+    // this process (create_mapped_by_name), so no one else can own it.
+    if (mapped == nullptr) {
         (void)unlink(AT_FDCWD, e.path, {e.device, e.inode});
         return;
     }
