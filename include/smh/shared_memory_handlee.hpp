@@ -227,12 +227,25 @@ public:
     // process sees them in size(). data(), begin() and every element stay
     // where they are. A smaller or equal length changes nothing; of two
     // processes growing at once, both succeed and the larger length wins.
-    // Never shrinks (that would fault other processes' mappings). Throws
-    // smh::error: invalid_length beyond capacity(); no_space, the length
-    // unchanged, when the memory is not there (never a SIGBUS later, here or
-    // in another process; Windows: the commit limit); os_error.
+    // Never shrinks (that would fault other processes' mappings). Growers
+    // take turns; grow() waits for its turn at most 30 s. Throws smh::error:
+    // invalid_length beyond capacity(); no_space, the length unchanged, when
+    // the memory is not there (never a SIGBUS later, here or in another
+    // process; Windows: the commit limit); os_error with native_code()
+    // std::errc::timed_out, nothing changed, if another handle held the
+    // growers' lock all that time (a grower that stopped, or a process that
+    // can open the segment and holds the lock on purpose); os_error.
     void grow(std::size_t new_length) requires(writable&& can_grow) {
-        segment_handle::grow(new_length, shape());
+        if (!segment_handle::grow(new_length, shape(),
+                                  detail::wait_deadline(detail::growth_turn_limit)))
+            detail::throw_growth_turn_missed(name(), detail::growth_turn_limit);
+    }
+    // As grow(), waiting for its turn at most `timeout` (duration::max(): as
+    // long as it takes). False if the turn did not come: nothing changed.
+    template <class Rep, class Period>
+    bool grow_for(std::size_t new_length,
+                  std::chrono::duration<Rep, Period> timeout) requires(writable&& can_grow) {
+        return segment_handle::grow(new_length, shape(), detail::wait_deadline(timeout));
     }
 
     // Blocks until size() >= at_least, on the machinery wait() uses (grow()

@@ -509,16 +509,25 @@ class SharedMemoryHandlee(_core.Elements):
             return len(self)
         return state.handle.capacity
 
-    def grow(self, length):
+    def grow(self, length, timeout=30.0):
         """Grows the segment to `length` elements (at most its capacity), the
         new ones zero, in place: every process sees the new length at once
         (len()), and no element moves. A smaller or equal length changes
         nothing (another process may have grown it further). Beyond the
         capacity: InvalidLengthError; memory exhausted (a full /dev/shm):
         NoSpaceError, the length unchanged. TypeError on a read-only handle.
-        A NumPy array or memoryview taken before keeps the length it had."""
+        A NumPy array or memoryview taken before keeps the length it had.
+        Growers take turns: grow waits for its turn at most `timeout` seconds
+        (None: no limit; Ctrl-C ends the wait), then raises TimeoutError,
+        nothing changed (a grower that stopped, or a process holding the
+        growers' lock on purpose)."""
         handle = self._smh_handle("grow it")
-        handle.grow(_count("length", length, "grow", self.name))
+        length = _count("length", length, "grow", self.name)
+        if not handle.grow(length, _timeout(timeout, "grow")):
+            raise TimeoutError(
+                f"grow segment \"{self.name}\": another handle held the growers' lock "
+                f"for {timeout} s (a grower that stopped, or a process holding the lock "
+                "on purpose); nothing changed")
 
     def wait_for_size(self, at_least, timeout=None):
         """Blocks until the segment has at least `at_least` elements (another

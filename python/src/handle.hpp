@@ -327,14 +327,20 @@ public:
         return in_use.target().huge_page_bytes();
     }
     // Python's elements start as zero bytes, so growth only backs them
-    // (a default element shape). May wait for another grower's turn.
-    void grow(std::size_t new_length) {
+    // (a default element shape). Waits for another grower's turn at most
+    // `timeout` seconds (nullopt: no limit), in slices as wait() does;
+    // false if the turn did not come (nothing changed).
+    template <class Unlocked, class Check>
+    bool grow(std::size_t new_length, std::optional<double> timeout, Check&& check) {
         if (!writable_)
             throw read_only_error("segment \"" + name_ +
                                   "\" is attached read-only: cannot grow it");
         const use in_use(*this);
         const auto identity = element_.identity();
-        in_use.target().grow(new_length, detail::element_shape{identity});
+        return in_slices<Unlocked>(timeout, check, [&](auto slice) {
+            return in_use.target().grow(new_length, detail::element_shape{identity},
+                                        detail::wait_deadline(slice));
+        });
     }
 
     bool is_owner() {

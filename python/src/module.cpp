@@ -214,7 +214,15 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("closed", &handle::closed)
         .def_property_readonly("count", &handle::count)
         .def_property_readonly("capacity", &handle::capacity)
-        .def("grow", &handle::grow, py::arg("length"), py::call_guard<py::gil_scoped_release>())
+        .def(
+            "grow",
+            [](handle& h, std::size_t length, std::optional<double> timeout) {
+                if (timeout && std::isnan(*timeout)) throw py::value_error("timeout is NaN");
+                return h.grow<py::gil_scoped_release>(length, timeout, [] {
+                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                });
+            },
+            py::arg("length"), py::arg("timeout"))
         .def(
             "wait_for_size",
             [](handle& h, std::size_t at_least, std::optional<double> timeout) {

@@ -139,6 +139,56 @@ def test_wait_for_size_returns_at_once_times_out_and_wakes_on_a_thread(names):
         grower.join()
 
 
+def hold_growers_lock(name):
+    """A descriptor opened read-only on the segment's file holding a read
+    lock on its second byte, which the growers' write lock waits for: what
+    anyone who may read the segment can do."""
+    import fcntl
+    import struct
+
+    fd = os.open(f"/dev/shm/{name}", os.O_RDONLY)
+    held = struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 1, 1, 0)
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, held)
+    return fd
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the growers' lock is an OFD lock on Linux")
+def test_a_held_growers_lock_times_grow_out_and_changes_nothing(names):
+    with SharedMemoryHandlee(2, "i", name=names(), capacity=100) as shm:
+        shm[1] = (5,)
+        fd = hold_growers_lock(shm.name)
+        try:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="held the growers' lock"):
+                shm.grow(50, timeout=0.3)
+            assert 0.25 <= time.monotonic() - started < 10
+            assert len(shm) == 2 and shm[1] == (5,)
+        finally:
+            os.close(fd)
+        shm.grow(50, timeout=10)  # the lock is gone with its description
+        assert len(shm) == 50 and shm[1] == (5,)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the growers' lock is an OFD lock on Linux")
+def test_ctrl_c_ends_a_grow_that_waits_without_a_limit(names):
+    import signal
+
+    with SharedMemoryHandlee(2, "i", name=names(), capacity=100) as shm:
+        fd = hold_growers_lock(shm.name)
+        try:
+            main = threading.get_ident()
+            interrupt = threading.Timer(0.3, signal.pthread_kill, args=(main, signal.SIGINT))
+            interrupt.start()
+            started = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                shm.grow(50, timeout=None)
+            assert time.monotonic() - started < 10
+            interrupt.join()
+            assert len(shm) == 2
+        finally:
+            os.close(fd)
+
+
 def test_close_from_another_thread_ends_a_wait_for_size(names):
     shm = SharedMemoryHandlee(1, "i", name=names(), capacity=4)
     errors = []

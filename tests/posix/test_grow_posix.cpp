@@ -3,15 +3,18 @@
 // segment, the file-size limit, and what list() and inspect() say of one.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "checks.hpp"
@@ -202,4 +205,67 @@ TEST_CASE("a parent and its forked child growing through one inherited handle ta
     for (std::size_t length = 3; length < (1 << 16); length += 2)
         overwritten += shm[length - 1].value != 1 ? 1 : 0;
     CHECK(overwritten == 0);
+}
+
+namespace {
+
+// A descriptor opened read-only on the segment's file that holds a read lock
+// on its second byte, which the growers' write lock waits for: what anyone
+// who may read the segment can do.
+int hold_growers_lock(const std::string& name) {
+    const int fd = ::open(("/dev/shm/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    struct flock held {};
+    held.l_type = F_RDLCK;
+    held.l_whence = SEEK_SET;
+    held.l_start = 1;
+    held.l_len = 1;
+    REQUIRE(fd >= 0);
+    REQUIRE(::fcntl(fd, F_OFD_SETLK, &held) == 0);
+    return fd;
+}
+
+} // namespace
+
+TEST_CASE("a process holding the growers' lock never blocks a grower forever: grow_for times out "
+          "and changes nothing, grow waits for the lock to go") {
+    auto shm = smh::create<int, smh::growable>(2, {.capacity = 100});
+    shm[1] = 5;
+    int fd = hold_growers_lock(shm.name());
+    SECTION("grow_for gives up after its timeout") {
+        const auto started = std::chrono::steady_clock::now();
+        CHECK_FALSE(shm.grow_for(50, std::chrono::milliseconds(300)));
+        const auto waited = std::chrono::steady_clock::now() - started;
+        CHECK(waited >= std::chrono::milliseconds(300));
+        CHECK(waited < std::chrono::seconds(10));
+        CHECK(shm.size() == 2);
+        CHECK(shm[1] == 5);
+        CHECK_FALSE(shm.grow_for(50, std::chrono::milliseconds(0)));
+        CHECK(shm.size() == 2);
+    }
+    SECTION("grow waits while the lock is held, and grows once it goes") {
+        std::thread release([&fd] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            ::close(std::exchange(fd, -1));
+        });
+        const auto started = std::chrono::steady_clock::now();
+        shm.grow(50);
+        CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(250));
+        release.join();
+        CHECK(shm.size() == 50);
+        CHECK(shm[1] == 5);
+    }
+    if (fd >= 0) ::close(fd);
+    CHECK(shm.grow_for(60, std::chrono::seconds(10)));
+    CHECK(shm.size() == 60);
+}
+
+TEST_CASE("grow() past its 30 s turn throws os_error timed_out, the length unchanged") {
+    // The error grow() throws (a wait of 30 s is too long for this suite:
+    // grow_for above waits the same way, shorter).
+    const auto thrown = error_of(
+        [] { smh::detail::throw_growth_turn_missed("segment-x", smh::detail::growth_turn_limit); });
+    CHECK(thrown == smh::errc::os_error);
+    CHECK(thrown.native_code == std::make_error_code(std::errc::timed_out));
+    CHECK(thrown.what.find("30000 ms") != std::string::npos);
+    CHECK(thrown.what.find("segment-x") != std::string::npos);
 }

@@ -231,3 +231,28 @@ TEST_CASE("on Windows errors carry the Win32 code and its message") {
     CHECK_THAT(thrown.what,
                Catch::Contains("OpenFileMapping") && Catch::Contains("Windows error 2"));
 }
+
+TEST_CASE("on Windows a process holding the growers' mutex never blocks a grower forever: "
+          "grow_for times out and changes nothing") {
+    auto shm = smh::create<int, smh::growable>(2, {.capacity = 100});
+    shm[1] = 5;
+    // Owned by this thread; the grower below runs in another.
+    const HANDLE held = ::CreateMutexA(nullptr, TRUE, ("Local\\smh-grow-" + shm.name()).c_str());
+    REQUIRE(held != nullptr);
+    bool grown = true;
+    auto waited = std::chrono::steady_clock::duration::zero();
+    std::thread grower([&] {
+        const auto started = std::chrono::steady_clock::now();
+        grown = shm.grow_for(50, std::chrono::milliseconds(300));
+        waited = std::chrono::steady_clock::now() - started;
+    });
+    grower.join();
+    CHECK_FALSE(grown);
+    CHECK(waited >= std::chrono::milliseconds(250));
+    CHECK(shm.size() == 2);
+    CHECK(shm[1] == 5);
+    ::ReleaseMutex(held);
+    ::CloseHandle(held);
+    CHECK(shm.grow_for(50, std::chrono::seconds(10)));
+    CHECK(shm.size() == 50);
+}

@@ -57,7 +57,8 @@ static_assert(
     is_same_v<decltype(&map_capacity),
               std::uint64_t (*)(opened_segment&, const segment_operation&, bool, std::uint64_t)>);
 static_assert(is_same_v<decltype(&while_growth_locked),
-                        void (*)(segment_hold&, const segment_operation&, growth_work)>);
+                        bool (*)(segment_hold&, const segment_operation&, growth_work,
+                                 std::chrono::steady_clock::time_point)>);
 static_assert(is_same_v<decltype(&extend_segment), void (*)(segment_hold&, const segment_operation&,
                                                             std::uint64_t, std::uint64_t)>);
 static_assert(is_same_v<decltype(&segment_huge_page_policy), huge_page_policy (*)() noexcept>);

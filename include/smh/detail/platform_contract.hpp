@@ -230,8 +230,12 @@ inline std::uint64_t map_capacity(opened_segment& segment, const segment_operati
                                   bool writable, std::uint64_t capacity_bytes);
 // Runs `work` while no other handle of the segment, in any process, runs its
 // own: growth is serialised, and a grower that dies lets the next one in.
-inline void while_growth_locked(segment_hold& held, const segment_operation& what,
-                                growth_work work);
+// Waits for its turn until `deadline` (time_point::max(): as long as it
+// takes), then returns false having done nothing: a process that holds the
+// lock and never lets go (one stopped mid-growth, or any process that can
+// open the file and locks it on purpose) cannot block a grower forever.
+inline bool while_growth_locked(segment_hold& held, const segment_operation& what, growth_work work,
+                                std::chrono::steady_clock::time_point deadline);
 // Backs bytes [from, to) of the segment with memory, zeroed, before the new
 // length is published: errc::no_space here, never a SIGBUS in any process.
 // Leaves the segment as it was when it throws.

@@ -126,7 +126,9 @@ public:
     // What keeps the segment this object's (an anonymous one's descriptor).
     const os::segment_hold* hold() const noexcept { return state_ ? &state_->hold : nullptr; }
     bool growable() const noexcept { return view_.length != nullptr; }
-    void grow(std::size_t new_length, const element_shape& shape);
+    // False if the growers' lock was not had by `deadline` (nothing changed).
+    bool grow(std::size_t new_length, const element_shape& shape,
+              std::chrono::steady_clock::time_point deadline);
     std::size_t huge_page_bytes() const noexcept {
         return state_ ? static_cast<std::size_t>(os::mapped_huge_bytes(state_->region.get_address(),
                                                                        state_->region.get_size()))
@@ -405,12 +407,28 @@ segment_handle attach_anonymous_segment(int fd, const element_identity& expected
         });
 }
 
+// How long grow() waits for its turn among growers before giving up: far
+// longer than backing any plausible growth takes, and not forever.
+inline constexpr std::chrono::seconds growth_turn_limit{30};
+
+// What grow() throws when its turn did not come within `waited`.
+[[noreturn]] inline void throw_growth_turn_missed(const std::string& name,
+                                                  std::chrono::milliseconds waited) {
+    throw_error(errc::os_error, "grow", name,
+                "another handle held the growers' lock for " + std::to_string(waited.count()) +
+                    " ms (a grower that stopped, or a process holding the lock on purpose); "
+                    "nothing changed",
+                std::make_error_code(std::errc::timed_out));
+}
+
 // Grows a growable segment to `new_length` elements (a smaller or equal one
 // changes nothing): under the growers' lock, backs the new bytes, constructs
 // the new elements, then publishes the length with a release store and
-// wakes whoever waits for a size.
-inline void segment_handle::grow(std::size_t new_length, const element_shape& shape) {
-    if (new_length <= element_count()) return;
+// wakes whoever waits for a size. False if the lock was not had by
+// `deadline`.
+inline bool segment_handle::grow(std::size_t new_length, const element_shape& shape,
+                                 std::chrono::steady_clock::time_point deadline) {
+    if (new_length <= element_count()) return true;
     if (!state_) throw_error(errc::invalid_length, "grow", "", "the handle is empty");
     const segment_operation what{"grow", state_->owner.name};
     if (new_length > element_capacity())
@@ -432,8 +450,9 @@ inline void segment_handle::grow(std::size_t new_length, const element_shape& sh
                !length.compare_exchange_weak(seen, new_length, std::memory_order_release,
                                              std::memory_order_acquire)) {}
     };
-    os::while_growth_locked(state_->hold, what, os::growth_work(work));
+    if (!os::while_growth_locked(state_->hold, what, os::growth_work(work), deadline)) return false;
     notify_growth(*state_->owner.header);
+    return true;
 }
 
 // Attaches to `name`, checked here: one call for each element type.

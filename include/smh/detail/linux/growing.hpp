@@ -5,12 +5,15 @@
 // new length is published, so every page below the length exists.
 #pragma once
 
-#include <fcntl.h>    // fcntl, F_OFD_SETLKW, posix_fallocate
+#include <fcntl.h>    // fcntl, F_OFD_SETLK, posix_fallocate
 #include <sys/stat.h> // fstat
 
-#include <cerrno>  // errno values
-#include <cstdint> // fixed-width values
-#include <string>  // messages
+#include <algorithm> // std::min
+#include <cerrno>    // errno values
+#include <chrono>    // the growers' deadline
+#include <cstdint>   // fixed-width values
+#include <string>    // messages
+#include <thread>    // pauses between tries for the growers' lock
 
 #include "creating.hpp"
 #include "owner_lock.hpp"
@@ -45,8 +48,30 @@ inline std::uint64_t map_capacity(opened_segment& segment, const segment_operati
 // description locks").
 inline struct flock second_byte(short type) noexcept { return one_byte(type, 1); }
 
-inline void while_growth_locked(segment_hold& held, const segment_operation& what,
-                                growth_work work) {
+// Takes the growers' lock on `fd`, trying again while another description
+// holds it, until `deadline`. Polled, not F_OFD_SETLKW: a blocking lock
+// cannot be given a deadline, and a polling caller (Python's grow, in
+// slices) gets control back to see Ctrl-C. A turn is missed by at most the
+// pause, which grows from 50 us to 5 ms: growth is rare, and takes as long
+// as backing its bytes takes.
+inline bool lock_for_growth(int fd, const segment_operation& what,
+                            std::chrono::steady_clock::time_point deadline) {
+    using clock = std::chrono::steady_clock;
+    auto pause = std::chrono::microseconds(50);
+    for (;;) {
+        auto lock = second_byte(F_WRLCK);
+        if (::fcntl(fd, F_OFD_SETLK, &lock) == 0) return true;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EACCES) throw_native(what, errno, "locking it for growth");
+        const auto now = clock::now();
+        if (now >= deadline) return false;
+        std::this_thread::sleep_for(std::min<clock::duration>(pause, deadline - now));
+        pause = std::min(pause * 2, std::chrono::microseconds(5000));
+    }
+}
+
+inline bool while_growth_locked(segment_hold& held, const segment_operation& what, growth_work work,
+                                std::chrono::steady_clock::time_point deadline) {
     if (!held.own_file)
         what.fail(errc::os_error, "this handle keeps no descriptor to grow it through");
     // OFD locks never conflict within one open file description, which a
@@ -56,9 +81,7 @@ inline void while_growth_locked(segment_hold& held, const segment_operation& wha
     const std::string again = "/proc/self/fd/" + std::to_string(held.own_file.get());
     unique_fd fresh(::open(again.c_str(), O_RDWR | O_CLOEXEC));
     const int fd = fresh ? fresh.get() : held.own_file.get();
-    auto lock = second_byte(F_WRLCK);
-    if (retry_on_eintr([&] { return ::fcntl(fd, F_OFD_SETLKW, &lock); }) != 0)
-        throw_native(what, errno, "locking it for growth");
+    if (!lock_for_growth(fd, what, deadline)) return false;
     struct unlock_growth {
         int fd;
         ~unlock_growth() {
@@ -67,6 +90,7 @@ inline void while_growth_locked(segment_hold& held, const segment_operation& wha
         }
     } unlock{fd};
     work();
+    return true;
 }
 
 // posix_fallocate(3) allocates the range and sets the size to at least its

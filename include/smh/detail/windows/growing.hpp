@@ -9,6 +9,7 @@
 // (WAIT_ABANDONED) when their holder dies.
 #pragma once
 
+#include <chrono>   // the growers' deadline
 #include <cstdint>  // fixed-width values
 #include <optional> // a named segment's mutex
 #include <string>   // the mutexes' names
@@ -34,29 +35,45 @@ inline std::uint64_t map_capacity(opened_segment& segment, const segment_operati
     return committed_bytes(segment.region.get_address(), segment.region.get_size());
 }
 
-// The named mutex `name`, created or opened, and held until the end of the
-// object's life.
+// Milliseconds from now to `deadline` for WaitForSingleObject: INFINITE
+// for time_point::max(), else rounded up and kept below INFINITE.
+inline DWORD milliseconds_until(std::chrono::steady_clock::time_point deadline) noexcept {
+    using clock = std::chrono::steady_clock;
+    if (deadline == clock::time_point::max()) return INFINITE;
+    const auto now = clock::now();
+    if (deadline <= now) return 0;
+    const auto ceiled = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    return ceiled >= static_cast<long long>(INFINITE) ? INFINITE - 1 : static_cast<DWORD>(ceiled);
+}
+
+// The named mutex `name`, created or opened, and held (if it could be had
+// before `deadline`: held()) until the end of the object's life.
 class growth_mutex {
 public:
-    growth_mutex(const std::string& name, const segment_operation& what)
+    growth_mutex(const std::string& name, const segment_operation& what,
+                 std::chrono::steady_clock::time_point deadline)
         : mutex_(::CreateMutexA(nullptr, FALSE, name.c_str())) {
         if (mutex_ == nullptr) throw_native(what, last_native_error(), "CreateMutex");
-        const DWORD waited = ::WaitForSingleObject(mutex_, INFINITE);
+        const DWORD waited = ::WaitForSingleObject(mutex_, milliseconds_until(deadline));
+        if (waited == WAIT_TIMEOUT) return;
         if (waited != WAIT_OBJECT_0 && waited != WAIT_ABANDONED) {
             const int error = last_native_error();
             ::CloseHandle(mutex_);
             throw_native(what, error, "WaitForSingleObject");
         }
+        held_ = true;
     }
     growth_mutex(const growth_mutex&) = delete;
     growth_mutex& operator=(const growth_mutex&) = delete;
     ~growth_mutex() {
-        ::ReleaseMutex(mutex_);
+        if (held_) ::ReleaseMutex(mutex_);
         ::CloseHandle(mutex_);
     }
+    bool held() const noexcept { return held_; }
 
 private:
     HANDLE mutex_;
+    bool held_ = false;
 };
 
 // Growers take turns under "Local\smh-grow:<checksum>", the checksum of the
@@ -75,16 +92,21 @@ private:
 // then the checksum's, so that they take turns with a holder that reached
 // the same section through a handle (attach_descriptor of a duplicate of
 // its handle, which knows no name). Always in that order: no deadlock.
-inline void while_growth_locked(segment_hold& held, const segment_operation& what,
-                                growth_work work) {
+inline bool while_growth_locked(segment_hold& held, const segment_operation& what, growth_work work,
+                                std::chrono::steady_clock::time_point deadline) {
     std::optional<growth_mutex> by_name;
-    if (!what.name.str().empty()) by_name.emplace("Local\\smh-grow-" + what.name.str(), what);
+    if (!what.name.str().empty()) {
+        by_name.emplace("Local\\smh-grow-" + what.name.str(), what, deadline);
+        if (!by_name->held()) return false;
+    }
     static constexpr char digits[] = "0123456789abcdef";
     const auto checksum = reinterpret_cast<const segment_header*>(held.view)->checksum;
     std::string name = "Local\\smh-grow:";
     for (int shift = 60; shift >= 0; shift -= 4) name += digits[(checksum >> shift) & 0xf];
-    const growth_mutex by_checksum(name, what);
+    const growth_mutex by_checksum(name, what, deadline);
+    if (!by_checksum.held()) return false;
     work();
+    return true;
 }
 
 // Commits bytes [from, to) of the section through this handle's view; a
