@@ -125,6 +125,18 @@ py::object owner_tuple(const std::optional<smh_python::owner_view>& owner) {
     return py::make_tuple(owner->pid, owner->start_time, owner->token);
 }
 
+// A wait's timeout in seconds (nullopt: no limit), NaN refused.
+std::optional<double> checked(std::optional<double> timeout) {
+    if (timeout && std::isnan(*timeout)) throw py::value_error("timeout is NaN");
+    return timeout;
+}
+
+// Between the slices of a wait, with the GIL: Python's signal handlers, so
+// that Ctrl-C ends it (KeyboardInterrupt).
+void run_signal_handlers() {
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
 } // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -217,19 +229,15 @@ PYBIND11_MODULE(_core, m) {
         .def(
             "grow",
             [](handle& h, std::size_t length, std::optional<double> timeout) {
-                if (timeout && std::isnan(*timeout)) throw py::value_error("timeout is NaN");
-                return h.grow<py::gil_scoped_release>(length, timeout, [] {
-                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-                });
+                return h.grow<py::gil_scoped_release>(length, checked(timeout),
+                                                      run_signal_handlers);
             },
             py::arg("length"), py::arg("timeout"))
         .def(
             "wait_for_size",
             [](handle& h, std::size_t at_least, std::optional<double> timeout) {
-                if (timeout && std::isnan(*timeout)) throw py::value_error("timeout is NaN");
-                return h.wait_for_size<py::gil_scoped_release>(at_least, timeout, [] {
-                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-                });
+                return h.wait_for_size<py::gil_scoped_release>(at_least, checked(timeout),
+                                                               run_signal_handlers);
             },
             py::arg("at_least"), py::arg("timeout"))
         .def("is_owner", &handle::is_owner)
@@ -260,10 +268,8 @@ PYBIND11_MODULE(_core, m) {
         .def(
             "wait",
             [](handle& h, std::size_t index, std::uint64_t old, std::optional<double> timeout) {
-                if (timeout && std::isnan(*timeout)) throw py::value_error("timeout is NaN");
-                return h.wait<py::gil_scoped_release>(index, old, timeout, [] {
-                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-                });
+                return h.wait<py::gil_scoped_release>(index, old, checked(timeout),
+                                                      run_signal_handlers);
             },
             py::arg("index"), py::arg("old"), py::arg("timeout"))
         .def("notify", &handle::notify, py::arg("index"), py::arg("all"))

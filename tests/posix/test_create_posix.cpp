@@ -29,24 +29,11 @@
 using smh::SharedMemoryHandlee;
 using smh_test::child_check;
 using smh_test::error_of;
+using smh_test::mapped_file_at;
 using smh_test::segment_exists;
 using smh_test::unique_name;
 
 namespace {
-
-// Where /proc/self/maps says the mapping that contains `address` comes from.
-std::string mapped_file_at(const void* address) {
-    const auto at = reinterpret_cast<std::uintptr_t>(address);
-    std::ifstream maps("/proc/self/maps");
-    for (std::string line; std::getline(maps, line);) {
-        std::uintptr_t start = 0, end = 0;
-        if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &start, &end) != 2) continue;
-        if (at < start || at >= end) continue;
-        const auto path = line.find('/');
-        return path == std::string::npos ? std::string() : line.substr(path);
-    }
-    return {};
-}
 
 bool owner_lock_held(const std::string& name) {
     const smh::detail::segment_name checked(name, "test");

@@ -24,6 +24,7 @@
 
 using smh::SharedMemoryHandlee;
 using smh_test::error_of;
+using smh_test::mapped_file_at;
 using smh_test::segment_exists;
 using smh_test::unique_name;
 
@@ -309,20 +310,6 @@ TEST_CASE("10,000 create/attach/destroy cycles leave descriptors, mappings and /
 }
 
 namespace {
-
-// Where /proc/self/maps says the mapping that contains `address` comes from.
-std::string mapped_file_at(const void* address) {
-    const auto at = reinterpret_cast<std::uintptr_t>(address);
-    std::ifstream maps("/proc/self/maps");
-    for (std::string line; std::getline(maps, line);) {
-        std::uintptr_t start = 0, end = 0;
-        if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &start, &end) != 2) continue;
-        if (at < start || at >= end) continue;
-        const auto path = line.find('/');
-        return path == std::string::npos ? std::string() : line.substr(path);
-    }
-    return {};
-}
 
 // Descriptors of this process open on a file in /dev/shm.
 std::size_t descriptors_on_dev_shm() {

@@ -22,7 +22,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cinttypes> // SCNxPTR
 #include <cstdint>
+#include <cstdio> // sscanf
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -51,6 +53,21 @@ inline bool segment_exists(const std::string& name) {
     if (fd < 0) return false;
     ::close(fd);
     return true;
+}
+
+// Where /proc/self/maps says the mapping that contains `address` comes from:
+// "/dev/shm/NAME", "/dev/shm/#N (deleted)", or empty.
+inline std::string mapped_file_at(const void* address) {
+    const auto at = reinterpret_cast<std::uintptr_t>(address);
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        std::uintptr_t start = 0, end = 0;
+        if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &start, &end) != 2) continue;
+        if (at < start || at >= end) continue;
+        const auto path = line.find('/');
+        return path == std::string::npos ? std::string() : line.substr(path);
+    }
+    return {};
 }
 
 // Removes the name on scope exit, whatever the test did with it.
