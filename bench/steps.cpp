@@ -21,11 +21,11 @@ const char* const create_steps[] = {
                          // munmap, shm_unlink (issue 25's floor)
     "1_reserve",         // posix_fallocate for ftruncate: ENOSPC now, never SIGBUS later
     "2_identity",        // + fstat at create, lstat before unlink: never remove another's file
-    "3_unnamed_publish", // O_TMPFILE, pwrite the header, linkat by descriptor, then mmap:
+    "3_unnamed_publish", // O_TMPFILE, pwrite the header, mmap, linkat by descriptor:
                          // the name appears only for a finished segment
     "4_owner_lock",      // + OFD read lock before the link: owner liveness in any pid namespace
-    "5_name_in_maps",    // map through the name (open, fstat, lock): /proc/PID/maps and
-                         // lsof show /dev/shm/NAME, not a deleted file
+    "5_name_in_maps",    // map again in place through the name (open, fstat, lock,
+                         // MAP_FIXED): /proc/PID/maps and lsof show /dev/shm/NAME
     "6_fsize_limit",     // + getrlimit(RLIMIT_FSIZE): errc::no_space, never SIGXFSZ
 };
 
@@ -63,7 +63,6 @@ void create_step(benchmark::State& state, int step) {
         struct stat info {};
         if (step >= 2 && ::fstat(fd, &info) != 0) die("fstat");
         void* base = nullptr;
-        int mapped_fd = fd;
         if (!unnamed) {
             base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
             if (base == MAP_FAILED) die("mmap");
@@ -71,18 +70,21 @@ void create_step(benchmark::State& state, int step) {
         } else {
             if (::pwrite(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header))
                 die("pwrite");
+            base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (base == MAP_FAILED) die("mmap");
             if (step >= 4 && ::fcntl(fd, F_OFD_SETLK, &range) != 0) die("lock");
             link_unnamed(fd, path);
             if (step >= 5) {
-                mapped_fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                const int named_fd =
+                    ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
                 struct stat named {};
-                if (mapped_fd < 0 || ::fstat(mapped_fd, &named) != 0 ||
-                    named.st_ino != info.st_ino || ::fcntl(mapped_fd, F_OFD_SETLK, &range) != 0)
-                    die("reopen");
+                if (named_fd < 0 || ::fstat(named_fd, &named) != 0 || named.st_ino != info.st_ino ||
+                    ::fcntl(named_fd, F_OFD_SETLK, &range) != 0 ||
+                    ::mmap(base, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, named_fd,
+                           0) != base)
+                    die("mapping again through the name");
+                ::close(named_fd);
             }
-            base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mapped_fd, 0);
-            if (base == MAP_FAILED) die("mmap");
-            if (mapped_fd != fd) ::close(mapped_fd);
         }
         ::close(fd);
         // destroy: read the header (smh's owner record), check the name, remove it

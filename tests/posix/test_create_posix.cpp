@@ -1,9 +1,9 @@
 // How a Linux create builds, names and maps its segment, on each of its
-// paths: elements that are zero bytes (the header written with pwrite, the
-// segment mapped once, through its name) and elements with a constructor
-// (built in a mapping, then mapped again through the name); linked by
-// descriptor, or through /proc/self/fd where the kernel refuses that; and
-// what is left when a step after the name fails or a signal cuts in.
+// paths: elements that are zero bytes (the header written with pwrite) and
+// elements with a constructor (written through the mapping), each mapped
+// again through its name once it has one; linked by descriptor, or through
+// /proc/self/fd where the kernel refuses that; and what a failed mapping
+// leaves.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -12,7 +12,6 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -103,13 +102,13 @@ TEST_CASE("the owner's mapping shows /dev/shm/NAME and holds the owner's lock, w
           "elements") {
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
-    SECTION("elements that are zero bytes: the header written, the segment mapped once") {
+    SECTION("elements that are zero bytes: the header written with pwrite") {
         auto created = SharedMemoryHandlee<int>::create(name, 1024);
         CHECK(mapped_file_at(created.data().data()) == "/dev/shm/" + name);
         CHECK(owner_lock_held(name));
         CHECK(std::all_of(created.begin(), created.end(), [](int e) { return e == 0; }));
     }
-    SECTION("elements with a constructor: built in a mapping, mapped again through the name") {
+    SECTION("elements with a constructor: written through the mapping") {
         auto created = SharedMemoryHandlee<initialised>::create(name, 1024);
         CHECK(mapped_file_at(created.data().data()) == "/dev/shm/" + name);
         CHECK(owner_lock_held(name));
@@ -158,8 +157,7 @@ TEST_CASE("create links by descriptor, and through /proc/self/fd where the kerne
     CHECK(!segment_exists(name));
 }
 
-TEST_CASE("a create whose mapping fails once the segment has its name takes the name away and "
-          "throws") {
+TEST_CASE("a create whose mapping fails throws and leaves no name") {
     const auto name = unique_name();
     smh_test::segment_guard guard(name);
     smh_test::in_child([&] {
@@ -182,26 +180,5 @@ TEST_CASE("a create whose mapping fails once the segment has its name takes the 
         child_check(thrown.what.find("mmap") != std::string::npos,
                     "the message does not name mmap: " + thrown.what);
         child_check(!segment_exists(name), "the failed create left its name");
-    });
-}
-
-TEST_CASE("termination cleanup takes away the name of a segment created but not yet mapped") {
-    // The moment between a create's link and its mapping: the cleanup
-    // entry names the file but has no header to claim the record in.
-    const auto name = unique_name();
-    smh_test::segment_guard guard(name);
-    smh_test::in_child([&] {
-        const auto path = "/dev/shm/" + name;
-        const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-        struct stat info {};
-        child_check(fd >= 0 && ::fstat(fd, &info) == 0, "creating the file");
-        ::close(fd);
-        const auto owner = smh::detail::this_process(smh::detail::next_owner_token());
-        auto* entry =
-            smh::detail::os::remember_owned(path, info.st_dev, info.st_ino, owner, nullptr);
-        child_check(entry != nullptr, "remember_owned");
-        smh::detail::os::clean_up_owned_segments(false);
-        child_check(!segment_exists(name), "the cleanup left the name");
-        smh::detail::os::forget_owned(entry);
     });
 }

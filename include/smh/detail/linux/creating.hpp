@@ -16,7 +16,6 @@
 #include <utility> // std::exchange
 
 #include "../layout.hpp"
-#include "../owner_record.hpp"
 #include "huge_pages.hpp"
 #include "owner_lock.hpp"
 #include "processes.hpp"
@@ -116,9 +115,29 @@ inline void reserve_advised_huge_pages(int fd, std::byte* base, const segment_op
         throw_native(what, error, "reserving " + std::to_string(touched) + " bytes");
 }
 
-// Sizes the file that is not yet named, maps it and lets `write` fill it.
+// The header, written into the new file with pwrite(2), without touching a
+// mapping. ENOMEM is a memory cgroup's limit, where tmpfs pages are charged.
+inline void write_header(int fd, const segment_operation& what, segment_writer write) {
+    alignas(segment_header) std::byte header[header_size] = {};
+    write(header);
+    const auto written = retry_on_eintr([&] { return ::pwrite(fd, header, sizeof header, 0); });
+    if (written != static_cast<ssize_t>(sizeof header))
+        throw_native(what,
+                     written >= 0      ? EIO
+                     : errno == ENOMEM ? ENOSPC
+                                       : errno,
+                     "writing the header");
+}
+
+// Sizes the file that is not yet named, maps it and fills it (`write`).
 // The creator owns what it creates: the owner's lock is taken, and the
 // segment registered for termination cleanup, before it gets its name.
+// Where the elements are zero bytes (a new file's: request.header_only),
+// the header alone is written, with pwrite: writing it through the mapping
+// cost a page fault that map_by_name's mapping in place then threw away
+// (~5 us of a ~38 us 4 KiB create), and without `reserve` pwrite allocates
+// the header's page itself (ENOSPC on a full /dev/shm). Elements with a
+// constructor, and huge pages, are written through the mapping.
 inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
                                     std::uint64_t bytes, const create_request& request,
                                     segment_writer write) {
@@ -127,16 +146,19 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
         bytes = rounded_to_huge_pages(bytes); // within_size: only whole huge pages get one
         check_file_size_limit(what, bytes);
     }
+    const bool header_by_pwrite = request.header_only && huge == huge_page_policy::never;
     // Every page with `reserve`, else at least the header's, which `write`
-    // writes. On huge=advise nothing is reserved here: see
-    // reserve_advised_huge_pages.
+    // writes through the mapping. On huge=advise nothing is reserved here:
+    // see reserve_advised_huge_pages.
     size_new_file(fd.get(), what, bytes,
                   huge == huge_page_policy::advise ? 0
                   : request.reserve                ? bytes
+                  : header_by_pwrite               ? 0
                                                    : request.must_have);
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) throw_native(what, errno, "fstat");
     give_exact_mode(fd.get(), what, info, request.permissions);
+    if (header_by_pwrite) write_header(fd.get(), what, write);
     opened_segment segment;
     segment.size = bytes;
     segment.identity = identity_of(info);
@@ -148,7 +170,7 @@ inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
     if (huge == huge_page_policy::advise)
         reserve_advised_huge_pages(fd.get(), base, what, bytes, request);
     advise(segment.region, request.huge_pages, populate::none);
-    write(base);
+    if (!header_by_pwrite) write(base);
     segment.locked = take_owner_lock(fd.get());
     segment.file = std::move(fd);
     return segment;
@@ -173,12 +195,12 @@ inline void map_by_name(opened_segment& segment, const segment_operation& what) 
 // as one change that cleanup never cuts in two.
 template <class GiveName>
 void name_owned_segment(opened_segment& segment, const segment_operation& what,
-                        const create_request& request, segment_header* mapped_header,
-                        GiveName give_name) {
+                        const create_request& request, GiveName give_name) {
     const owner_change change;
     if (request.owner)
         segment.entry = remember_owned(path_of(what.name), segment.identity.device,
-                                       segment.identity.inode, *request.owner, mapped_header);
+                                       segment.identity.inode, *request.owner,
+                                       static_cast<segment_header*>(segment.region.get_address()));
     give_name();
 }
 
@@ -219,11 +241,9 @@ inline opened_segment create_under_building_name(const segment_operation& what, 
     auto segment = build_segment(std::move(fd), what, bytes, request, write);
     if (request.capacity_bytes != 0) segment.own_file = open_for_growth(building, what);
     int error = 0;
-    name_owned_segment(segment, what, request,
-                       static_cast<segment_header*>(segment.region.get_address()), [&] {
-                           if (::link(building.c_str(), path_of(what.name).c_str()) != 0)
-                               error = errno;
-                       });
+    name_owned_segment(segment, what, request, [&] {
+        if (::link(building.c_str(), path_of(what.name).c_str()) != 0) error = errno;
+    });
     if (error != 0) {
         forget_owned(std::exchange(segment.entry, nullptr));
         throw_native(what, error, "link");
@@ -251,100 +271,6 @@ inline int link_unnamed(int fd, const std::string& path) {
     return errno;
 }
 
-// Links the built segment to its name, registered for termination cleanup
-// first; what cleanup must not cut in two, `then` included.
-template <class Then>
-void link_owned_segment(opened_segment& segment, const segment_operation& what,
-                        const create_request& request, segment_header* mapped_header, Then then) {
-    const std::string path = path_of(what.name);
-    int error = 0;
-    name_owned_segment(segment, what, request, mapped_header, [&] {
-        error = link_unnamed(segment.file.get(), path);
-        if (error == 0) then(path);
-    });
-    if (error != 0) {
-        forget_owned(std::exchange(segment.entry, nullptr));
-        throw_native(what, error, "linkat");
-    }
-}
-
-// The header, written into the unnamed file without mapping it; with
-// `claimed_by`, its owner record claimed by that process (owner_pid
-// negative: outside the checksum), which no other process can take over.
-inline void write_header(int fd, const segment_operation& what, segment_writer write,
-                         const owner_record* claimed_by) {
-    alignas(segment_header) std::byte header[header_size] = {};
-    write(header);
-    if (claimed_by) reinterpret_cast<segment_header*>(header)->owner_pid = -claimed_by->pid;
-    const auto written = retry_on_eintr([&] { return ::pwrite(fd, header, sizeof header, 0); });
-    // ENOMEM: a memory cgroup's limit, where tmpfs pages are charged.
-    if (written != static_cast<ssize_t>(sizeof header))
-        throw_native(what,
-                     written >= 0      ? EIO
-                     : errno == ENOMEM ? ENOSPC
-                                       : errno,
-                     "writing the header");
-}
-
-// The common case, built in one mapping: a segment whose elements need no
-// constructor is its header over zero bytes. The header goes in with
-// pwrite, and the segment is mapped once, through its name, after it has
-// one (build_segment maps the unnamed file, then map_by_name maps it again:
-// a second mapping and page fault, ~5 us of a 4 KiB create). Until it is
-// mapped, its owner record is claimed by its creator (so that no other
-// process takes ownership meanwhile: take_ownership() may, of a finished
-// segment whose owner lives) and its cleanup entry has no header: cleanup
-// then removes the name by the file's identity alone. If the mapping
-// fails, the name goes again and create fails. Once mapped, the creator
-// publishes itself as the owner.
-inline opened_segment create_mapped_by_name(unique_fd fd, const segment_operation& what,
-                                            std::uint64_t bytes, const create_request& request,
-                                            segment_writer write) {
-    // Without `reserve`, pwrite allocates the header's page (or fails with
-    // ENOSPC): nothing to reserve for it first.
-    size_new_file(fd.get(), what, bytes, request.reserve ? bytes : 0);
-    struct stat info {};
-    if (::fstat(fd.get(), &info) != 0) throw_native(what, errno, "fstat");
-    give_exact_mode(fd.get(), what, info, request.permissions);
-    write_header(fd.get(), what, write, request.owner);
-    opened_segment segment;
-    segment.size = bytes;
-    segment.identity = identity_of(info);
-    segment.locked = take_owner_lock(fd.get());
-    segment.file = std::move(fd);
-    if (request.capacity_bytes != 0)
-        segment.own_file =
-            open_for_growth("/proc/self/fd/" + std::to_string(segment.file.get()), what);
-    link_owned_segment(segment, what, request, nullptr, [&](const std::string& path) {
-        // The name's own description, locked before the unnamed one goes;
-        // the unnamed one maps it if the name is no longer this file.
-        auto named = reopen(path, segment.identity, true);
-        if (named && segment.locked && !take_owner_lock(named.get())) named = unique_fd();
-        const int mapped_fd = named ? named.get() : segment.file.get();
-        try {
-            segment.region =
-                map_whole(mapped_fd, what,
-                          request.capacity_bytes > bytes ? request.capacity_bytes : bytes, true);
-        } catch (...) {
-            (void)unlink(AT_FDCWD, path.c_str(), segment.identity);
-            forget_owned(std::exchange(segment.entry, nullptr));
-            throw;
-        }
-        auto* header = static_cast<segment_header*>(segment.region.get_address());
-        if (segment.entry) segment.entry->header.store(header);
-        // Unless a claim it left for longer than abandoned_claim_after (a
-        // creator stopped here) was taken over: then it owns nothing.
-        if (request.owner) {
-            auto claimed = -request.owner->pid;
-            (void)owner_pid_field(*header).compare_exchange_strong(claimed, request.owner->pid,
-                                                                   std::memory_order_acq_rel);
-        }
-    });
-    segment.file = unique_fd();
-    advise(segment.region, request.huge_pages, request.populate ? populate::write : populate::none);
-    return segment;
-}
-
 // Builds the segment complete as a file without a name (O_TMPFILE), and only
 // then gives it its name with linkat(2), which fails with EEXIST if the name
 // exists. So an existing segment is never opened, truncated or adopted;
@@ -367,17 +293,17 @@ inline opened_segment create_segment(const segment_operation& what, std::uint64_
             return create_under_building_name(what, bytes, request, write);
         throw_native(what, errno, "creating a file in /dev/shm");
     }
-    // Huge pages, and elements with a constructor, are written through a
-    // mapping of the unnamed file.
-    if (request.header_only && !request.huge_pages)
-        return create_mapped_by_name(std::move(fd), what, bytes, request, write);
     auto segment = build_segment(std::move(fd), what, bytes, request, write);
     if (request.capacity_bytes != 0)
         segment.own_file =
             open_for_growth("/proc/self/fd/" + std::to_string(segment.file.get()), what);
-    link_owned_segment(segment, what, request,
-                       static_cast<segment_header*>(segment.region.get_address()),
-                       [](const std::string&) {});
+    int error = 0;
+    name_owned_segment(segment, what, request,
+                       [&] { error = link_unnamed(segment.file.get(), path_of(what.name)); });
+    if (error != 0) {
+        forget_owned(std::exchange(segment.entry, nullptr));
+        throw_native(what, error, "linkat");
+    }
     finish_created(segment, what, request);
     return segment;
 }

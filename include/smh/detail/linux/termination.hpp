@@ -69,16 +69,13 @@ struct owned_entry {
     std::uint64_t device = 0;
     std::uint64_t inode = 0;
     owner_record owner;
-    // In the owner's mapping, mapped while the entry is used; null from the
-    // moment a create gives the segment its name until it maps it.
-    std::atomic<segment_header*> header{nullptr};
+    segment_header* header = nullptr; // in the owner's mapping, mapped while the entry is used
 };
 
 inline std::atomic<owned_entry*> owned_entries{nullptr};
 
 static_assert(std::atomic<int>::is_always_lock_free &&
-                  std::atomic<owned_entry*>::is_always_lock_free &&
-                  std::atomic<segment_header*>::is_always_lock_free,
+                  std::atomic<owned_entry*>::is_always_lock_free,
               "the termination cleanup reads the table from a signal handler");
 
 // Records a segment this process owns; nullptr if the path does not fit
@@ -103,7 +100,7 @@ inline owned_entry* remember_owned(std::string_view path, std::uint64_t device, 
     entry->device = device;
     entry->inode = inode;
     entry->owner = owner;
-    entry->header.store(header, std::memory_order_relaxed);
+    entry->header = header;
     entry->state.store(owned_entry::in_use, std::memory_order_release);
     if (fresh) {
         entry->next = owned_entries.load(std::memory_order_relaxed);
@@ -184,15 +181,8 @@ inline void end_owner_change() noexcept {
 // this process was to own it: finished here.
 inline void remove_owned(const owned_entry& e, std::int64_t pid) noexcept {
     const auto& owner = e.owner;
-    if (owner.pid != pid) return; // a forked child's copy
-    auto* const mapped = e.header.load();
-    // Named by a create that has not mapped it yet: its record is claimed by
-    // this process (create_mapped_by_name), so no one else can own it.
-    if (mapped == nullptr) {
-        (void)unlink(AT_FDCWD, e.path, {e.device, e.inode});
-        return;
-    }
-    auto& header = *mapped;
+    if (owner.pid != pid || e.header == nullptr) return; // a forked child's copy
+    auto& header = *e.header;
     const bool claimed_here = owner_pid_field(header).load(std::memory_order_acquire) == -pid;
     (void)remove_owned_name(header, owner, pid, AT_FDCWD, e.path, e.device, e.inode, claimed_here);
 }
