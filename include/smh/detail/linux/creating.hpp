@@ -134,8 +134,8 @@ inline void write_header(int fd, const segment_operation& what, segment_writer w
 // segment registered for termination cleanup, before it gets its name.
 // Where the elements are zero bytes (a new file's: request.header_only),
 // the header alone is written, with pwrite: writing it through the mapping
-// cost a page fault that map_by_name's mapping in place then threw away
-// (~5 us of a ~38 us 4 KiB create), and without `reserve` pwrite allocates
+// cost a page fault that map_by_name's mapping in place then threw away,
+// and without `reserve` pwrite allocates
 // the header's page itself (ENOSPC on a full /dev/shm). Elements with a
 // constructor, and huge pages, are written through the mapping.
 inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
