@@ -27,7 +27,7 @@ from ._directory import (DirectoryListing, SegmentInfo, SkippedFile, find_orphan
                          list, list_directory, remove, remove_orphans)
 from ._errors import (AlreadyExistsError, CorruptSegmentError, Error, InvalidLengthError,
                       InvalidNameError, NoSpaceError, NotFoundError, OperatingSystemError,
-                      PermissionDeniedError, TypeMismatchError, errc)
+                      PermissionDeniedError, TimedOutError, TypeMismatchError, errc)
 from ._handlee import SharedMemoryHandlee, receive, send
 from ._types import element_type
 
@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 __all__ = ["SharedMemoryHandlee", "send", "receive", "Error", "errc", "NotFoundError",
            "AlreadyExistsError",
            "InvalidNameError", "InvalidLengthError", "TypeMismatchError", "CorruptSegmentError",
-           "PermissionDeniedError", "NoSpaceError", "OperatingSystemError",
+           "PermissionDeniedError", "NoSpaceError", "OperatingSystemError", "TimedOutError",
            "list", "list_directory", "inspect", "remove", "find_orphans", "remove_orphans",
            "SegmentInfo", "SkippedFile", "DirectoryListing",
            "cleanup_on_termination", "watch_owned_segments", "remove_owned_segments",

@@ -8,6 +8,7 @@ exception a Python user catches for that kind of failure:
     permission_denied    PermissionDeniedError  PermissionError     the OS's (EACCES)
     no_space             NoSpaceError           OSError             ENOSPC
     os_error             OperatingSystemError   OSError             the OS's
+      (ETIMEDOUT)        TimedOutError          TimeoutError        ETIMEDOUT
     invalid_name         InvalidNameError       ValueError
     invalid_length       InvalidLengthError     ValueError
     corrupt_segment      CorruptSegmentError    ValueError
@@ -22,7 +23,7 @@ import re
 
 __all__ = ["errc", "Error", "NotFoundError", "AlreadyExistsError", "InvalidNameError",
            "InvalidLengthError", "TypeMismatchError", "CorruptSegmentError",
-           "PermissionDeniedError", "NoSpaceError", "OperatingSystemError"]
+           "PermissionDeniedError", "NoSpaceError", "OperatingSystemError", "TimedOutError"]
 
 
 class errc(str, enum.Enum):
@@ -63,6 +64,9 @@ class Error(Exception):
     def __new__(cls, code=None, *args, **kwargs):
         if cls is Error:
             cls = _CLASSES[errc(code)]
+            native = args[3] if len(args) > 3 else kwargs.get("native")
+            if cls is OperatingSystemError and native == _errno.ETIMEDOUT:
+                cls = TimedOutError
         return super().__new__(cls)
 
     def __init__(self, code, operation, name, detail="", native=None, text=None):
@@ -120,6 +124,10 @@ NoSpaceError = _error_class("NoSpaceError", errc.no_space, OSError, _errno.ENOSP
                             "beyond the file-size limit (errc.no_space); errno is ENOSPC.")
 OperatingSystemError = _error_class("OperatingSystemError", errc.os_error, OSError, None,
                                     "Any other OS failure (errc.os_error); errno says which.")
+TimedOutError = type("TimedOutError", (OperatingSystemError, TimeoutError), {
+    "__doc__": "A wait the OS was not to end in time: grow() waited for its turn among growers "
+               "past its timeout (errc.os_error, errno ETIMEDOUT); also a TimeoutError.",
+    "__module__": "smh"})
 InvalidNameError = _error_class("InvalidNameError", errc.invalid_name, ValueError, None,
                                 "Not a segment name (errc.invalid_name).")
 InvalidLengthError = _error_class("InvalidLengthError", errc.invalid_length, ValueError, None,

@@ -8,6 +8,7 @@ the old module's class and habits (subclassing, tuples in and out, struct
 formats, pickling), NumPy views and the errors' built-in classes. The
 per-element [] is the C base class's (smh._core.Elements)."""
 import atexit
+import errno as _errno
 import os
 import struct as _struct
 import sys
@@ -518,16 +519,18 @@ class SharedMemoryHandlee(_core.Elements):
         NoSpaceError, the length unchanged. TypeError on a read-only handle.
         A NumPy array or memoryview taken before keeps the length it had.
         Growers take turns: grow waits for its turn at most `timeout` seconds
-        (None: no limit; Ctrl-C ends the wait), then raises TimeoutError,
-        nothing changed (a grower that stopped, or a process holding the
-        growers' lock on purpose)."""
+        (None: no limit; Ctrl-C ends the wait), then raises smh.TimedOutError
+        (an smh.Error with code os_error, and a TimeoutError), nothing changed
+        (a grower that stopped, or a process holding the growers' lock on
+        purpose), as C++'s grow() throws os_error (timed_out) after 30 s."""
         handle = self._smh_handle("grow it")
         length = _count("length", length, "grow", self.name)
-        if not handle.grow(length, _timeout(timeout, "grow")):
-            raise TimeoutError(
-                f"grow segment \"{self.name}\": another handle held the growers' lock "
-                f"for {timeout} s (a grower that stopped, or a process holding the lock "
-                "on purpose); nothing changed")
+        seconds = _timeout(timeout, "grow")
+        if not handle.grow(length, seconds):
+            raise Error(errc.os_error, "grow", self.name,
+                        f"another handle held the growers' lock for {max(seconds, 0):g} s "
+                        "(a grower that stopped, or a process holding the lock on purpose); "
+                        "nothing changed", _errno.ETIMEDOUT)
 
     def wait_for_size(self, at_least, timeout=None):
         """Blocks until the segment has at least `at_least` elements (another

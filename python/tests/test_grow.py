@@ -3,6 +3,7 @@ grown in place while other processes use them. len() is live in every
 handle, no element moves, wait_for_size() wakes on growth, and C++ and
 Python grow each other's segments."""
 import ctypes
+import errno
 import multiprocessing
 import os
 import pickle
@@ -159,9 +160,14 @@ def test_a_held_growers_lock_times_grow_out_and_changes_nothing(names):
         fd = hold_growers_lock(shm.name)
         try:
             started = time.monotonic()
-            with pytest.raises(TimeoutError, match="held the growers' lock"):
+            with pytest.raises(TimeoutError, match="held the growers' lock for 0.3 s") as raised:
                 shm.grow(50, timeout=0.3)
             assert 0.25 <= time.monotonic() - started < 10
+            # An smh.Error as well, as C++'s grow() throws os_error (timed_out).
+            assert isinstance(raised.value, smh.TimedOutError)
+            assert raised.value.code == "os_error" and raised.value.errno == errno.ETIMEDOUT
+            again = pickle.loads(pickle.dumps(raised.value))
+            assert isinstance(again, TimeoutError) and str(again) == str(raised.value)
             assert len(shm) == 2 and shm[1] == (5,)
         finally:
             os.close(fd)
