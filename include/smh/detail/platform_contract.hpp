@@ -62,7 +62,8 @@ struct create_request {
     // capacity's bytes, past the `bytes` the segment starts with (0: none).
     std::uint64_t capacity_bytes = 0;
     // `write` writes the header alone: the elements are zero bytes, which a
-    // new file is. The OS layer may then write it without mapping the file.
+    // new file is. The OS layer may then write it with pwrite rather than
+    // through the mapping (Linux).
     bool header_only = false;
     // The creator's record: POSIX registers it for termination cleanup
     // before the name exists, so a signal at any instant after finds it.

@@ -135,9 +135,9 @@ inline void write_header(int fd, const segment_operation& what, segment_writer w
 // Where the elements are zero bytes (a new file's: request.header_only),
 // the header alone is written, with pwrite: writing it through the mapping
 // cost a page fault that map_by_name's mapping in place then threw away,
-// and without `reserve` pwrite allocates
-// the header's page itself (ENOSPC on a full /dev/shm). Elements with a
-// constructor, and huge pages, are written through the mapping.
+// and without `reserve` pwrite allocates the header's page itself (ENOSPC
+// on a full /dev/shm). Elements with a constructor, and huge pages, are
+// written through the mapping.
 inline opened_segment build_segment(unique_fd fd, const segment_operation& what,
                                     std::uint64_t bytes, const create_request& request,
                                     segment_writer write) {
