@@ -4,7 +4,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +80,12 @@ bool eventually(Condition condition, std::chrono::milliseconds timeout) {
         if (std::chrono::steady_clock::now() > deadline) return false;
         std::this_thread::sleep_for(5ms);
     }
+}
+
+// /proc/<pid>/maps, as text.
+std::string maps_of(pid_t pid) {
+    std::ifstream file("/proc/" + std::to_string(pid) + "/maps");
+    return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
 // One byte up a pipe: the child says it is ready to be killed.
@@ -287,8 +295,7 @@ TEST_CASE("the watcher keeps no descriptor, no segment mapping and none of the p
         std::size_t anonymous_kb = 0;
         eventually(
             [&] {
-                std::ifstream file(proc + "/maps");
-                maps.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+                maps = maps_of(watchers[0]);
                 descriptors = smh_test::directory_entries((proc + "/fd").c_str()).size();
                 std::ifstream status(proc + "/status");
                 for (std::string line; std::getline(status, line);)
@@ -302,5 +309,56 @@ TEST_CASE("the watcher keeps no descriptor, no segment mapping and none of the p
         child_check(anonymous_kb < 4096, "it keeps " + std::to_string(anonymous_kb) +
                                              " KiB of anonymous memory:\n" + maps);
         heap[0] = 2;
+    });
+}
+
+TEST_CASE("the watcher unmaps a segment mapped right beside the thread-local storage of the "
+          "thread that starts it") {
+    if (smh_test::sanitized_build)
+        return smh_test::skip("under a sanitizer the watcher keeps private memory, where the "
+                              "sanitizer's shadow lives");
+    smh_test::in_child([] {
+        // A thread on a stack of our own, whose top (where its thread-local
+        // storage lives) a segment's pages follow: the watcher keeps the
+        // memory around its thread pointer, and must not keep that slice.
+        auto shm = smh::create<int>(1 << 20);
+        constexpr std::size_t stack_bytes = std::size_t{1} << 20;
+        constexpr std::size_t beside = std::size_t{64} << 10;
+        void* region = ::mmap(nullptr, stack_bytes + beside, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        child_check(region != MAP_FAILED, "mmap of the thread's stack failed");
+        auto* const top = static_cast<char*>(region) + stack_bytes;
+        const int fd = ::open(("/dev/shm/" + shm.name()).c_str(), O_RDWR | O_CLOEXEC);
+        child_check(fd >= 0, "the segment's file did not open");
+        child_check(::mmap(top, beside, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+                        top,
+                    "the segment could not be mapped above the stack");
+        ::close(fd);
+        struct started_by_thread {
+            bool started = false;
+            const char* errno_at = nullptr;
+        } result;
+        pthread_attr_t attributes;
+        ::pthread_attr_init(&attributes);
+        ::pthread_attr_setstack(&attributes, region, stack_bytes);
+        pthread_t thread;
+        const auto run = [](void* out) -> void* {
+            auto& result = *static_cast<started_by_thread*>(out);
+            result.errno_at = reinterpret_cast<const char*>(&errno);
+            result.started = smh::watch_owned_segments();
+            return nullptr;
+        };
+        child_check(::pthread_create(&thread, &attributes, run, &result) == 0,
+                    "pthread_create failed");
+        ::pthread_join(thread, nullptr);
+        ::pthread_attr_destroy(&attributes);
+        child_check(result.started, "watch_owned_segments() started no watcher");
+        child_check(result.errno_at < top && top - result.errno_at < static_cast<long>(beside),
+                    "the thread's errno is not within 64 KiB below the segment's pages");
+        const auto watchers = watchers_of(::getpid());
+        child_check(watchers.size() == 1, "no watcher runs");
+        const auto maps = maps_of(watchers[0]);
+        child_check(maps.find("/dev/shm/") == std::string::npos, "it maps a segment:\n" + maps);
+        ::munmap(region, stack_bytes + beside);
     });
 }

@@ -20,8 +20,8 @@
 // and SIGSTOP still act), the terminal's process group and session (setsid:
 // Ctrl-C, a hang-up and a kill of the program's process group do not reach
 // it), the working directory, every descriptor, and the parent's memory:
-// every shared mapping (the segments themselves, whose open file
-// descriptions carry their owners' locks) and every private anonymous one
+// every shared mapping, whole (the segments themselves, whose open file
+// descriptions carry their owners' locks), and every private anonymous one
 // (the heap, threads' stacks, the main stack) except its own stack and the
 // pages around its thread pointer (errno, the stack protector's canary). So
 // it pins none of the memory the program frees, and the program's segments

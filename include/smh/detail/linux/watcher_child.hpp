@@ -135,7 +135,10 @@ struct range {
     const bool named_anonymous = at < end && *at == '[';
     const bool bss = !file && !named_anonymous && low == after_file;
     after_file = file && !shared ? high : 0;
-    if (shared || segment) return unmap_except(low, high, kept, count);
+    // Whole, kept ranges or not: the child's own memory is private, and a
+    // slice of a segment left mapped next to its thread pointer would keep
+    // the segment, and its owner's lock, alive in the child.
+    if (shared || segment) return sys(SYS_munmap, low, high - low) == 0;
     if (file || sanitized) return false; // sanitizers keep their shadow memory there
     // A module's static storage: its first MiB, which holds what the C
     // library and the dynamic linker keep there; a program's large static
