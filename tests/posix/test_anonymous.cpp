@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -290,6 +291,58 @@ TEST_CASE("receive refuses a message with no descriptor, with several, or with o
     CHECK(error_of([&] { (void)smh::receive<std::uint32_t>(sockets.ends[1]); }) ==
           smh::errc::not_found);
     CHECK(open_descriptors() == before);
+}
+
+TEST_CASE("receive on a datagram socket calls an empty message corrupt, not the peer's end") {
+    int ends[2] = {-1, -1};
+    REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, ends) == 0);
+    send_raw(ends[0], "", {});
+    const auto empty = error_of([&] { (void)smh::receive<std::uint32_t>(ends[1]); });
+    CHECK(empty == smh::errc::corrupt_segment);
+    CHECK(empty.what.find("empty") != std::string::npos);
+    ::close(ends[0]);
+    ::close(ends[1]);
+}
+
+TEST_CASE("receive with no descriptor number free says so with EMFILE, and leaks nothing") {
+    smh_test::in_child([] {
+        socket_pair sockets;
+        auto shm = smh::create_anonymous<std::uint32_t>(16);
+        smh::send(sockets.ends[0], shm);
+        const auto before = open_descriptors();
+        struct rlimit limit {};
+        child_check(::getrlimit(RLIMIT_NOFILE, &limit) == 0, "getrlimit failed");
+        limit.rlim_cur = 64;
+        child_check(::setrlimit(RLIMIT_NOFILE, &limit) == 0, "setrlimit failed");
+        std::vector<int> filler;
+        for (int fd; (fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0)) >= 0;) filler.push_back(fd);
+        const auto full = error_of([&] { (void)smh::receive<std::uint32_t>(sockets.ends[1]); });
+        for (const int fd : filler) ::close(fd);
+        child_check(full == smh::errc::os_error && full.native_code.value() == EMFILE,
+                    "not EMFILE: " + full.what);
+        child_check(full.what.find("descriptor") != std::string::npos, full.what);
+        child_check(open_descriptors() == before, "a descriptor leaked");
+    });
+}
+
+TEST_CASE("receive works where the receiver asked for credentials and the sender's pidfd, and "
+          "closes that pidfd") {
+    constexpr int pass_pidfd = 76; // SO_PASSPIDFD, Linux 6.5
+    socket_pair sockets;
+    const int on = 1;
+    REQUIRE(::setsockopt(sockets.ends[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == 0);
+    const bool pidfds = ::setsockopt(sockets.ends[1], SOL_SOCKET, pass_pidfd, &on, sizeof on) == 0;
+    auto shm = smh::create_anonymous<std::uint32_t>(16);
+    shm[3] = 42;
+    const auto before = open_descriptors();
+    smh::send(sockets.ends[0], shm);
+    {
+        auto received = smh::receive<const std::uint32_t>(sockets.ends[1]);
+        CHECK(received[3] == 42);
+        CHECK(open_descriptors() == before + 1); // the handle's own
+    }
+    CHECK(open_descriptors() == before);
+    if (!pidfds) smh_test::skip("SO_PASSPIDFD needs Linux 6.5: only credentials were checked");
 }
 
 TEST_CASE("a SIGKILLed creator leaves nothing, and a process still holding its segment keeps "

@@ -150,14 +150,18 @@ struct anonymous_segments {
 
     // Receives one message from `socket`: exactly one descriptor, with the
     // marker. Every descriptor that came is closed unless it is returned,
-    // whatever goes wrong.
+    // whatever goes wrong: a pidfd too (SCM_PIDFD, where the receiver set
+    // SO_PASSPIDFD), and credentials (SO_PASSCRED) have room of their own.
     static unique_fd receive(int socket, const segment_operation& what) {
         // Exactly the marker: a stream socket never gives more than one
         // message's bytes, and a longer datagram is cut (MSG_TRUNC).
         std::array<char, sizeof marker> bytes{};
         iovec part{bytes.data(), bytes.size()};
         constexpr std::size_t most = 8; // more than one is refused, up to this many closed
-        alignas(cmsghdr) std::array<char, CMSG_SPACE(most * sizeof(int))> control{};
+        constexpr std::size_t room = CMSG_SPACE(most * sizeof(int)) +
+                                     CMSG_SPACE(sizeof(int)) +  // a pidfd
+                                     CMSG_SPACE(sizeof(ucred)); // credentials
+        alignas(cmsghdr) std::array<char, room> control{};
         msghdr message{};
         message.msg_iov = &part;
         message.msg_iovlen = 1;
@@ -166,19 +170,36 @@ struct anonymous_segments {
         const auto got =
             retry_on_eintr([&] { return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC); });
         if (got < 0) throw_native(what, errno, "recvmsg");
-        std::vector<unique_fd> received;
+        std::vector<unique_fd> received, sender_pidfd;
         for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
              header = CMSG_NXTHDR(&message, header)) {
-            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            const bool rights = header->cmsg_type == SCM_RIGHTS;
+            if (header->cmsg_level != SOL_SOCKET || (!rights && header->cmsg_type != scm_pidfd))
+                continue; // credentials: no descriptor
             const auto count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
             for (std::size_t i = 0; i < count; ++i) {
                 int fd = -1;
                 std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
-                received.emplace_back(fd);
+                (rights ? received : sender_pidfd).emplace_back(fd);
             }
         }
-        if (got == 0 && received.empty())
-            what.fail(errc::not_found, "the peer closed the socket before it sent a segment");
+        if (got == 0 && received.empty()) {
+            // A stream's end; a datagram or a record may also be empty.
+            if (socket_type(socket) == SOCK_STREAM)
+                what.fail(errc::not_found, "the peer closed the socket before it sent a segment");
+            what.fail(errc::corrupt_segment, "the message is empty, not an smh segment's "
+                                             "(smh::send), or the peer closed the socket");
+        }
+        if ((message.msg_flags & MSG_CTRUNC) != 0 && received.empty()) {
+            // The kernel installs none of a message's descriptors it has no
+            // number for; the message, and the segment with it, is gone.
+            if (descriptors_exhausted(socket))
+                throw_native(what, EMFILE,
+                             "recvmsg: this process has no descriptor number free for the "
+                             "segment's (RLIMIT_NOFILE); the message is lost");
+            what.fail(errc::corrupt_segment,
+                      "the message's descriptors could not be received (MSG_CTRUNC)");
+        }
         if ((message.msg_flags & MSG_CTRUNC) != 0 || received.size() > 1)
             what.fail(errc::corrupt_segment,
                       "the message carries several descriptors; a segment is sent alone");
@@ -223,6 +244,27 @@ private:
     static constexpr char marker[8] = {'s', 'm', 'h', '-', 's', 'e', 'g', '1'};
 
     static int seals_of(int fd) noexcept { return ::fcntl(fd, F_GET_SEALS); }
+
+    // SCM_PIDFD (Linux 6.5), which older C library headers do not name.
+#ifdef SCM_PIDFD
+    static constexpr int scm_pidfd = SCM_PIDFD;
+#else
+    static constexpr int scm_pidfd = 0x04;
+#endif
+
+    static int socket_type(int socket) noexcept {
+        int type = 0;
+        socklen_t length = sizeof type;
+        return ::getsockopt(socket, SOL_SOCKET, SO_TYPE, &type, &length) == 0 ? type : 0;
+    }
+
+    // Whether this process has no descriptor number left: a duplicate,
+    // closed at once, is refused with EMFILE.
+    static bool descriptors_exhausted(int socket) noexcept {
+        const int probe = ::fcntl(socket, F_DUPFD_CLOEXEC, 0);
+        if (probe >= 0) ::close(probe);
+        return probe < 0 && errno == EMFILE;
+    }
 };
 
 } // namespace detail::os
