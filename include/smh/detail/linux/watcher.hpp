@@ -20,10 +20,12 @@
 // and SIGSTOP still act), the terminal's process group and session (setsid:
 // Ctrl-C, a hang-up and a kill of the program's process group do not reach
 // it), the working directory, every descriptor, and the parent's memory:
-// every shared mapping, whole (the segments themselves, whose open file
-// descriptions carry their owners' locks), and every private anonymous one
-// (the heap, threads' stacks, the main stack) except its own stack and the
-// pages around its thread pointer (errno, the stack protector's canary). So
+// every shared mapping (the segments themselves, whose open file
+// descriptions carry their owners' locks) but the pages of its thread
+// pointer and errno (where a program gave the thread a stack in shared
+// memory), and every private anonymous one (the heap, threads' stacks, the
+// main stack) except its own stack and 64 KiB around its thread pointer and
+// errno (its TLS, the stack protector's canary). So
 // it pins none of the memory the program frees, and the program's segments
 // do not look owned by a live process because of it. Files' code and data
 // stay mapped (shared with the page cache), and so does the first MiB of
@@ -200,14 +202,23 @@ remove_parents_segments(const watched_process& parent) noexcept {
     sys(SYS_chdir, "/"); // pins no mount point
     const auto watch = watch_parent(parent.pid);
     const auto stack = reinterpret_cast<std::uintptr_t>(argument); // the stack's low end
-    const range kept[] = {
+    const range around_tls[] = {
         {stack, stack + stack_bytes},
 #if __has_builtin(__builtin_thread_pointer)
         around(__builtin_thread_pointer(), kept_around, kept_around),
 #endif
         around(&errno, kept_around, kept_around)
     };
-    drop_inherited_memory(kept, static_cast<int>(sizeof kept / sizeof kept[0]));
+    // The thread control block (the stack protector's canary is at +0x28)
+    // and errno: what the child itself reads and writes.
+    const range touched[] = {
+#if __has_builtin(__builtin_thread_pointer)
+        around(__builtin_thread_pointer(), 0, 64),
+#endif
+        around(&errno, 0, sizeof errno)
+    };
+    drop_inherited_memory({around_tls, static_cast<int>(sizeof around_tls / sizeof around_tls[0]),
+                           touched, static_cast<int>(sizeof touched / sizeof touched[0])});
     // Closing the last inherited descriptor, the write end of start()'s pipe,
     // tells the parent that the watcher is in place.
     close_descriptors_but(watch.pidfd);

@@ -72,6 +72,18 @@ struct range {
     return {low, (p + above + page - 1) & ~(page - 1)};
 }
 
+// What the child keeps of the memory it inherited. In private memory,
+// generous ranges (around its thread pointer: the thread's TLS block, whose
+// extent is not known). In shared memory, only the pages the child itself
+// touches, where a program gave the thread a stack in shared memory: any
+// more of a segment would keep the segment, and its owner's lock, alive.
+struct kept_ranges {
+    const range* in_private;
+    int private_count;
+    const range* in_shared;
+    int shared_count;
+};
+
 // Unmaps [low, high) but the kept ranges; true if it unmapped anything.
 [[gnu::visibility("hidden")]] inline bool unmap_except(std::uintptr_t low, std::uintptr_t high,
                                                        const range* kept, int count) noexcept {
@@ -114,7 +126,7 @@ struct range {
 // `after_file` is where the previous private file mapping ended: anonymous
 // memory right there is that file's static storage (.bss).
 [[gnu::visibility("hidden")]] inline bool drop_mapping(const char* at, const char* end,
-                                                       const range* kept, int count,
+                                                       const kept_ranges& kept,
                                                        std::uintptr_t& after_file) noexcept {
     const auto low = parse_hex(at, end);
     if (at >= end || *at != '-') return false;
@@ -135,26 +147,24 @@ struct range {
     const bool named_anonymous = at < end && *at == '[';
     const bool bss = !file && !named_anonymous && low == after_file;
     after_file = file && !shared ? high : 0;
-    // Whole, kept ranges or not: the child's own memory is private, and a
-    // slice of a segment left mapped next to its thread pointer would keep
-    // the segment, and its owner's lock, alive in the child.
-    if (shared || segment) return sys(SYS_munmap, low, high - low) == 0;
+    if (shared || segment) return unmap_except(low, high, kept.in_shared, kept.shared_count);
+    const range* const ranges = kept.in_private;
+    const int count = kept.private_count;
     if (file || sanitized) return false; // sanitizers keep their shadow memory there
     // A module's static storage: its first MiB, which holds what the C
     // library and the dynamic linker keep there; a program's large static
     // arrays beyond it are dropped, so the watcher does not pin them.
-    if (bss) return high - low > bss_kept && unmap_except(low + bss_kept, high, kept, count);
+    if (bss) return high - low > bss_kept && unmap_except(low + bss_kept, high, ranges, count);
     if (named_anonymous && !starts_with(at, end, "[heap]") && !starts_with(at, end, "[stack") &&
         !starts_with(at, end, "[anon"))
         return false; // [vdso], [vvar], [vsyscall]: the kernel's
-    return unmap_except(low, high, kept, count);
+    return unmap_except(low, high, ranges, count);
 }
 
 // Unmaps what the child inherited and has no use for (see the top of this
 // file). /proc/self/maps is read again until a pass unmaps nothing, since a
 // kernel may resume a read by position among mappings that have changed.
-[[gnu::visibility("hidden")]] inline void drop_inherited_memory(const range* kept,
-                                                                int count) noexcept {
+[[gnu::visibility("hidden")]] inline void drop_inherited_memory(const kept_ranges& kept) noexcept {
     for (int pass = 0; pass < 8; ++pass) {
         const long fd = sys(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
         if (fd < 0) return;
@@ -169,7 +179,7 @@ struct range {
             std::size_t line = 0;
             for (std::size_t i = 0; i < held; ++i)
                 if (buffer[i] == '\n') {
-                    unmapped |= drop_mapping(buffer + line, buffer + i, kept, count, after_file);
+                    unmapped |= drop_mapping(buffer + line, buffer + i, kept, after_file);
                     line = i + 1;
                 }
             if (line == 0 && held == sizeof buffer) line = held; // cannot happen: skip it
