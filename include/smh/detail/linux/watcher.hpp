@@ -22,10 +22,11 @@
 // it), the working directory, every descriptor, and the parent's memory:
 // every shared mapping (the segments themselves, whose open file
 // descriptions carry their owners' locks) but the pages of its thread
-// pointer and errno (where a program gave the thread a stack in shared
-// memory), and every private anonymous one (the heap, threads' stacks, the
-// main stack) except its own stack and 64 KiB around its thread pointer and
-// errno (its TLS, the stack protector's canary). So
+// pointer, errno and the thread's rseq area (where a program gave the
+// thread a stack in shared memory), and every private anonymous one (the
+// heap, threads' stacks, the main stack) except its own stack and 64 KiB
+// around its thread pointer and errno (its TLS, the stack protector's
+// canary). So
 // it pins none of the memory the program frees, and the program's segments
 // do not look owned by a live process because of it. Files' code and data
 // stay mapped (shared with the page cache), and so does the first MiB of
@@ -48,6 +49,10 @@
 #include <unistd.h>      // unlinkat
 
 #include <dirent.h> // struct dirent64, the records getdents64 returns
+#if defined(__GLIBC__) && __has_include(<sys/rseq.h>) && __has_builtin(__builtin_thread_pointer)
+#include <sys/rseq.h> // glibc 2.35+: each thread's rseq area, which the kernel writes
+#define SMH_WATCHER_KEEPS_RSEQ 1
+#endif
 
 #include <atomic>  // one watcher per process
 #include <cerrno>  // errno after a failed call
@@ -73,6 +78,12 @@ struct watched_process {
 };
 
 namespace watcher {
+
+// What start() hands the child, at the low end of the child's stack.
+struct child_argument {
+    watched_process parent;
+    std::uintptr_t page; // the page size: munmap unmaps whole pages
+};
 
 // The child's stack: the scan needs about 24 KiB; untouched pages cost nothing.
 inline constexpr std::size_t stack_bytes = std::size_t{256} << 10;
@@ -190,9 +201,27 @@ remove_parents_segments(const watched_process& parent) noexcept {
     sys(SYS_close, dir);
 }
 
+// The calling thread's rseq area, which glibc 2.35+ registers for every
+// thread and which the kernel writes at every switch to the thread, as it
+// will to the child (a clone inherits the registration): a write to a page
+// the child unmapped would kill it. Empty where there is none.
+[[gnu::visibility("hidden")]] inline range rseq_area(std::uintptr_t page) noexcept {
+#ifdef SMH_WATCHER_KEEPS_RSEQ
+    if (__rseq_size > 0) {
+        const std::uintptr_t bytes = __rseq_size > 32 ? __rseq_size : 32; // struct rseq
+        return around(static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset, 0,
+                      bytes, page);
+    }
+#endif
+    (void)page;
+    return {};
+}
+
 // The child's whole life, on its own stack. `argument` points into that stack.
 [[gnu::visibility("hidden")]] inline int watch(void* argument) noexcept {
-    const watched_process parent = *static_cast<const watched_process*>(argument);
+    const child_argument given = *static_cast<const child_argument*>(argument);
+    const watched_process& parent = given.parent;
+    const std::uintptr_t page = given.page;
     // Blocked since before the clone; now also the two the C library keeps
     // for itself. The kernel's mask: 64 bits.
     const unsigned long all = ~0UL;
@@ -205,17 +234,22 @@ remove_parents_segments(const watched_process& parent) noexcept {
     const range around_tls[] = {
         {stack, stack + stack_bytes},
 #if __has_builtin(__builtin_thread_pointer)
-        around(__builtin_thread_pointer(), kept_around, kept_around),
+        around(__builtin_thread_pointer(), kept_around, kept_around, page),
 #endif
-        around(&errno, kept_around, kept_around)
+        around(&errno, kept_around, kept_around, page),
+        rseq_area(page)
     };
-    // The thread control block (the stack protector's canary is at +0x28)
-    // and errno: what the child itself reads and writes.
+    // What the child itself reads and writes: the thread control block (the
+    // stack protector's canary is at +0x28), errno and the rseq area.
+    // Without the thread pointer, as much as in private memory.
     const range touched[] = {
 #if __has_builtin(__builtin_thread_pointer)
-        around(__builtin_thread_pointer(), 0, 64),
+        around(__builtin_thread_pointer(), 0, 64, page),
+        around(&errno, 0, sizeof errno, page),
+#else
+        around(&errno, kept_around, kept_around, page),
 #endif
-        around(&errno, 0, sizeof errno)
+        rseq_area(page)
     };
     drop_inherited_memory({around_tls, static_cast<int>(sizeof around_tls / sizeof around_tls[0]),
                            touched, static_cast<int>(sizeof touched / sizeof touched[0])});
@@ -263,8 +297,9 @@ remove_parents_segments(const watched_process& parent) noexcept {
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return false;
     // The argument sits at the stack's far end, which the child never reaches.
-    auto* argument = static_cast<watched_process*>(stack);
-    *argument = parent;
+    auto* argument = static_cast<child_argument*>(stack);
+    const long page = ::sysconf(_SC_PAGESIZE);
+    *argument = {parent, page > 0 ? static_cast<std::uintptr_t>(page) : 4096};
     // No signal handler of the program may run in the child: every signal is
     // blocked across the clone, and the child inherits that mask. In this
     // thread only: glibc's sigprocmask is pthread_sigmask, which before

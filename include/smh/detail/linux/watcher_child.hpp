@@ -22,7 +22,6 @@ namespace detail::os {
 
 namespace watcher {
 
-inline constexpr std::uintptr_t page = 4096; // a lower bound of the page size is enough here
 // The part of a module's static storage (.bss) the child keeps.
 inline constexpr std::uintptr_t bss_kept = std::uintptr_t{1} << 20;
 // Kept on each side of the thread pointer and of errno: the thread's TLS block.
@@ -65,8 +64,10 @@ struct range {
     std::uintptr_t high = 0;
 };
 
-[[gnu::visibility("hidden")]] inline range around(const void* at, std::uintptr_t below,
-                                                  std::uintptr_t above) noexcept {
+// The whole pages (of `page` bytes) from `below` bytes under `at` to
+// `above` over it: what munmap leaves whole when it stops at either end.
+[[gnu::visibility("hidden")]] inline range
+around(const void* at, std::uintptr_t below, std::uintptr_t above, std::uintptr_t page) noexcept {
     const auto p = reinterpret_cast<std::uintptr_t>(at);
     const auto low = p > below ? (p - below) & ~(page - 1) : 0;
     return {low, (p + above + page - 1) & ~(page - 1)};
