@@ -293,15 +293,23 @@ TEST_CASE("receive refuses a message with no descriptor, with several, or with o
     CHECK(open_descriptors() == before);
 }
 
-TEST_CASE("receive on a datagram socket calls an empty message corrupt, not the peer's end") {
-    int ends[2] = {-1, -1};
-    REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, ends) == 0);
-    send_raw(ends[0], "", {});
-    const auto empty = error_of([&] { (void)smh::receive<std::uint32_t>(ends[1]); });
-    CHECK(empty == smh::errc::corrupt_segment);
-    CHECK(empty.what.find("empty") != std::string::npos);
-    ::close(ends[0]);
-    ::close(ends[1]);
+TEST_CASE("receive calls an empty datagram or record corrupt, and only the peer's end not_found") {
+    for (const int type : {SOCK_DGRAM, SOCK_SEQPACKET}) {
+        INFO((type == SOCK_DGRAM ? "datagrams" : "records"));
+        int ends[2] = {-1, -1};
+        REQUIRE(::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, ends) == 0);
+        send_raw(ends[0], "", {});
+        const auto empty = error_of([&] { (void)smh::receive<std::uint32_t>(ends[1]); });
+        CHECK(empty == smh::errc::corrupt_segment);
+        CHECK(empty.what.find("empty") != std::string::npos);
+        if (type == SOCK_SEQPACKET) {
+            ::shutdown(ends[0], SHUT_WR);
+            CHECK(error_of([&] { (void)smh::receive<std::uint32_t>(ends[1]); }) ==
+                  smh::errc::not_found);
+        }
+        ::close(ends[0]);
+        ::close(ends[1]);
+    }
 }
 
 TEST_CASE("receive with no descriptor number free says so with EMFILE, and leaks nothing") {
@@ -325,23 +333,31 @@ TEST_CASE("receive with no descriptor number free says so with EMFILE, and leaks
     });
 }
 
-TEST_CASE("receive works where the receiver asked for credentials and the sender's pidfd, and "
-          "closes that pidfd") {
+TEST_CASE("receive works where the receiver asked for credentials, timestamps and the sender's "
+          "pidfd, and closes that pidfd") {
     constexpr int pass_pidfd = 76; // SO_PASSPIDFD, Linux 6.5
-    socket_pair sockets;
-    const int on = 1;
-    REQUIRE(::setsockopt(sockets.ends[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == 0);
-    const bool pidfds = ::setsockopt(sockets.ends[1], SOL_SOCKET, pass_pidfd, &on, sizeof on) == 0;
+    bool pidfds = true;
     auto shm = smh::create_anonymous<std::uint32_t>(16);
     shm[3] = 42;
-    const auto before = open_descriptors();
-    smh::send(sockets.ends[0], shm);
-    {
-        auto received = smh::receive<const std::uint32_t>(sockets.ends[1]);
-        CHECK(received[3] == 42);
-        CHECK(open_descriptors() == before + 1); // the handle's own
+    for (const int type : {SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET}) {
+        INFO("socket type " << type);
+        int ends[2] = {-1, -1};
+        REQUIRE(::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, ends) == 0);
+        const int on = 1;
+        REQUIRE(::setsockopt(ends[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == 0);
+        REQUIRE(::setsockopt(ends[1], SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on) == 0);
+        pidfds = ::setsockopt(ends[1], SOL_SOCKET, pass_pidfd, &on, sizeof on) == 0 && pidfds;
+        const auto before = open_descriptors();
+        smh::send(ends[0], shm);
+        {
+            auto received = smh::receive<const std::uint32_t>(ends[1]);
+            CHECK(received[3] == 42);
+            CHECK(open_descriptors() == before + 1); // the handle's own
+        }
+        CHECK(open_descriptors() == before);
+        ::close(ends[0]);
+        ::close(ends[1]);
     }
-    CHECK(open_descriptors() == before);
     if (!pidfds) smh_test::skip("SO_PASSPIDFD needs Linux 6.5: only credentials were checked");
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <fcntl.h>      // fcntl, F_ADD_SEALS, F_GET_SEALS, open
+#include <poll.h>       // a record socket's hang-up
 #include <sys/mman.h>   // memfd_create, MFD_*
 #include <sys/socket.h> // sendmsg, recvmsg, SCM_RIGHTS
 #include <sys/stat.h>   // fstat
@@ -151,16 +152,16 @@ struct anonymous_segments {
     // Receives one message from `socket`: exactly one descriptor, with the
     // marker. Every descriptor that came is closed unless it is returned,
     // whatever goes wrong: a pidfd too (SCM_PIDFD, where the receiver set
-    // SO_PASSPIDFD), and credentials (SO_PASSCRED) have room of their own.
+    // SO_PASSPIDFD).
     static unique_fd receive(int socket, const segment_operation& what) {
         // Exactly the marker: a stream socket never gives more than one
         // message's bytes, and a longer datagram is cut (MSG_TRUNC).
         std::array<char, sizeof marker> bytes{};
         iovec part{bytes.data(), bytes.size()};
         constexpr std::size_t most = 8; // more than one is refused, up to this many closed
-        constexpr std::size_t room = CMSG_SPACE(most * sizeof(int)) +
-                                     CMSG_SPACE(sizeof(int)) +  // a pidfd
-                                     CMSG_SPACE(sizeof(ucred)); // credentials
+        // And what a receiver may have asked the kernel to add: a pidfd,
+        // credentials, timestamps, a security label (up to a page's worth).
+        constexpr std::size_t room = CMSG_SPACE(most * sizeof(int)) + 4096;
         alignas(cmsghdr) std::array<char, room> control{};
         msghdr message{};
         message.msg_iov = &part;
@@ -184,11 +185,9 @@ struct anonymous_segments {
             }
         }
         if (got == 0 && received.empty()) {
-            // A stream's end; a datagram or a record may also be empty.
-            if (socket_type(socket) == SOCK_STREAM)
+            if (peer_closed(socket))
                 what.fail(errc::not_found, "the peer closed the socket before it sent a segment");
-            what.fail(errc::corrupt_segment, "the message is empty, not an smh segment's "
-                                             "(smh::send), or the peer closed the socket");
+            what.fail(errc::corrupt_segment, "the message is empty, not an smh segment's");
         }
         if ((message.msg_flags & MSG_CTRUNC) != 0 && received.empty()) {
             // The kernel installs none of a message's descriptors it has no
@@ -200,9 +199,13 @@ struct anonymous_segments {
             what.fail(errc::corrupt_segment,
                       "the message's descriptors could not be received (MSG_CTRUNC)");
         }
-        if ((message.msg_flags & MSG_CTRUNC) != 0 || received.size() > 1)
+        if (received.size() > 1)
             what.fail(errc::corrupt_segment,
                       "the message carries several descriptors; a segment is sent alone");
+        if ((message.msg_flags & MSG_CTRUNC) != 0)
+            what.fail(errc::corrupt_segment,
+                      "the message's descriptors did not all arrive (MSG_CTRUNC): it carried more "
+                      "than one, or more ancillary data than receive makes room for");
         if (received.empty()) what.fail(errc::corrupt_segment, "the message carries no descriptor");
         if ((message.msg_flags & MSG_TRUNC) != 0 ||
             static_cast<std::size_t>(got) != sizeof marker ||
@@ -252,14 +255,22 @@ private:
     static constexpr int scm_pidfd = 0x04;
 #endif
 
-    static int socket_type(int socket) noexcept {
+    // After a receive of nothing: the peer's end, not an empty message. A
+    // stream has no empty messages; a record socket (SOCK_SEQPACKET) says
+    // the peer is gone by a hang-up; a datagram is never the peer's end.
+    static bool peer_closed(int socket) noexcept {
         int type = 0;
         socklen_t length = sizeof type;
-        return ::getsockopt(socket, SOL_SOCKET, SO_TYPE, &type, &length) == 0 ? type : 0;
+        if (::getsockopt(socket, SOL_SOCKET, SO_TYPE, &type, &length) != 0) return false;
+        if (type == SOCK_STREAM) return true;
+        if (type != SOCK_SEQPACKET) return false;
+        pollfd state{socket, POLLIN | POLLRDHUP, 0};
+        return ::poll(&state, 1, 0) == 1 && (state.revents & (POLLRDHUP | POLLHUP)) != 0;
     }
 
     // Whether this process has no descriptor number left: a duplicate,
-    // closed at once, is refused with EMFILE.
+    // closed at once, is refused with EMFILE. (Another thread may free one
+    // meanwhile: then the message says corrupt, not EMFILE.)
     static bool descriptors_exhausted(int socket) noexcept {
         const int probe = ::fcntl(socket, F_DUPFD_CLOEXEC, 0);
         if (probe >= 0) ::close(probe);
