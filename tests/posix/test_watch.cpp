@@ -7,17 +7,20 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -86,6 +89,33 @@ bool eventually(Condition condition, std::chrono::milliseconds timeout) {
 std::string maps_of(pid_t pid) {
     std::ifstream file("/proc/" + std::to_string(pid) + "/maps");
     return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+// The address of the rseq area registered by `pid`'s thread, read through
+// ptrace (PTRACE_GET_RSEQ_CONFIGURATION, Linux 5.13), 0 for none; nullopt,
+// with `why`, where it cannot be read.
+std::optional<std::uint64_t> rseq_area_of(pid_t pid, std::string& why) {
+    struct {
+        std::uint64_t pointer; // struct ptrace_rseq_configuration (linux/ptrace.h)
+        std::uint32_t size, signature, flags, pad;
+    } configuration{};
+    if (::ptrace(PTRACE_SEIZE, pid, nullptr, nullptr) != 0) {
+        why = std::string("PTRACE_SEIZE: ") + std::strerror(errno);
+        return std::nullopt;
+    }
+    int status = 0;
+    const bool stopped = ::ptrace(PTRACE_INTERRUPT, pid, nullptr, nullptr) == 0 &&
+                         ::waitpid(pid, &status, __WALL) == pid;
+    const long got = stopped ? ::ptrace(static_cast<__ptrace_request>(0x420f), pid,
+                                        sizeof configuration, &configuration)
+                             : -1;
+    const int error = errno;
+    ::ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+    if (got < 0) {
+        why = std::string("PTRACE_GET_RSEQ_CONFIGURATION: ") + std::strerror(error);
+        return std::nullopt;
+    }
+    return configuration.pointer;
 }
 
 // One byte up a pipe: the child says it is ready to be killed.
@@ -408,4 +438,26 @@ TEST_CASE("a watcher started by a thread whose stack is in shared memory still r
         CHECK(child.wait(10s).signal == SIGKILL);
         CHECK(eventually([&] { return !segment_exists(name); }, 2s));
     }
+}
+
+TEST_CASE("the watcher ends its share of the starting thread's rseq registration") {
+    // Kept, the kernel would write the watcher's CPU into the thread's rseq
+    // area wherever that area is shared memory.
+    ready_signal ready;
+    smh_test::child_process child([&] {
+        child_check(smh::watch_owned_segments(), "watch_owned_segments() started no watcher");
+        ready.notify();
+        sleep_until_killed();
+    });
+    if (!ready.wait(30s)) FAIL("the child never got ready: " << child.wait(1s).failure);
+    const auto watchers = watchers_of(child.pid());
+    REQUIRE(watchers.size() == 1);
+    std::string why;
+    const auto program = rseq_area_of(child.pid(), why);
+    const auto watcher = program ? rseq_area_of(watchers[0], why) : std::nullopt;
+    ::kill(child.pid(), SIGKILL);
+    CHECK(child.wait(10s).signal == SIGKILL);
+    if (!watcher) return smh_test::skip("rseq registrations cannot be read here: " + why);
+    if (*program == 0) return smh_test::skip("the C library registered no rseq area");
+    CHECK(*watcher == 0);
 }

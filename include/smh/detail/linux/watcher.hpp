@@ -22,15 +22,15 @@
 // it), the working directory, every descriptor, and the parent's memory:
 // every shared mapping (the segments themselves, whose open file
 // descriptions carry their owners' locks) but the pages of its thread
-// pointer, errno and the thread's rseq area (where a program gave the
-// thread a stack in shared memory), and every private anonymous one (the
-// heap, threads' stacks, the main stack) except its own stack and 64 KiB
-// around its thread pointer and errno (its TLS, the stack protector's
-// canary). So
-// it pins none of the memory the program frees, and the program's segments
-// do not look owned by a live process because of it. Files' code and data
-// stay mapped (shared with the page cache), and so does the first MiB of
-// the static storage that follows them (.bss).
+// pointer and errno (where a program gave the thread a stack in shared
+// memory; the thread's rseq registration is ended in the child first), and
+// every private anonymous one (the heap, threads' stacks, the main stack)
+// except its own stack and 64 KiB around its thread pointer and errno (its
+// TLS, the stack protector's canary). So it pins none of the memory the
+// program frees, and the program's segments do not look owned by a live
+// process because of it. Files' code and data stay mapped (shared with the
+// page cache), and so does the first MiB of the static storage that follows
+// them (.bss).
 //
 // What the child calls through the procedure linkage table is resolved
 // before the clone (warm_up): a lazily bound call resolved in the child would
@@ -50,7 +50,7 @@
 
 #include <dirent.h> // struct dirent64, the records getdents64 returns
 #if defined(__GLIBC__) && __has_include(<sys/rseq.h>) && __has_builtin(__builtin_thread_pointer)
-#include <sys/rseq.h> // glibc 2.35+: each thread's rseq area, which the kernel writes
+#include <sys/rseq.h> // glibc 2.35+: each thread's rseq area, unregistered in the child
 #define SMH_WATCHER_KEEPS_RSEQ 1
 #endif
 
@@ -203,8 +203,8 @@ remove_parents_segments(const watched_process& parent) noexcept {
 
 // The calling thread's rseq area, which glibc 2.35+ registers for every
 // thread and which the kernel writes at every switch to the thread, as it
-// will to the child (a clone inherits the registration): a write to a page
-// the child unmapped would kill it. Empty where there is none.
+// does to the child, which inherits the registration. Empty where there is
+// none.
 [[gnu::visibility("hidden")]] inline range rseq_area(std::uintptr_t page) noexcept {
 #ifdef SMH_WATCHER_KEEPS_RSEQ
     if (__rseq_size > 0) {
@@ -215,6 +215,23 @@ remove_parents_segments(const watched_process& parent) noexcept {
 #endif
     (void)page;
     return {};
+}
+
+// Ends the child's share of the calling thread's rseq registration, so the
+// kernel writes the area no more: where the thread's stack is shared memory
+// the child would write the thread's own (its CPU, and a cleared critical
+// section). True if none is left; else the area's page must stay mapped.
+[[gnu::visibility("hidden")]] inline bool unregister_rseq() noexcept {
+#ifdef SMH_WATCHER_KEEPS_RSEQ
+    if (__rseq_size == 0) return true; // glibc registered none
+    const auto* area = static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset;
+    // The length registered: the area's, 32 bytes before glibc 2.40.
+    const unsigned registered = __rseq_size > 32 ? __rseq_size : 32;
+    return sys(SYS_rseq, area, registered, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) == 0 ||
+           (registered != 32 && sys(SYS_rseq, area, 32U, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) == 0);
+#else
+    return true;
+#endif
 }
 
 // The child's whole life, on its own stack. `argument` points into that stack.
@@ -231,17 +248,19 @@ remove_parents_segments(const watched_process& parent) noexcept {
     sys(SYS_chdir, "/"); // pins no mount point
     const auto watch = watch_parent(parent.pid);
     const auto stack = reinterpret_cast<std::uintptr_t>(argument); // the stack's low end
+    const range rseq = unregister_rseq() ? range{} : rseq_area(page);
     const range around_tls[] = {
         {stack, stack + stack_bytes},
 #if __has_builtin(__builtin_thread_pointer)
         around(__builtin_thread_pointer(), kept_around, kept_around, page),
 #endif
         around(&errno, kept_around, kept_around, page),
-        rseq_area(page)
+        rseq
     };
     // What the child itself reads and writes: the thread control block (the
-    // stack protector's canary is at +0x28), errno and the rseq area.
-    // Without the thread pointer, as much as in private memory.
+    // stack protector's canary is at +0x28), errno, and the rseq area if it
+    // could not be unregistered. Without the thread pointer, as much as in
+    // private memory.
     const range touched[] = {
 #if __has_builtin(__builtin_thread_pointer)
         around(__builtin_thread_pointer(), 0, 64, page),
@@ -249,7 +268,7 @@ remove_parents_segments(const watched_process& parent) noexcept {
 #else
         around(&errno, kept_around, kept_around, page),
 #endif
-        rseq_area(page)
+        rseq
     };
     drop_inherited_memory({around_tls, static_cast<int>(sizeof around_tls / sizeof around_tls[0]),
                            touched, static_cast<int>(sizeof touched / sizeof touched[0])});
