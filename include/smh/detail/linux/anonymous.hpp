@@ -257,7 +257,9 @@ private:
 
     // After a receive of nothing: the peer's end, not an empty message. A
     // stream has no empty messages; a record socket (SOCK_SEQPACKET) says
-    // the peer is gone by a hang-up; a datagram is never the peer's end.
+    // the peer is gone by a hang-up (also with records still queued: an
+    // empty one from a peer that has shut down reads as its end); a
+    // datagram is never the peer's end.
     static bool peer_closed(int socket) noexcept {
         int type = 0;
         socklen_t length = sizeof type;
