@@ -582,10 +582,10 @@ void send(int socket, const SharedMemoryHandlee<T, Length>& shm) {
 // Receives a segment smh::send sent on `socket` and attaches to it as
 // attach_descriptor does; blocks as the socket does. A message that carries
 // no descriptor, several, or not a sealed smh segment, is corrupt_segment
-// (and every descriptor it carried is closed); a peer that closed a stream
-// socket, not_found; no descriptor number free (RLIMIT_NOFILE), os_error
-// with EMFILE, the message lost. Linux only: a compile error on Windows,
-// as send.
+// (and so is an empty message; every descriptor it carried is closed); a
+// peer that closed the socket (a stream's end, a record socket's hang-up),
+// not_found; no descriptor number free (RLIMIT_NOFILE), os_error with
+// EMFILE, the message lost. Linux only: a compile error on Windows, as send.
 template <class T, class Length = fixed_length, class Anonymous = detail::os::anonymous_segments>
 SharedMemoryHandlee<T, Length> receive(int socket, const attach_options& options = {}) {
     static_assert(Anonymous::over_sockets,

@@ -51,7 +51,7 @@
 #include <dirent.h> // struct dirent64, the records getdents64 returns
 #if defined(__GLIBC__) && __has_include(<sys/rseq.h>) && __has_builtin(__builtin_thread_pointer)
 #include <sys/rseq.h> // glibc 2.35+: each thread's rseq area, unregistered in the child
-#define SMH_WATCHER_KEEPS_RSEQ 1
+#define SMH_DETAIL_GLIBC_RSEQ 1
 #endif
 
 #include <atomic>  // one watcher per process
@@ -206,7 +206,7 @@ remove_parents_segments(const watched_process& parent) noexcept {
 // does to the child, which inherits the registration. Empty where there is
 // none.
 [[gnu::visibility("hidden")]] inline range rseq_area(std::uintptr_t page) noexcept {
-#ifdef SMH_WATCHER_KEEPS_RSEQ
+#ifdef SMH_DETAIL_GLIBC_RSEQ
     if (__rseq_size > 0) {
         const std::uintptr_t bytes = __rseq_size > 32 ? __rseq_size : 32; // struct rseq
         return around(static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset, 0,
@@ -222,7 +222,7 @@ remove_parents_segments(const watched_process& parent) noexcept {
 // the child would write the thread's own (its CPU, and a cleared critical
 // section). True if none is left; else the area's page must stay mapped.
 [[gnu::visibility("hidden")]] inline bool unregister_rseq() noexcept {
-#ifdef SMH_WATCHER_KEEPS_RSEQ
+#ifdef SMH_DETAIL_GLIBC_RSEQ
     if (__rseq_size == 0) return true; // glibc registered none
     const auto* area = static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset;
     // The length registered: the area's, 32 bytes before glibc 2.40.
